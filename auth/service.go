@@ -1,0 +1,282 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
+	"modernc.org/sqlite"
+
+	"github.com/veil-media/veil/models"
+)
+
+// Errors callers translate (GraphQL codes, HTTP statuses).
+var (
+	// ErrUnauthenticated: credentials were presented but are bad, expired or revoked. A request
+	// with bad credentials is refused, never treated as anonymous.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden: a known viewer lacks a permission on something they may know exists.
+	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound: the id names nothing the viewer may see.
+	ErrNotFound = errors.New("not found")
+)
+
+// InputError is a client mistake in one argument.
+type InputError struct{ Field, Reason string }
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Reason }
+
+func inputErr(field, format string, args ...any) error {
+	return &InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Config governs authentication.
+type Config struct {
+	// CacheTTL is how long a token's resolved viewer is reused (VEIL_AUTH_CACHE_TTL, default 2s;
+	// 0 disables). Changes made through this process clear the cache at once.
+	CacheTTL time.Duration
+	// PreviewKeys sign (the first) and verify (all) preview tokens.
+	PreviewKeys [][]byte
+	// MaxPreviewTTL caps a preview token's lifetime (VEIL_MAX_PREVIEW_TTL, default 24h).
+	MaxPreviewTTL time.Duration
+	// FailuresPerMinute is how many failed authentications one client address may make per
+	// minute before it is refused with 429 (VEIL_AUTH_FAILURES_PER_MINUTE, default 20).
+	FailuresPerMinute int
+}
+
+// DefaultConfig returns the defaults; PreviewKeys must still be set.
+func DefaultConfig() Config {
+	return Config{CacheTTL: 2 * time.Second, MaxPreviewTTL: 24 * time.Hour, FailuresPerMinute: 20}
+}
+
+// Validate names the offending setting.
+func (c Config) Validate() error {
+	switch {
+	case c.CacheTTL < 0:
+		return fmt.Errorf("VEIL_AUTH_CACHE_TTL: %v is negative", c.CacheTTL)
+	case c.MaxPreviewTTL <= 0:
+		return fmt.Errorf("VEIL_MAX_PREVIEW_TTL: %v is not positive", c.MaxPreviewTTL)
+	case c.FailuresPerMinute < 1:
+		return fmt.Errorf("VEIL_AUTH_FAILURES_PER_MINUTE: %d is less than 1", c.FailuresPerMinute)
+	}
+	return nil
+}
+
+// Service authenticates requests and manages identities. It is safe for concurrent use.
+type Service struct {
+	db      *models.DB
+	cfg     Config
+	log     *slog.Logger
+	Limiter *Limiter
+
+	mu    sync.Mutex
+	cache map[string]cachedToken // token id → resolved viewer
+}
+
+type cachedToken struct {
+	hash      []byte
+	expiresAt *time.Time
+	viewer    *Viewer
+	until     time.Time
+	lastUsed  time.Time
+}
+
+// New returns a Service.
+func New(db *models.DB, cfg Config, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.PreviewKeys) == 0 {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		cfg.PreviewKeys = [][]byte{k} // tests only: veil serve derives keys from VEIL_SECRET
+	}
+	if cfg.FailuresPerMinute == 0 {
+		cfg.FailuresPerMinute = 20
+	}
+	if cfg.MaxPreviewTTL == 0 {
+		cfg.MaxPreviewTTL = 24 * time.Hour
+	}
+	return &Service{db: db, cfg: cfg, log: log, cache: map[string]cachedToken{}, Limiter: NewLimiter(cfg.FailuresPerMinute, time.Minute)}
+}
+
+// invalidate forgets every cached viewer: called after any change to users, groups, grants or tokens.
+func (s *Service) invalidate() {
+	s.mu.Lock()
+	s.cache = map[string]cachedToken{}
+	s.mu.Unlock()
+}
+
+// Authenticate resolves the Authorization header value of a request. No header is the anonymous
+// viewer; anything else must be "Bearer <valid token>" or the result is ErrUnauthenticated.
+func (s *Service) Authenticate(ctx context.Context, header string) (*Viewer, error) {
+	if header == "" {
+		return Anonymous, nil
+	}
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, fmt.Errorf("%w: use Authorization: Bearer <token>", ErrUnauthenticated)
+	}
+	id, secret, ok := parseToken(strings.TrimSpace(tok))
+	if !ok {
+		return nil, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
+	}
+	now := time.Now()
+	s.mu.Lock()
+	c, hit := s.cache[id]
+	s.mu.Unlock()
+	if hit && now.Before(c.until) {
+		if !secretMatches(secret, c.hash) {
+			return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+		}
+		if c.expiresAt != nil && !now.Before(*c.expiresAt) {
+			return nil, fmt.Errorf("%w: token expired", ErrUnauthenticated)
+		}
+		return c.viewer, nil
+	}
+	var row struct {
+		models.Token `bun:",extend"`
+		UserName     string `bun:"user_name"`
+		Admin        bool   `bun:"is_admin"`
+		Active       bool   `bun:"active"`
+	}
+	err := s.db.NewSelect().Model(&row).
+		ColumnExpr("t.*, u.name AS user_name, u.is_admin, u.active").
+		Join("JOIN users AS u ON u.id = t.user_id").
+		Where("t.id = ?", id).Scan(ctx)
+	// The same work and the same answer for an unknown id as for a wrong secret.
+	if errors.Is(err, sql.ErrNoRows) {
+		secretMatches(secret, make([]byte, 32))
+		return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: load token: %w", err)
+	}
+	switch {
+	case !secretMatches(secret, row.SecretHash):
+		return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+	case row.RevokedAt != nil:
+		return nil, fmt.Errorf("%w: token revoked", ErrUnauthenticated)
+	case row.ExpiresAt != nil && !now.Before(*row.ExpiresAt):
+		return nil, fmt.Errorf("%w: token expired", ErrUnauthenticated)
+	case !row.Active:
+		return nil, fmt.Errorf("%w: user is deactivated", ErrUnauthenticated)
+	}
+	v, err := s.loadViewer(ctx, row.UserID, row.UserName, row.Admin)
+	if err != nil {
+		return nil, err
+	}
+	v.TokenID = id
+	// Record use at most once a minute per token: a write per request would be the bottleneck.
+	if row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > time.Minute {
+		t := models.Now()
+		if _, err := s.db.NewUpdate().Model((*models.Token)(nil)).Set("last_used_at = ?", t).Where("id = ?", id).Exec(ctx); err != nil {
+			s.log.WarnContext(ctx, "could not record token use", "token_id", id, "err", err)
+		}
+	}
+	if s.cfg.CacheTTL > 0 {
+		s.mu.Lock()
+		if len(s.cache) > 10000 {
+			s.cache = map[string]cachedToken{}
+		}
+		s.cache[id] = cachedToken{hash: row.SecretHash, expiresAt: row.ExpiresAt, viewer: v, until: now.Add(s.cfg.CacheTTL)}
+		s.mu.Unlock()
+	}
+	return v, nil
+}
+
+// loadViewer resolves a user's permissions from their groups' grants, in one query.
+func (s *Service) loadViewer(ctx context.Context, userID, name string, admin bool) (*Viewer, error) {
+	v := &Viewer{UserID: userID, Name: name, Admin: admin, global: map[models.Permission]bool{}, collections: map[models.Permission][]string{}}
+	var grants []models.Grant
+	err := s.db.NewSelect().Model(&grants).
+		Join("JOIN group_members AS m ON m.group_id = g.group_id").
+		Where("m.user_id = ?", userID).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auth: load grants: %w", err)
+	}
+	for _, g := range grants {
+		if g.Permission.Global() {
+			v.global[g.Permission] = true
+		} else {
+			v.collections[g.Permission] = append(v.collections[g.Permission], g.CollectionID)
+		}
+	}
+	return v, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		return pgErr.Field('C') == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == 2067 || sqErr.Code() == 1555
+	}
+	return false
+}
+
+func newID(prefix string) string { return prefix + "_" + ulid.Make().String() }
+
+func checkID(field, id, prefix string) error {
+	rest, ok := strings.CutPrefix(id, prefix+"_")
+	if !ok || len(rest) != ulid.EncodedSize {
+		return inputErr(field, "%q is not a %s id", truncate(id), prefix)
+	}
+	if _, err := ulid.ParseStrict(rest); err != nil {
+		return inputErr(field, "%q is not a %s id", truncate(id), prefix)
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+func cleanName(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", inputErr(field, "must not be empty")
+	case len(s) > 200 || !utf8.ValidString(s):
+		return "", inputErr(field, "must be valid UTF-8 of at most 200 bytes")
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "", inputErr(field, "must not contain control characters")
+	}
+	return s, nil
+}
+
+func cleanEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 {
+		return "", inputErr("email", "%q is not an email address", truncate(s))
+	}
+	return s, nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("auth: %s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("auth: load %s: %w", what, err)
+}
+
+func (s *Service) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, fn)
+}

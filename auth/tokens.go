@@ -1,0 +1,113 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// API tokens look like "veil_<token id>_<secret>": the id finds the row, the secret is checked
+// against its stored SHA-256 in constant time. The secret is 32 random bytes; it is shown once.
+const tokenPrefix = "veil_"
+
+func newTokenID() string { return "tok_" + ulid.Make().String() }
+
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// parseToken splits a presented token into its id and secret.
+func parseToken(tok string) (id, secret string, ok bool) {
+	rest, found := strings.CutPrefix(tok, tokenPrefix)
+	if !found || len(tok) > 200 {
+		return "", "", false
+	}
+	// The id has a fixed length ("tok_" + 26); the secret (base64url, which may itself contain
+	// '_') follows after one more underscore.
+	const idLen = 4 + ulid.EncodedSize
+	if len(rest) < idLen+2 || rest[idLen] != '_' {
+		return "", "", false
+	}
+	id, secret = rest[:idLen], rest[idLen+1:]
+	if !strings.HasPrefix(id, "tok_") {
+		return "", "", false
+	}
+	if _, err := ulid.ParseStrict(id[4:]); err != nil {
+		return "", "", false
+	}
+	return id, secret, true
+}
+
+func secretMatches(secret string, hash []byte) bool {
+	return subtle.ConstantTimeCompare(hashSecret(secret), hash) == 1
+}
+
+// Preview tokens let a preview frontend read the private media a draft references. They are
+// self-contained: base64url(JSON claims) "." base64url(HMAC-SHA256), signed with the preview key.
+type previewClaims struct {
+	ContentID string `json:"c"`
+	Expires   int64  `json:"e"` // unix seconds
+}
+
+// ErrBadPreviewToken is a preview token that is malformed, tampered with or expired.
+var ErrBadPreviewToken = errors.New("invalid or expired preview token")
+
+func signPreview(key []byte, contentID string, expires time.Time) string {
+	payload, _ := json.Marshal(previewClaims{ContentID: contentID, Expires: expires.Unix()})
+	p := base64.RawURLEncoding.EncodeToString(payload)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("veil-preview-v1." + p))
+	return p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func verifyPreview(keys [][]byte, tok string, now time.Time) (string, time.Time, error) {
+	if len(tok) > 2048 {
+		return "", time.Time{}, ErrBadPreviewToken
+	}
+	p, sig, ok := strings.Cut(tok, ".")
+	if !ok {
+		return "", time.Time{}, ErrBadPreviewToken
+	}
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig) // strict: no second spelling of one signature
+	if err != nil {
+		return "", time.Time{}, ErrBadPreviewToken
+	}
+	valid := false
+	for _, k := range keys {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte("veil-preview-v1." + p))
+		valid = valid || hmac.Equal(got, m.Sum(nil))
+	}
+	if !valid {
+		return "", time.Time{}, ErrBadPreviewToken
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return "", time.Time{}, ErrBadPreviewToken
+	}
+	var c previewClaims
+	if err := json.Unmarshal(raw, &c); err != nil || c.ContentID == "" {
+		return "", time.Time{}, ErrBadPreviewToken
+	}
+	exp := time.Unix(c.Expires, 0)
+	if !now.Before(exp) {
+		return "", time.Time{}, fmt.Errorf("%w: expired at %s", ErrBadPreviewToken, exp.UTC().Format(time.RFC3339))
+	}
+	return c.ContentID, exp, nil
+}

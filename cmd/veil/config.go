@@ -1,0 +1,462 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/server"
+	"github.com/veil-media/veil/storage"
+)
+
+// Config is Veil's whole configuration, composed of each package's own.
+type Config struct {
+	Listen          string
+	DataDir         string
+	DataDirMode     os.FileMode
+	Secret          string
+	OldSecrets      []string
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	TokenAdmin bool   // veil token create --admin
+	TokenEmail string // veil token create --email
+	TokenName  string // veil token create --token-name
+	DryRun     bool   // veil retry-permissions --dry-run
+
+	StorageACL              string
+	PermissionRetryInterval time.Duration
+
+	EventsURL string
+
+	Auth    auth.Config
+	DB      models.DBConfig
+	Storage storage.Config
+	Media   media.Config
+	Server  server.Config
+}
+
+// setting is one configuration value: a flag and the environment variable behind it.
+type setting struct {
+	flag, env, usage string
+	def              string
+	val              *string
+}
+
+// loadConfig reads flags (highest precedence), then VEIL_* variables, then defaults, and
+// validates everything, naming the offending variable.
+func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
+	settings := []*setting{
+		{flag: "listen", env: "VEIL_LISTEN", def: "127.0.0.1:8080", usage: "address to listen on"},
+		{flag: "data-dir", env: "VEIL_DATA_DIR", def: "./data", usage: "folder for the embedded database, media and secret"},
+		{flag: "data-dir-mode", env: "VEIL_DATA_DIR_MODE", def: "0750", usage: "mode of folders Veil creates (octal)"},
+		{flag: "database-url", env: "VEIL_DATABASE_URL", usage: "sqlite:<path> or postgres://… (default sqlite:<data-dir>/veil.db)"},
+		{flag: "storage-url", env: "VEIL_STORAGE_URL", usage: "gocloud blob URL: file:///…, s3://…, gs://…, azblob://…, mem:// (default file://<data-dir>/media)"},
+		{flag: "public-url", env: "VEIL_PUBLIC_URL", usage: "external base URL, e.g. https://media.example.com (default: relative URLs)"},
+		{flag: "secret", env: "VEIL_SECRET", usage: "signing secret, at least 32 characters (default: generated once into <data-dir>/secret)"},
+		{flag: "max-image-bytes", env: "VEIL_MAX_IMAGE_BYTES", def: "50MiB", usage: "largest image upload"},
+		{flag: "max-document-bytes", env: "VEIL_MAX_DOCUMENT_BYTES", def: "2GiB", usage: "largest document upload"},
+		{flag: "max-request-bytes", env: "VEIL_MAX_REQUEST_BYTES", def: "1MiB", usage: "largest non-upload request body"},
+		{flag: "max-source-pixels", env: "VEIL_MAX_SOURCE_PIXELS", def: "50000000", usage: "largest image (width × height) accepted"},
+		{flag: "max-complexity", env: "VEIL_MAX_COMPLEXITY", def: "5000", usage: "largest GraphQL query complexity (lists count their page size)"},
+		{flag: "introspection", env: "VEIL_INTROSPECTION", def: "true", usage: "allow GraphQL introspection"},
+		{flag: "rendition-old-secrets", env: "VEIL_RENDITION_OLD_SECRETS", usage: "comma-separated previous VEIL_SECRET values whose rendition URLs still verify (key rotation)"},
+		{flag: "rendition-presets", env: "VEIL_RENDITION_PRESETS", usage: "named specs served without a signature: name=spec;name=spec"},
+		{flag: "rendition-eager", env: "VEIL_RENDITION_EAGER", usage: "specs generated in the background after each image upload: spec;spec"},
+		{flag: "rendition-max-memory", env: "VEIL_RENDITION_MAX_MEMORY", def: "1GiB", usage: "estimated memory all concurrent rendition generations may use"},
+		{flag: "rendition-max-queue", env: "VEIL_RENDITION_MAX_QUEUE", def: "64", usage: "generations that may wait for memory; more get 503 with Retry-After"},
+		{flag: "rendition-timeout", env: "VEIL_RENDITION_TIMEOUT", def: "30s", usage: "longest one rendition may take to generate"},
+		{flag: "max-output-side", env: "VEIL_MAX_OUTPUT_SIDE", def: "4000", usage: "largest rendition width or height"},
+		{flag: "max-operations", env: "VEIL_MAX_OPERATIONS", def: "10", usage: "most operations in one rendition spec"},
+		{flag: "jpeg-quality", env: "VEIL_JPEG_QUALITY", def: "76", usage: "default JPEG rendition quality (1-100)"},
+		{flag: "webp-quality", env: "VEIL_WEBP_QUALITY", def: "80", usage: "default WebP rendition quality (1-100)"},
+		{flag: "avif-quality", env: "VEIL_AVIF_QUALITY", def: "61", usage: "default AVIF rendition quality (1-100)"},
+		{flag: "cors-origins", env: "VEIL_CORS_ORIGINS", usage: "comma-separated origins allowed to call the API from browsers (default none)"},
+		{flag: "auth-cache-ttl", env: "VEIL_AUTH_CACHE_TTL", def: "2s", usage: "how long a token's permissions are reused before being read again (0 disables)"},
+		{flag: "max-preview-ttl", env: "VEIL_MAX_PREVIEW_TTL", def: "24h", usage: "longest lifetime of a preview token"},
+		{flag: "auth-failures-per-minute", env: "VEIL_AUTH_FAILURES_PER_MINUTE", def: "20", usage: "failed authentications one client address may make per minute before 429"},
+		{flag: "events-url", env: "VEIL_EVENTS_URL", def: "mem://", usage: "event bus: mem:// (this process) or nats://subject (all instances; server from NATS_SERVER_URL)"},
+		{flag: "permission-workers", env: "VEIL_PERMISSION_WORKERS", def: "64", usage: "concurrent storage permission calls per sync"},
+		{flag: "permission-call-timeout", env: "VEIL_PERMISSION_CALL_TIMEOUT", def: "10s", usage: "longest one storage permission call may take"},
+		{flag: "storage-acl", env: "VEIL_STORAGE_ACL", def: "auto", usage: "file-permission driver: auto, file-mode, mem, simulate or none (proxy-only)"},
+		{flag: "public-storage-url", env: "VEIL_PUBLIC_STORAGE_URL", usage: "public base URL of the bucket or its CDN (object key appended); empty: proxy-only"},
+		{flag: "permission-retry-interval", env: "VEIL_PERMISSION_RETRY_INTERVAL", def: "5m", usage: "how often outdated file permissions are retried"},
+		{flag: "serve-cache-ttl", env: "VEIL_SERVE_CACHE_TTL", def: "1s", usage: "how long serve views reuse an image's row (0 disables)"},
+		{flag: "log-level", env: "VEIL_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+		{flag: "log-format", env: "VEIL_LOG_FORMAT", def: "text", usage: "text or json"},
+		{flag: "shutdown-timeout", env: "VEIL_SHUTDOWN_TIMEOUT", def: "60s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
+	}
+	var tokenAdmin, dryRun bool
+	if fs.Name() == "veil retry-permissions" {
+		fs.BoolVar(&dryRun, "dry-run", false, "list outdated items, change nothing")
+	}
+	var tokenEmail, tokenName string
+	if fs.Name() == "veil token create" {
+		fs.BoolVar(&tokenAdmin, "admin", false, "make an admin token")
+		fs.StringVar(&tokenEmail, "email", "admin@localhost", "email of the admin user (created if missing)")
+		fs.StringVar(&tokenName, "token-name", "cli", "name of the new token")
+	}
+	byFlag := map[string]*setting{}
+	for _, s := range settings {
+		s.val = fs.String(s.flag, "", s.usage+" ["+s.env+"]"+defaultNote(s.def))
+		byFlag[s.flag] = s
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// get returns the value and the name to blame if it is wrong.
+	get := func(name string) (string, string) {
+		s := byFlag[name]
+		if set[name] {
+			return *s.val, "--" + s.flag
+		}
+		if v, ok := os.LookupEnv(s.env); ok {
+			return v, s.env
+		}
+		return s.def, s.env
+	}
+
+	c := &Config{Media: media.DefaultConfig(), Server: server.DefaultConfig(), Auth: auth.DefaultConfig(),
+		TokenAdmin: tokenAdmin, TokenEmail: tokenEmail, TokenName: tokenName, DryRun: dryRun}
+	var errs []error
+	fail := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c.Listen, _ = get("listen")
+	if v, name := get("listen"); !strings.Contains(v, ":") {
+		fail(name, "%q is not host:port", v)
+	}
+	c.DataDir, _ = get("data-dir")
+	if v, name := get("data-dir-mode"); true {
+		m, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || m > 0o777 || m&0o700 != 0o700 {
+			fail(name, "%q is not an octal mode that lets Veil read, write and enter its folders (e.g. 0750)", v)
+		}
+		c.DataDirMode = os.FileMode(m)
+	}
+	absData, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		fail("VEIL_DATA_DIR", "%v", err)
+	}
+	c.DB = models.DBConfig{DirMode: c.DataDirMode}
+	if v, name := get("database-url"); v != "" {
+		c.DB.URL = v
+		if err := c.DB.Validate(); err != nil {
+			fail(name, "%v", strings.TrimPrefix(err.Error(), "VEIL_DATABASE_URL: "))
+		}
+	} else {
+		c.DB.URL = "sqlite:" + filepath.Join(absData, "veil.db")
+	}
+	c.Storage = storage.Config{DirMode: c.DataDirMode}
+	if v, name := get("storage-url"); v != "" {
+		c.Storage.URL = v
+		if err := c.Storage.Validate(); err != nil {
+			fail(name, "%v", strings.TrimPrefix(err.Error(), "VEIL_STORAGE_URL: "))
+		}
+	} else {
+		c.Storage.URL = "file://" + filepath.ToSlash(filepath.Join(absData, "media"))
+	}
+	c.Server.PublicURL, _ = get("public-url")
+	c.Secret, _ = get("secret")
+	if v, name := get("secret"); v != "" && len(v) < 32 {
+		fail(name, "is %d characters; use at least 32 random characters (e.g. `openssl rand -hex 32`)", len(v))
+	}
+	sizes := []struct {
+		flag string
+		dst  *int64
+	}{
+		{"max-image-bytes", &c.Media.MaxImageBytes},
+		{"max-document-bytes", &c.Media.MaxDocumentBytes},
+		{"max-request-bytes", &c.Server.MaxRequestBytes},
+	}
+	for _, sz := range sizes {
+		v, name := get(sz.flag)
+		n, err := parseSize(v)
+		if err != nil || n <= 0 {
+			fail(name, "%q is not a positive size (e.g. 50MiB, 2GiB, 1048576)", v)
+			continue
+		}
+		*sz.dst = n
+	}
+	if v, name := get("max-source-pixels"); true {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			fail(name, "%q is not a positive integer", v)
+		}
+		c.Media.Images.MaxSourcePixels = n
+		c.Media.Renditions.Options.Limits.MaxSourcePixels = n
+	}
+	rc := &c.Media.Renditions
+	if v, name := get("rendition-old-secrets"); v != "" {
+		for _, old := range strings.Split(v, ",") {
+			old = strings.TrimSpace(old)
+			if len(old) < 32 {
+				fail(name, "every old secret needs at least 32 characters")
+				continue
+			}
+			c.OldSecrets = append(c.OldSecrets, old)
+		}
+	}
+	if v, name := get("rendition-presets"); v != "" {
+		rc.Presets = map[string]string{}
+		for _, kv := range strings.Split(v, ";") {
+			k, spec, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				fail(name, "%q is not name=spec", kv)
+				continue
+			}
+			rc.Presets[strings.TrimSpace(k)] = strings.TrimSpace(spec)
+		}
+	}
+	if v, _ := get("rendition-eager"); v != "" {
+		for _, spec := range strings.Split(v, ";") {
+			if spec = strings.TrimSpace(spec); spec != "" {
+				rc.Eager = append(rc.Eager, spec)
+			}
+		}
+	}
+	if v, name := get("rendition-max-memory"); true {
+		n, err := parseSize(v)
+		if err != nil || n <= 0 {
+			fail(name, "%q is not a positive size (e.g. 1GiB)", v)
+		}
+		rc.MaxMemoryBytes = n
+	}
+	if v, name := get("rendition-timeout"); true {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fail(name, "%q is not a positive duration (e.g. 30s)", v)
+		}
+		rc.Timeout = d
+	}
+	ints := []struct {
+		flag     string
+		dst      *int
+		min, max int
+	}{
+		{"rendition-max-queue", &rc.MaxQueue, 0, 1 << 20},
+		{"max-output-side", &rc.Options.Limits.MaxOutputSide, 1, 100_000},
+		{"max-operations", &rc.Options.Limits.MaxOperations, 1, 100},
+		{"jpeg-quality", &rc.Options.JPEGQuality, 1, 100},
+		{"webp-quality", &rc.Options.WebPQuality, 1, 100},
+		{"avif-quality", &rc.Options.AVIFQuality, 1, 100},
+	}
+	for _, in := range ints {
+		v, name := get(in.flag)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < in.min || n > in.max {
+			fail(name, "%q is not an integer from %d to %d", v, in.min, in.max)
+			continue
+		}
+		*in.dst = n
+	}
+	if v, _ := get("cors-origins"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.Server.CORSOrigins = append(c.Server.CORSOrigins, o)
+			}
+		}
+	}
+	durations := []struct {
+		flag string
+		dst  *time.Duration
+		zero bool
+	}{
+		{"auth-cache-ttl", &c.Auth.CacheTTL, true},
+		{"max-preview-ttl", &c.Auth.MaxPreviewTTL, false},
+		{"serve-cache-ttl", &c.Media.ServeCacheTTL, true},
+	}
+	for _, d := range durations {
+		v, name := get(d.flag)
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 || dur == 0 && !d.zero {
+			fail(name, "%q is not a valid duration (e.g. 2s, 24h)", v)
+			continue
+		}
+		*d.dst = dur
+	}
+	if v, name := get("events-url"); true {
+		if v != "mem://" && !strings.HasPrefix(v, "nats://") {
+			fail(name, "%q is not mem:// or nats://subject", v)
+		}
+		if strings.HasPrefix(v, "nats://") && os.Getenv("NATS_SERVER_URL") == "" {
+			fail(name, "nats:// needs NATS_SERVER_URL (e.g. nats://127.0.0.1:4222)")
+		}
+		c.EventsURL = v
+	}
+	if v, name := get("permission-workers"); true {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 4096 {
+			fail(name, "%q is not an integer from 1 to 4096", v)
+		}
+		c.Media.Permissions.Workers = n
+	}
+	if v, name := get("permission-call-timeout"); true {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fail(name, "%q is not a positive duration", v)
+		}
+		c.Media.Permissions.CallTimeout = d
+	}
+	if v, name := get("storage-acl"); true {
+		switch v {
+		case "auto", "file-mode", "mem", "simulate", "s3-acl", "s3-tags", "none":
+			c.StorageACL = v
+		default:
+			fail(name, "%q is not auto, file-mode, s3-acl, s3-tags, mem, simulate or none", v)
+		}
+	}
+	if v, name := get("public-storage-url"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fail(name, "%q is not an absolute http(s) URL", v)
+		}
+		c.Media.DirectBaseURL = v
+	}
+	if v, name := get("permission-retry-interval"); true {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			fail(name, "%q is not a duration of at least 1s", v)
+		}
+		c.PermissionRetryInterval = d
+	}
+	if v, name := get("auth-failures-per-minute"); true {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fail(name, "%q is not a positive integer", v)
+		}
+		c.Auth.FailuresPerMinute = n
+	}
+	if v, name := get("max-complexity"); true {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10 {
+			fail(name, "%q is not an integer of at least 10", v)
+		}
+		c.Server.MaxComplexity = n
+	}
+	if v, name := get("introspection"); true {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(name, "%q is not true or false", v)
+		}
+		c.Server.Introspection = b
+	}
+	if v, name := get("log-level"); true {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			fail(name, "%q is not debug, info, warn or error", v)
+		}
+	}
+	if v, name := get("log-format"); v != "text" && v != "json" {
+		fail(name, "%q is not text or json", v)
+	} else {
+		c.LogFormat = v
+	}
+	if v, name := get("shutdown-timeout"); true {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fail(name, "%q is not a positive duration (e.g. 30s)", v)
+		}
+		c.ShutdownTimeout = d
+	}
+	// A multipart request carries one file plus small JSON fields.
+	c.Server.MaxUploadRequestBytes = max(c.Media.MaxImageBytes, c.Media.MaxDocumentBytes) + c.Server.MaxRequestBytes*2 + 64<<10
+	if len(errs) == 0 {
+		for _, v := range []interface{ Validate() error }{c.Media, c.Server, c.Auth} {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func defaultNote(def string) string {
+	if def == "" {
+		return ""
+	}
+	return " (default " + def + ")"
+}
+
+// parseSize reads 1048576, 1MiB, 1MB, 512KiB, 2GiB, 2G (binary units; "MB" means MiB too, as
+// people write it).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+		"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q", unit)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, err
+	}
+	return int64(f * mult), nil
+}
+
+// loadSecret returns the configured secret, or the one kept in <data-dir>/secret, creating it
+// (random, mode 0600) on first start.
+func loadSecret(c *Config) (string, bool, error) {
+	if c.Secret != "" {
+		return c.Secret, false, nil
+	}
+	path := filepath.Join(c.DataDir, "secret")
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return "", false, fmt.Errorf("VEIL_SECRET: %s holds %d characters; need at least 32", path, len(s))
+		}
+		return s, false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("VEIL_SECRET: read %s: %w", path, err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false, err
+	}
+	s := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(c.DataDir, c.DataDirMode); err != nil {
+		return "", false, fmt.Errorf("VEIL_SECRET: create %s: %w", c.DataDir, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("VEIL_SECRET: create %s: %w", path, err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("VEIL_SECRET: write %s: %w", path, err)
+	}
+	return s, true, f.Close()
+}
+
+// derivedKey derives a key for one purpose from a secret, so the secret itself is never used for
+// two purposes (rendition URLs, preview tokens).
+func derivedKey(secret, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("veil " + purpose + " key v1"))
+	return m.Sum(nil)
+}

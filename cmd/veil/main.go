@@ -1,0 +1,387 @@
+// Command veil runs Veil, the headless media backend.
+//
+//	veil serve     run the server (creates ./data with SQLite and a media folder by default)
+//	veil migrate   apply database migrations and exit
+//	veil doctor    check configuration, storage and database, print a diagnosis, and exit
+//	veil render    make one rendition of a local file, as the server would
+//
+// Every flag has a VEIL_* environment variable; `veil <command> -h` lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/server"
+	"github.com/veil-media/veil/storage"
+)
+
+const usage = `usage: veil <command> [flags]
+
+commands:
+  serve     run the server
+  migrate   apply database migrations and exit
+  doctor    check configuration, storage and database, then exit
+  render    make one rendition of a local file: veil render -spec SPEC IN OUT
+  token     veil token create --admin: make an admin (if needed) and print a new API token
+  retry-permissions [--dry-run]   set the file permissions of every outdated item now
+
+Run 'veil <command> -h' for the flags and their VEIL_* environment variables.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "render" {
+		return render(rest, stdout, stderr)
+	}
+	if cmd == "token" {
+		if len(rest) == 0 || rest[0] != "create" {
+			fmt.Fprintln(stderr, "usage: veil token create --admin [--email admin@localhost] [--token-name cli] [config flags]")
+			return 2
+		}
+		cmd, rest = "token create", rest[1:]
+	}
+	fs := flag.NewFlagSet("veil "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var fn func(context.Context, *Config, io.Writer, io.Writer) int
+	switch cmd {
+	case "serve":
+		fn = serve
+	case "migrate":
+		fn = migrate
+	case "doctor":
+		fn = doctor
+	case "token create":
+		fn = tokenCreate
+	case "retry-permissions":
+		fn = retryPermissions
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "veil: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	cfg, err := loadConfig(fs, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: invalid configuration:\n%v\n", indent(err.Error()))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return fn(ctx, cfg, stdout, stderr)
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStorage opens and probes the bucket; a failure is a diagnosis meant for a person.
+func openStorage(ctx context.Context, cfg *Config) (*storage.Store, error) {
+	store, err := storage.Open(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Probe(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
+	log := newLogger(cfg, stderr)
+	store, err := openStorage(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: storage check failed, not starting.\n%v\n", indent(err.Error()))
+		return 1
+	}
+	defer store.Close()
+	db, err := models.Open(ctx, cfg.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: database check failed, not starting.\n  %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	applied, err := models.Migrate(ctx, db.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "migrations", applied)
+	}
+	secret, created, err := loadSecret(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	} else if created {
+		log.Warn("generated a signing secret; set VEIL_SECRET to share one between instances", "path", cfg.DataDir+"/secret")
+	}
+	cfg.Media.Renditions.SigningKeys = [][]byte{derivedKey(secret, "rendition url signing")}
+	for _, old := range cfg.OldSecrets {
+		cfg.Media.Renditions.SigningKeys = append(cfg.Media.Renditions.SigningKeys, derivedKey(old, "rendition url signing"))
+	}
+
+	cfg.Auth.PreviewKeys = [][]byte{derivedKey(secret, "preview")}
+	for _, old := range cfg.OldSecrets {
+		cfg.Auth.PreviewKeys = append(cfg.Auth.PreviewKeys, derivedKey(old, "preview"))
+	}
+	authSvc := auth.New(db, cfg.Auth, log)
+	if tok, err := authSvc.Bootstrap(ctx); err != nil {
+		fmt.Fprintf(stderr, "veil: create the first admin: %v\n", err)
+		return 1
+	} else if tok != "" {
+		fmt.Fprintf(stdout, "\nNo user existed, so Veil created an admin (admin@localhost).\nIts API token is shown this once; keep it safe:\n\n    %s\n\nUse it as: Authorization: Bearer <token>\n\n", tok)
+	}
+
+	svc := media.New(db, store, cfg.Media, log)
+	bus, err := media.OpenBus(ctx, cfg.EventsURL, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	svc.UseBus(bus)
+	if err := useACL(svc, store, cfg, log); err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	bg, stopBackground := context.WithCancel(auth.WithViewer(context.Background(), auth.System))
+	var background sync.WaitGroup
+	background.Add(3)
+	go func() { defer background.Done(); svc.RunEager(bg, 2) }()
+	go func() { defer background.Done(); bus.Run(bg) }()
+	go func() { defer background.Done(); svc.RunRetryLoop(bg, cfg.PermissionRetryInterval, 500) }()
+	defer func() { stopBackground(); background.Wait(); bus.Close(context.Background()) }()
+	handler := server.New(cfg.Server, server.Deps{DB: db, Media: svc, Auth: authSvc, Logger: log})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: VEIL_LISTEN: cannot listen on %s: %v\n", cfg.Listen, err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No read/write timeout: uploads and downloads of large files take as long as they take;
+		// slow-loris is bounded by ReadHeaderTimeout.
+	}
+	log.Info("veil listening", "url", "http://"+ln.Addr().String(), "database", models.RedactURL(cfg.DB.URL), "storage", store.Scheme, "storage_dir", store.Dir)
+	fmt.Fprintf(stdout, "Veil is running at http://%s (GraphiQL at /, API at /graphql)\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown incomplete", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func migrate(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
+	db, err := models.Open(ctx, cfg.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	applied, err := models.Migrate(ctx, db.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, name := range applied {
+		fmt.Fprintln(stdout, "applied", name)
+	}
+	return 0
+}
+
+// doctor prints the same checks serve runs at start, without starting anything.
+func doctor(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
+	ok := true
+	fmt.Fprintf(stdout, "veil doctor (uid=%d gid=%d)\n", os.Getuid(), os.Getgid())
+	fmt.Fprintf(stdout, "storage  %s\n", cfg.Storage.URL)
+	if store, err := openStorage(ctx, cfg); err != nil {
+		ok = false
+		fmt.Fprintf(stdout, "  FAIL\n%s\n", indent(indent(err.Error())))
+	} else {
+		store.Close()
+		fmt.Fprintln(stdout, "  ok: write, read and delete of a probe object succeeded")
+	}
+	fmt.Fprintf(stdout, "database %s\n", models.RedactURL(cfg.DB.URL))
+	if db, err := models.Open(ctx, cfg.DB); err != nil {
+		ok = false
+		fmt.Fprintf(stdout, "  FAIL: %v\n", err)
+	} else {
+		pending, err := models.Pending(ctx, db.DB)
+		switch {
+		case err != nil:
+			ok = false
+			fmt.Fprintf(stdout, "  FAIL: %v\n", err)
+		case len(pending) > 0:
+			fmt.Fprintf(stdout, "  ok: connected; %d migration(s) pending (veil serve or veil migrate applies them)\n", len(pending))
+		default:
+			fmt.Fprintln(stdout, "  ok: connected; schema up to date")
+		}
+		db.Close()
+	}
+	if !ok {
+		fmt.Fprintln(stdout, "problems found")
+		return 1
+	}
+	fmt.Fprintln(stdout, "all checks passed")
+	return 0
+}
+
+func indent(s string) string {
+	out := "  "
+	for _, r := range s {
+		out += string(r)
+		if r == '\n' {
+			out += "  "
+		}
+	}
+	return out
+}
+
+// tokenCreate makes an admin user (unless one with that email exists) and prints a new API token
+// for it: the way back in when the bootstrap token is lost.
+func tokenCreate(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
+	if !cfg.TokenAdmin {
+		fmt.Fprintln(stderr, "veil token create: only --admin tokens are made here; make others with the createToken mutation")
+		return 2
+	}
+	db, err := models.Open(ctx, cfg.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	if _, err := models.Migrate(ctx, db.DB); err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	tok, err := auth.New(db, cfg.Auth, nil).CreateAdmin(ctx, "Admin", cfg.TokenEmail, cfg.TokenName)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
+}
+
+// useACL picks the file-permission driver (VEIL_STORAGE_ACL) and hands it to the media service;
+// "none" (and, for now, cloud buckets under "auto") means proxy-only.
+func useACL(svc *media.Service, store *storage.Store, cfg *Config, log *slog.Logger) error {
+	if cfg.StorageACL == "none" {
+		log.Info("file permissions: proxy-only (every byte is served through Veil)")
+		return nil
+	}
+	acl, err := storage.ACLFor(context.Background(), store, cfg.StorageACL, log)
+	if err != nil {
+		if cfg.StorageACL == "auto" {
+			log.Warn("file permissions: proxy-only", "reason", err.Error())
+			return nil
+		}
+		return fmt.Errorf("VEIL_STORAGE_ACL: %w", err)
+	}
+	log.Info("file permissions", "driver", acl.Name())
+	svc.UseACL(acl)
+	return nil
+}
+
+// retryPermissions sets the file permissions of every outdated item now (or lists them with
+// --dry-run).
+func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
+	store, err := openStorage(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer store.Close()
+	db, err := models.Open(ctx, cfg.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	log := newLogger(cfg, stderr)
+	svc := media.New(db, store, cfg.Media, log)
+	if err := useACL(svc, store, cfg, log); err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	ctx = auth.WithViewer(ctx, auth.System)
+	if cfg.DryRun {
+		ids, err := svc.Outdated(ctx, 1_000_000)
+		if err != nil {
+			fmt.Fprintf(stderr, "veil: %v\n", err)
+			return 1
+		}
+		for _, id := range ids {
+			fmt.Fprintln(stdout, id)
+		}
+		fmt.Fprintf(stdout, "%d item(s) with outdated file permissions (dry run: nothing changed)\n", len(ids))
+		return 0
+	}
+	total := media.SyncReport{}
+	for {
+		rep, err := svc.RetryOutdated(ctx, 500)
+		if err != nil {
+			fmt.Fprintf(stderr, "veil: %v\n", err)
+			return 1
+		}
+		total.Items, total.Files, total.Failed = total.Items+rep.Items, total.Files+rep.Files, total.Failed+rep.Failed
+		if rep.Items < 500 || rep.Failed == rep.Items {
+			break
+		}
+	}
+	fmt.Fprintf(stdout, "%d item(s), %d file(s) set, %d item(s) still failing\n", total.Items, total.Files, total.Failed)
+	if total.Failed > 0 {
+		return 1
+	}
+	return 0
+}

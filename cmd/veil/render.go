@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/veil-media/veil/renditions"
+)
+
+// render makes one rendition of a local file, exactly as the server would, without a server:
+//
+//	veil render -spec 'fill-300x300|format-webp' in.jpg out.webp
+func render(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("veil render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	spec := fs.String("spec", "", "rendition spec, e.g. width-400 or fill-300x300|format-webp")
+	focal := fs.String("focal", "", "focal point x,y,width,height in upright pixels")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 2 || *spec == "" {
+		fmt.Fprintln(stderr, "usage: veil render -spec SPEC [-focal x,y,w,h] IN OUT")
+		return 2
+	}
+	opts := renditions.DefaultOptions()
+	sp, err := renditions.Parse(*spec, opts.Limits)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil render: %v\n", err)
+		return 2
+	}
+	var fp *renditions.FocalPoint
+	if *focal != "" {
+		fp = new(renditions.FocalPoint)
+		if _, err := fmt.Sscanf(*focal, "%d,%d,%d,%d", &fp.X, &fp.Y, &fp.Width, &fp.Height); err != nil {
+			fmt.Fprintf(stderr, "veil render: -focal %q is not x,y,width,height\n", *focal)
+			return 2
+		}
+	}
+	in, err := os.Open(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "veil render: %v\n", err)
+		return 1
+	}
+	defer in.Close()
+	out, err := os.Create(fs.Arg(1))
+	if err != nil {
+		fmt.Fprintf(stderr, "veil render: %v\n", err)
+		return 1
+	}
+	plan, err := renditions.Generate(context.Background(), in, sp, fp, opts, out)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(fs.Arg(1))
+		fmt.Fprintf(stderr, "veil render: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s %dx%d %s\n", sp, plan.Width, plan.Height, plan.Format)
+	return 0
+}

@@ -1,0 +1,257 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/storage"
+)
+
+// Action is something a viewer wants to do with a media item.
+type Action string
+
+// Actions the access decision knows.
+const (
+	ActionRead   Action = "read"
+	ActionChange Action = "change"
+	ActionDelete Action = "delete"
+)
+
+// ErrHidden is returned for an item that exists but that the viewer may not see. It is an
+// ErrNotFound (GraphQL does not leak existence); serve views answer it with 403.
+var ErrHidden error = hiddenError{}
+
+type hiddenError struct{}
+
+func (hiddenError) Error() string        { return "not found" }
+func (hiddenError) Is(target error) bool { return target == ErrNotFound }
+
+// Authorize is the one access decision for media items: GraphQL resolvers and every serve view
+// call it (serve views through authorizeServe, which adds preview tokens), and it asks package
+// auth's policy. It returns nil when the viewer in ctx may perform a
+// on an item of collectionID in privacy state st; ErrHidden when they may not even see it;
+// auth.ErrUnauthenticated for an anonymous viewer who could sign in; auth.ErrForbidden for a
+// known viewer who sees the item but lacks the permission.
+func (s *Service) Authorize(ctx context.Context, a Action, collectionID string, st models.PrivacyState) error {
+	v := auth.ViewerFrom(ctx)
+	path, err := s.collectionPath(ctx, collectionID)
+	if err != nil {
+		return err
+	}
+	if !v.CanRead(path, st.Privacy) {
+		return ErrHidden
+	}
+	var perm models.Permission
+	switch a {
+	case ActionRead:
+		return nil
+	case ActionChange:
+		perm = models.PermChange
+	case ActionDelete:
+		perm = models.PermDelete
+	}
+	return requirePerm(v, perm, path)
+}
+
+func requirePerm(v *auth.Viewer, perm models.Permission, path string) error {
+	switch {
+	case v.IsAnonymous():
+		return fmt.Errorf("media: %w: sign in with an API token", auth.ErrUnauthenticated)
+	case !v.Can(perm, path):
+		return fmt.Errorf("media: %w: needs %s on this collection", auth.ErrForbidden, perm)
+	}
+	return nil
+}
+
+// authorizeCollection checks a permission on a collection itself (upload into it, create a
+// child collection).
+func (s *Service) authorizeCollection(ctx context.Context, perm models.Permission, collectionID string) error {
+	path, err := s.collectionPath(ctx, collectionID)
+	if err != nil {
+		return err
+	}
+	return requirePerm(auth.ViewerFrom(ctx), perm, path)
+}
+
+// collectionPath returns a collection's materialised path. Paths never change (collections are
+// not moved), so they are cached for the life of the process.
+func (s *Service) collectionPath(ctx context.Context, id string) (string, error) {
+	if p, ok := s.paths.Load(id); ok {
+		return p.(string), nil
+	}
+	var path string
+	if err := s.db.NewSelect().Model((*models.Collection)(nil)).Column("path").Where("id = ?", id).Scan(ctx, &path); err != nil {
+		return "", notFound(err, "collection", id)
+	}
+	s.paths.Store(id, path)
+	return path, nil
+}
+
+// Object is an open stored file with what a serve view needs to answer conditional and range
+// requests. The caller closes Body.
+type Object struct {
+	Body *blob.Reader
+	// File is the open local file behind Body when the bucket is a folder, so the response can use
+	// sendfile; nil otherwise. Closing Body closes it.
+	File        *os.File
+	ContentType string
+	Size        int64
+	SHA256      string
+	ModTime     time.Time
+	Filename    string
+	Privacy     models.Privacy
+	// Immutable is set for renditions: their URL changes whenever their bytes would.
+	Immutable bool
+	// Redirect, when set, is the direct URL of a public file whose storage permission is known to
+	// be set: answer 302 to it instead of streaming (Body is nil then).
+	Redirect string
+}
+
+// DirectURL returns the direct storage/CDN URL of an object, or "" when proxy-only.
+func (s *Service) DirectURL(key string) string {
+	if s.cfg.DirectBaseURL == "" {
+		return ""
+	}
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.TrimRight(s.cfg.DirectBaseURL, "/") + "/" + strings.Join(parts, "/")
+}
+
+// directFor returns the direct URL to redirect to for an item's file, or "": only for public items
+// whose file permissions are up to date (never redirect to a URL that would fail).
+func (s *Service) directFor(st models.PrivacyState, key string) string {
+	if st.Privacy != models.Public || st.PermissionsOutdated() {
+		return ""
+	}
+	return s.DirectURL(key)
+}
+
+// OriginalURL is the URL GraphQL hands out for an image: direct when public and up to date, else
+// the permission-checked serve view (path relative to the public base).
+func (s *Service) OriginalURL(img *models.Image) string {
+	if u := s.directFor(img.PrivacyState, img.StorageKey); u != "" {
+		return u
+	}
+	return "/media/originals/" + img.ID + "/" + url.PathEscape(img.Filename)
+}
+
+// DocumentURL is OriginalURL for documents.
+func (s *Service) DocumentURL(doc *models.Document) string {
+	if u := s.directFor(doc.PrivacyState, doc.StorageKey); u != "" {
+		return u
+	}
+	return "/media/documents/" + doc.ID + "/" + url.PathEscape(doc.Filename)
+}
+
+type previewKey struct{}
+
+// WithPreview marks ctx as carrying a valid preview token for content item contentID.
+func WithPreview(ctx context.Context, contentID string) context.Context {
+	return context.WithValue(ctx, previewKey{}, contentID)
+}
+
+// authorizeServe is Authorize for serve views, where a preview token may also open a private item
+// that the draft of its content references.
+func (s *Service) authorizeServe(ctx context.Context, id, collectionID string, st models.PrivacyState) error {
+	err := s.Authorize(ctx, ActionRead, collectionID, st)
+	if !errors.Is(err, ErrHidden) {
+		return err
+	}
+	contentID, ok := ctx.Value(previewKey{}).(string)
+	if !ok {
+		return err
+	}
+	n, qerr := s.db.NewSelect().Model((*models.Reference)(nil)).
+		Where("content_id = ? AND state = ? AND media_id = ?", contentID, models.Draft, id).Count(ctx)
+	if qerr != nil {
+		return fmt.Errorf("media: check preview: %w", qerr)
+	}
+	if n == 0 {
+		return err
+	}
+	return nil
+}
+
+// OpenOriginal checks access to an image and opens its original file; filename must be the
+// image's own (the serve URL carries it), else ErrNotFound. A missing file is storage.ErrNotFound
+// (the serve view answers 410); a failing bucket is storage.ErrUnavailable.
+func (s *Service) OpenOriginal(ctx context.Context, id, filename string) (*Object, error) {
+	img, err := s.servedImage(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeServe(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
+		return nil, err
+	}
+	if filename != img.Filename {
+		return nil, fmt.Errorf("media: image %s has another filename: %w", id, ErrNotFound)
+	}
+	if u := s.directFor(img.PrivacyState, img.StorageKey); u != "" {
+		return &Object{Redirect: u, Privacy: img.Privacy}, nil
+	}
+	return s.open(ctx, img.StorageKey, img.ContentType, img.Size, img.SHA256, img.UpdatedAt, img.Filename, img.Privacy)
+}
+
+// OpenDocument checks access to a document and opens its file; filename must be the document's
+// own (the serve URL carries it), else ErrNotFound.
+func (s *Service) OpenDocument(ctx context.Context, id, filename string) (*Object, error) {
+	doc, err := s.document(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeServe(ctx, doc.ID, doc.CollectionID, doc.PrivacyState); err != nil {
+		return nil, err
+	}
+	if filename != doc.Filename {
+		return nil, fmt.Errorf("media: document %s has another filename: %w", id, ErrNotFound)
+	}
+	if u := s.directFor(doc.PrivacyState, doc.StorageKey); u != "" {
+		return &Object{Redirect: u, Privacy: doc.Privacy}, nil
+	}
+	return s.open(ctx, doc.StorageKey, doc.ContentType, doc.Size, doc.SHA256, doc.UpdatedAt, doc.Filename, doc.Privacy)
+}
+
+func (s *Service) open(ctx context.Context, key, contentType string, size int64, sum string, mod time.Time, filename string, p models.Privacy) (*Object, error) {
+	r, f, err := s.openReader(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Object{Body: r, File: f, ContentType: contentType, Size: size, SHA256: sum, ModTime: mod, Filename: filename, Privacy: p}, nil
+}
+
+// openReader opens an object, also returning the local file behind it on a folder bucket.
+func (s *Service) openReader(ctx context.Context, key string) (*blob.Reader, *os.File, error) {
+	var file *os.File
+	r, err := s.store.Bucket.NewReader(ctx, key, &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
+		var f *os.File
+		if as(&f) {
+			file = f
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("media: open %s: %w", key, storage.Classify(err))
+	}
+	return r, file, nil
+}
+
+// Content is what to hand to http.ServeContent: the local file when there is one (sendfile),
+// else the blob reader.
+func (o *Object) Content() io.ReadSeeker {
+	if o.File != nil {
+		return o.File
+	}
+	return o.Body
+}

@@ -1,0 +1,46 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is returned for an id that names nothing the caller may see.
+var ErrNotFound = errors.New("not found")
+
+// InputError is a client mistake in one input field.
+type InputError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InputError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+func inputErr(field, format string, args ...any) error {
+	return &InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// TooLargeError is an upload over the size limit of its kind. Nothing was stored.
+type TooLargeError struct {
+	Kind  string // "image" or "document"
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than the limit of %d bytes", e.Kind, e.Limit)
+}
+
+// DuplicateError reports that the same bytes already exist in the same collection.
+type DuplicateError struct {
+	Kind       string
+	ExistingID string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("an identical %s already exists in this collection: %s", e.Kind, e.ExistingID)
+}

@@ -1,0 +1,275 @@
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"gocloud.dev/pubsub"
+	_ "gocloud.dev/pubsub/mempubsub"  // mem://
+	_ "gocloud.dev/pubsub/natspubsub" // nats:// (NATS_SERVER_URL)
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/models"
+)
+
+// EventKind names what an Event reports.
+type EventKind string
+
+// The events Veil publishes.
+const (
+	// EventFilePermission: one file's permission was set (or failed).
+	EventFilePermission EventKind = "FILE_PERMISSION"
+	// EventItemPermissions: all files of one item were tried; Failed says how many failed.
+	EventItemPermissions EventKind = "ITEM_PERMISSIONS"
+	// EventPrivacyChanged: an item became PUBLIC or PRIVATE.
+	EventPrivacyChanged EventKind = "PRIVACY_CHANGED"
+)
+
+// Event is one thing that happened to a media item. Events travel between instances as JSON.
+type Event struct {
+	Kind           EventKind      `json:"kind"`
+	MediaID        string         `json:"mediaId"`
+	CollectionID   string         `json:"collectionId"`
+	CollectionPath string         `json:"collectionPath"`
+	Privacy        models.Privacy `json:"privacy"`
+	ContentID      string         `json:"contentId,omitempty"`
+	Cause          string         `json:"cause,omitempty"` // publish, unpublish, delete, upload, retry
+	Key            string         `json:"key,omitempty"`
+	Public         bool           `json:"public"`
+	OK             bool           `json:"ok"`
+	Error          string         `json:"error,omitempty"`
+	Attempt        int            `json:"attempt"`
+	Files          int            `json:"files,omitempty"`
+	Failed         int            `json:"failed,omitempty"`
+	Time           time.Time      `json:"time"`
+}
+
+// Bus fans events out to local subscribers, in the order they were published and without ever
+// blocking the producer (a subscriber whose buffer is full is dropped), and carries them to other
+// instances through gocloud pubsub (NATS). Events from other instances arrive in their order of
+// arrival.
+type Bus struct {
+	topic  *pubsub.Topic // nil for mem://: nothing else to tell
+	sub    *pubsub.Subscription
+	origin string // this instance, so its own messages are not delivered twice
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	subs   map[uint64]*subscriber
+	nextID uint64
+}
+
+type subscriber struct {
+	ch     chan Event
+	filter func(Event) bool
+}
+
+// OpenBus opens the bus at url: "mem://" (this process only; the default) or "nats://subject"
+// (every instance connected to the same NATS server, NATS_SERVER_URL, sees every event).
+func OpenBus(ctx context.Context, url string, log *slog.Logger) (*Bus, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	bus := &Bus{origin: hex.EncodeToString(b[:]), log: log, subs: map[uint64]*subscriber{}}
+	switch {
+	case url == "" || url == "mem://":
+		return bus, nil
+	case strings.HasPrefix(url, "mem://"), strings.HasPrefix(url, "nats://"):
+	default:
+		return nil, fmt.Errorf("VEIL_EVENTS_URL: %q: use mem:// or nats://subject", url)
+	}
+	topic, err := pubsub.OpenTopic(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("media: open event topic %s: %w", url, err)
+	}
+	sub, err := pubsub.OpenSubscription(ctx, url)
+	if err != nil {
+		topic.Shutdown(ctx)
+		return nil, fmt.Errorf("media: open event subscription %s: %w", url, err)
+	}
+	bus.topic, bus.sub = topic, sub
+	return bus, nil
+}
+
+// Run receives other instances' events and fans them out until ctx is done; the caller owns it.
+func (b *Bus) Run(ctx context.Context) {
+	if b.sub == nil {
+		<-ctx.Done()
+		return
+	}
+	for {
+		msg, err := b.sub.Receive(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Error("event bus receive", "err", err)
+			}
+			return
+		}
+		msg.Ack()
+		if msg.Metadata["origin"] == b.origin {
+			continue // delivered locally when it was published
+		}
+		var ev Event
+		if err := json.Unmarshal(msg.Body, &ev); err != nil {
+			b.log.Warn("event bus: bad message", "err", err)
+			continue
+		}
+		b.deliver(ev)
+	}
+}
+
+// Close shuts the bus down and closes every subscriber's channel.
+func (b *Bus) Close(ctx context.Context) {
+	if b.sub != nil {
+		_ = b.sub.Shutdown(ctx)
+		_ = b.topic.Shutdown(ctx)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, s := range b.subs {
+		close(s.ch)
+		delete(b.subs, id)
+	}
+}
+
+func (b *Bus) deliver(ev Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, s := range b.subs {
+		if s.filter != nil && !s.filter(ev) {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default: // a slow subscriber is dropped, never waited for
+			close(s.ch)
+			delete(b.subs, id)
+			b.log.Warn("event subscriber dropped: not keeping up", "buffer", cap(s.ch))
+		}
+	}
+}
+
+// Subscribe returns a channel of events matching filter, buffered to buffer events; the channel
+// is closed when cancel is called, when ctx ends, or when the subscriber falls behind.
+func (b *Bus) Subscribe(ctx context.Context, filter func(Event) bool, buffer int) <-chan Event {
+	b.mu.Lock()
+	id := b.nextID
+	b.nextID++
+	s := &subscriber{ch: make(chan Event, buffer), filter: filter}
+	b.subs[id] = s
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.subs[id]; ok {
+			close(s.ch)
+			delete(b.subs, id)
+		}
+	}()
+	return s.ch
+}
+
+// Publish delivers an event to local subscribers at once and sends it to every other instance.
+// Failures are logged, never returned: events report what happened, they do not decide it.
+func (b *Bus) Publish(ctx context.Context, ev Event) {
+	if b == nil {
+		return
+	}
+	b.deliver(ev)
+	if b.topic == nil {
+		return
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	msg := &pubsub.Message{Body: body, Metadata: map[string]string{"origin": b.origin}}
+	if err := b.topic.Send(context.WithoutCancel(ctx), msg); err != nil {
+		b.log.Warn("event not published", "kind", ev.Kind, "media_id", ev.MediaID, "err", err)
+	}
+}
+
+// subscriptionBuffer is how many events a subscriber may fall behind before it is dropped.
+const subscriptionBuffer = 1024
+
+type budgetKey struct{}
+
+// WithSubscriptionBudget caps the subscriptions one connection may hold open at once.
+func WithSubscriptionBudget(ctx context.Context, max int32) context.Context {
+	b := &subscriptionBudget{max: max}
+	return context.WithValue(ctx, budgetKey{}, b)
+}
+
+type subscriptionBudget struct {
+	mu       sync.Mutex
+	max, use int32
+}
+
+func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-chan Event, error) {
+	if s.bus == nil {
+		return nil, errors.New("media: events are not enabled on this server")
+	}
+	if b, ok := ctx.Value(budgetKey{}).(*subscriptionBudget); ok {
+		b.mu.Lock()
+		if b.use >= b.max {
+			b.mu.Unlock()
+			return nil, inputErr("subscription", "at most %d subscriptions per connection", b.max)
+		}
+		b.use++
+		b.mu.Unlock()
+		go func() {
+			<-ctx.Done()
+			b.mu.Lock()
+			b.use--
+			b.mu.Unlock()
+		}()
+	}
+	v := auth.ViewerFrom(ctx)
+	return s.bus.Subscribe(ctx, func(ev Event) bool {
+		return v.CanRead(ev.CollectionPath, ev.Privacy) && filter(ev)
+	}, subscriptionBuffer), nil
+}
+
+// SubscribePermissions streams file-permission results the viewer may see, optionally only for
+// mediaIDs and/or the sync caused by contentID.
+func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, contentID string) (<-chan Event, error) {
+	want := map[string]bool{}
+	for _, id := range mediaIDs {
+		want[id] = true
+	}
+	return s.subscribe(ctx, func(ev Event) bool {
+		return (ev.Kind == EventFilePermission || ev.Kind == EventItemPermissions) &&
+			(len(want) == 0 || want[ev.MediaID]) && (contentID == "" || ev.ContentID == contentID)
+	})
+}
+
+// SubscribePrivacy streams privacy changes the viewer may see, optionally only in the subtree of
+// collectionID.
+func (s *Service) SubscribePrivacy(ctx context.Context, collectionID string) (<-chan Event, error) {
+	if collectionID != "" {
+		if _, err := s.Collection(ctx, collectionID); err != nil {
+			return nil, err
+		}
+	}
+	return s.subscribe(ctx, func(ev Event) bool {
+		return ev.Kind == EventPrivacyChanged && (collectionID == "" || strings.Contains(ev.CollectionPath, "/"+collectionID+"/"))
+	})
+}
+
+// Subscribers returns how many local subscribers the bus has (tests wait on it).
+func (b *Bus) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}

@@ -1,0 +1,429 @@
+package media
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/renditions"
+	"github.com/veil-media/veil/storage"
+)
+
+// RenditionConfig governs on-demand renditions.
+type RenditionConfig struct {
+	// SigningKeys sign and verify rendition URLs: the first signs, every key verifies (rotation:
+	// put the new key first and keep the old ones until cached pages have expired).
+	SigningKeys [][]byte
+	// Presets are named specs whose URLs need no signature, e.g. "thumb" → "fill-200x200|format-webp".
+	Presets map[string]string
+	// Options carries the limits and default qualities.
+	Options renditions.Options
+	// MaxMemoryBytes bounds the estimated memory of concurrent generations (default 1 GiB).
+	MaxMemoryBytes int64
+	// MaxQueue bounds generations waiting for memory; more are refused with ErrBusy (default 64).
+	MaxQueue int
+	// Timeout bounds one generation (default 30s).
+	Timeout time.Duration
+	// Eager lists specs generated in the background after each image upload.
+	Eager []string
+}
+
+// DefaultRenditionConfig returns the defaults; SigningKeys must still be set.
+func DefaultRenditionConfig() RenditionConfig {
+	return RenditionConfig{Options: renditions.DefaultOptions(), MaxMemoryBytes: 1 << 30, MaxQueue: 64, Timeout: 30 * time.Second}
+}
+
+// Validate names the offending setting.
+func (c RenditionConfig) Validate() error {
+	for _, k := range c.SigningKeys {
+		if len(k) < 32 {
+			return errors.New("VEIL_RENDITION_KEYS: every key needs at least 32 bytes")
+		}
+	}
+	if c.MaxMemoryBytes < 16<<20 {
+		return fmt.Errorf("VEIL_RENDITION_MAX_MEMORY: %d is too small (at least 16 MiB)", c.MaxMemoryBytes)
+	}
+	if c.MaxQueue < 0 {
+		return fmt.Errorf("VEIL_RENDITION_MAX_QUEUE: %d is negative", c.MaxQueue)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("VEIL_RENDITION_TIMEOUT: %v is not positive", c.Timeout)
+	}
+	for name, spec := range c.Presets {
+		if !presetName(name) {
+			return fmt.Errorf("VEIL_RENDITION_PRESETS: %q is not a preset name (letters, digits, - and _)", name)
+		}
+		if _, err := renditions.Parse(spec, c.Options.Limits); err != nil {
+			return fmt.Errorf("VEIL_RENDITION_PRESETS: %s: %w", name, err)
+		}
+	}
+	for _, spec := range c.Eager {
+		if _, err := renditions.Parse(spec, c.Options.Limits); err != nil {
+			return fmt.Errorf("VEIL_RENDITION_EAGER: %w", err)
+		}
+	}
+	return c.Options.Validate()
+}
+
+func presetName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrBadSignature is a rendition URL whose signature does not verify.
+var ErrBadSignature = errors.New("bad rendition signature")
+
+// ErrBusy means the server is at its limit of concurrent generations; retry later.
+var ErrBusy = errors.New("too many renditions being generated; retry shortly")
+
+// ErrOutdatedURL is a rendition URL made for an older focal point; Location is the current URL.
+type ErrOutdatedURL struct{ Location string }
+
+func (e *ErrOutdatedURL) Error() string { return "the image's focal point changed; see " + e.Location }
+
+// RenditionInfo describes a rendition without generating it.
+type RenditionInfo struct {
+	Spec          string // canonical
+	URL           string // path, relative to the public base
+	Width, Height int
+	Format        renditions.Format
+}
+
+// renditionEngine holds the machinery shared by all renditions of a Service.
+type renditionEngine struct {
+	cfg     RenditionConfig
+	flight  singleflight.Group
+	sem     *semaphore.Weighted
+	waiting atomic.Int64
+	// Generated counts generations (tests use it to prove deduplication).
+	generated atomic.Int64
+}
+
+func newRenditionEngine(cfg RenditionConfig) *renditionEngine {
+	if cfg.MaxMemoryBytes == 0 {
+		cfg.MaxMemoryBytes = 1 << 30
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	return &renditionEngine{cfg: cfg, sem: semaphore.NewWeighted(cfg.MaxMemoryBytes)}
+}
+
+// Generated returns how many renditions this process has generated.
+func (s *Service) Generated() int64 { return s.rend.generated.Load() }
+
+// focalOf returns an image's focal point for the renditions package, or nil.
+func focalOf(img *models.Image) *renditions.FocalPoint {
+	if img.FocalX == nil || img.FocalY == nil || img.FocalWidth == nil || img.FocalHeight == nil {
+		return nil
+	}
+	return &renditions.FocalPoint{X: *img.FocalX, Y: *img.FocalY, Width: *img.FocalWidth, Height: *img.FocalHeight}
+}
+
+// focalKey identifies the focal point a rendition was made with: "" for specs that do not use it,
+// "c" (centre) for fill without a focal point, else "x.y.w.h".
+func focalKey(spec renditions.Spec, img *models.Image) string {
+	if !spec.UsesFocalPoint() {
+		return ""
+	}
+	fp := focalOf(img)
+	if fp == nil {
+		return "c"
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", fp.X, fp.Y, fp.Width, fp.Height)
+}
+
+func formatOf(contentType string) renditions.Format {
+	switch contentType {
+	case "image/jpeg":
+		return renditions.JPEG
+	case "image/png":
+		return renditions.PNG
+	case "image/gif":
+		return renditions.GIF
+	case "image/webp":
+		return renditions.WebP
+	}
+	return ""
+}
+
+func (s *Service) parseSpec(spec string) (renditions.Spec, error) {
+	sp, err := renditions.Parse(spec, s.rend.cfg.Options.Limits)
+	if err != nil {
+		return renditions.Spec{}, &InputError{Field: "spec", Reason: strings.TrimPrefix(err.Error(), "renditions: ")}
+	}
+	return sp, nil
+}
+
+// Rendition returns the URL, size and format of a rendition of img without generating anything:
+// the size is computed from the source's size and focal point.
+func (s *Service) Rendition(img *models.Image, spec string) (RenditionInfo, error) {
+	sp, err := s.parseSpec(spec)
+	if err != nil {
+		return RenditionInfo{}, err
+	}
+	return s.renditionInfo(img, sp, "")
+}
+
+func (s *Service) renditionInfo(img *models.Image, sp renditions.Spec, preset string) (RenditionInfo, error) {
+	plan, err := sp.Plan(img.Width, img.Height, formatOf(img.ContentType), focalOf(img), s.rend.cfg.Options.Limits)
+	if err != nil {
+		return RenditionInfo{}, &InputError{Field: "spec", Reason: strings.TrimPrefix(err.Error(), "renditions: ")}
+	}
+	canon := sp.String()
+	fk := focalKey(sp, img)
+	segment := url.PathEscape(canon)
+	token := s.sign(img.ID, canon, fk)
+	if preset != "" {
+		segment, token = preset, "preset"
+	}
+	if fk != "" {
+		segment += "@" + fk
+	}
+	return RenditionInfo{
+		Spec: canon, Width: plan.Width, Height: plan.Height, Format: plan.Format,
+		URL: "/media/renditions/" + img.ID + "/" + token + "/" + segment + plan.Format.Extension(),
+	}, nil
+}
+
+// Renditions expands brace patterns ("width-{400,800}|format-{webp,jpeg}") and describes each
+// resulting spec, in order, without generating anything.
+func (s *Service) Renditions(img *models.Image, patterns []string) ([]RenditionInfo, error) {
+	const maxSpecs = 50
+	var out []RenditionInfo
+	for _, p := range patterns {
+		specs, err := renditions.Expand(p)
+		if err != nil {
+			return nil, &InputError{Field: "specs", Reason: strings.TrimPrefix(err.Error(), "renditions: ")}
+		}
+		for _, spec := range specs {
+			if len(out) == maxSpecs {
+				return nil, inputErr("specs", "at most %d renditions per request", maxSpecs)
+			}
+			info, err := s.Rendition(img, spec)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// sign returns the URL signature of a rendition: HMAC-SHA256 with the current key over the image
+// id, canonical spec and focal key, truncated to 128 bits, base64url.
+func (s *Service) sign(id, spec, fk string) string {
+	return signWith(s.rend.cfg.SigningKeys[0], id, spec, fk)
+}
+
+func signWith(key []byte, id, spec, fk string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("veil-rendition-v1\x00" + id + "\x00" + spec + "\x00" + fk))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+func (s *Service) verify(id, spec, fk, sig string) bool {
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig) // strict: no second spelling of one signature
+	if err != nil || len(got) != 16 {
+		return false
+	}
+	for _, k := range s.rend.cfg.SigningKeys {
+		want, _ := base64.RawURLEncoding.DecodeString(signWith(k, id, spec, fk))
+		if hmac.Equal(got, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// RenditionRequest is the parsed path of a rendition URL: /media/renditions/{ID}/{Token}/{Segment}.
+type RenditionRequest struct {
+	ID      string
+	Token   string // the signature, or "preset"
+	Segment string // "<spec or preset>[@<focal key>].<ext>", path-unescaped
+}
+
+// OpenRendition serves a rendition URL: it verifies the signature (or resolves the preset), loads
+// the image, checks access with the same decision as originals, and returns the stored rendition,
+// generating and storing it first if it does not exist yet. Concurrent requests for the same
+// rendition share one generation.
+func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Object, error) {
+	name, ext, ok := cutLast(req.Segment, ".")
+	if !ok {
+		return nil, fmt.Errorf("media: rendition path has no extension: %w", ErrNotFound)
+	}
+	specText, urlFK, _ := strings.Cut(name, "@")
+	preset := ""
+	if req.Token == "preset" {
+		p, ok := s.rend.cfg.Presets[specText]
+		if !ok {
+			return nil, fmt.Errorf("media: unknown preset %q: %w", specText, ErrNotFound)
+		}
+		preset, specText = specText, p
+	} else if !s.verify(req.ID, specText, urlFK, req.Token) {
+		return nil, ErrBadSignature
+	}
+	sp, err := s.parseSpec(specText)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.servedImage(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeServe(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
+		return nil, err
+	}
+	info, err := s.renditionInfo(img, sp, preset)
+	if err != nil {
+		return nil, err
+	}
+	fk := focalKey(sp, img)
+	if fk != urlFK {
+		return nil, &ErrOutdatedURL{Location: info.URL}
+	}
+	if "."+ext != info.Format.Extension() {
+		return nil, fmt.Errorf("media: rendition extension %q, want %q: %w", ext, info.Format.Extension(), ErrNotFound)
+	}
+	key := renditionKey(img.ID, info.Spec, fk, info.Format)
+	if obj, err := s.openRenditionObject(ctx, key, info, img); err == nil || !errors.Is(err, storage.ErrNotFound) {
+		return obj, err
+	}
+	if _, err, _ := s.rend.flight.Do(key, func() (any, error) {
+		return nil, s.generate(ctx, img, sp, info, fk, key)
+	}); err != nil {
+		return nil, err
+	}
+	return s.openRenditionObject(ctx, key, info, img)
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// renditionKey is the deterministic storage key of a rendition, so every instance finds the same
+// object for the same (image, spec, focal key).
+func renditionKey(id, spec, fk string, f renditions.Format) string {
+	sum := sha256.Sum256([]byte(spec + "\x00" + fk))
+	return storage.RenditionKey(id, hex.EncodeToString(sum[:12]), f.Extension())
+}
+
+func (s *Service) openRenditionObject(ctx context.Context, key string, info RenditionInfo, img *models.Image) (*Object, error) {
+	r, f, err := s.openReader(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if u := s.directFor(img.PrivacyState, key); u != "" {
+		r.Close() // it exists, and its permission was set with the image's: send the client there
+		return &Object{Redirect: u, Privacy: img.Privacy, Immutable: true}, nil
+	}
+	etag := sha256.Sum256([]byte(key))
+	return &Object{
+		Body: r, File: f, ContentType: info.Format.MIMEType(), Size: r.Size(), SHA256: hex.EncodeToString(etag[:16]),
+		ModTime: img.CreatedAt, Filename: strings.TrimSuffix(img.Filename, pathExt(img.Filename)) + info.Format.Extension(),
+		Privacy: img.Privacy, Immutable: true,
+	}, nil
+}
+
+func pathExt(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		return name[i:]
+	}
+	return ""
+}
+
+// generate makes one rendition: it waits for memory (or refuses with ErrBusy), decodes the source
+// with the pixel cap checked on its header, writes the output to the bucket, and records the row.
+// It runs detached from the request that triggered it, so other requests sharing it through
+// singleflight are not cancelled by the first one going away.
+func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions.Spec, info RenditionInfo, fk, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.rend.cfg.Timeout)
+	defer cancel()
+	plan, err := sp.Plan(img.Width, img.Height, formatOf(img.ContentType), focalOf(img), s.rend.cfg.Options.Limits)
+	if err != nil {
+		return &InputError{Field: "spec", Reason: err.Error()}
+	}
+	need := renditions.EstimateDecodeBytes(renditions.Info{Format: formatOf(img.ContentType), Width: img.Width, Height: img.Height, Orientation: 1}, plan)
+	need = min(max(need, 1<<20), s.rend.cfg.MaxMemoryBytes)
+	if !s.rend.sem.TryAcquire(need) {
+		if s.rend.waiting.Add(1) > int64(s.rend.cfg.MaxQueue) {
+			s.rend.waiting.Add(-1)
+			return ErrBusy
+		}
+		err := s.rend.sem.Acquire(ctx, need)
+		s.rend.waiting.Add(-1)
+		if err != nil {
+			return fmt.Errorf("media: wait for rendition memory: %w", ErrBusy)
+		}
+	}
+	defer s.rend.sem.Release(need)
+
+	src, err := s.store.Bucket.NewReader(ctx, img.StorageKey, nil)
+	if err != nil {
+		return fmt.Errorf("media: open source of %s: %w", img.ID, storage.Classify(err))
+	}
+	defer src.Close()
+	pr, pw := io.Pipe()
+	genErr := make(chan error, 1)
+	var produced renditions.Plan
+	go func() {
+		p, err := renditions.Generate(ctx, src, sp, focalOf(img), s.rend.cfg.Options, pw)
+		produced = p
+		pw.CloseWithError(err)
+		genErr <- err
+	}()
+	size, werr := s.store.Write(ctx, key, info.Format.MIMEType(), pr)
+	pr.CloseWithError(werr) // unblocks the generator if the write failed first
+	if gerr := <-genErr; gerr != nil {
+		s.deleteQuietly(ctx, key)
+		if errors.Is(gerr, context.DeadlineExceeded) {
+			return fmt.Errorf("media: rendition %s of %s timed out after %v: %w", info.Spec, img.ID, s.rend.cfg.Timeout, ErrBusy)
+		}
+		return fmt.Errorf("media: generate %s of %s: %w", info.Spec, img.ID, gerr)
+	}
+	if werr != nil {
+		s.deleteQuietly(ctx, key)
+		return werr
+	}
+	s.rend.generated.Add(1)
+	// Born with the image's current permission; if that fails the image is outdated until retried.
+	if !s.setNewFile(ctx, key, img.Privacy) {
+		s.markOutdated(ctx, "images", img.ID)
+	}
+	row := &models.Rendition{
+		ID: NewID(KindRendition), ImageID: img.ID, Spec: info.Spec, FocalKey: fk, StorageKey: key,
+		Width: produced.Width, Height: produced.Height, Format: string(produced.Format), Size: size, CreatedAt: models.Now(),
+	}
+	// Another instance may have made the same rendition at the same moment: the unique key
+	// (image, spec, focal key) keeps one row, and both wrote the same deterministic object.
+	if _, err := s.db.NewInsert().Model(row).On("CONFLICT (image_id, spec, focal_key) DO NOTHING").Exec(ctx); err != nil {
+		s.log.ErrorContext(ctx, "rendition stored but not recorded", "image_id", img.ID, "spec", info.Spec, "key", key, "err", err)
+		return fmt.Errorf("media: record rendition: %w", err)
+	}
+	s.log.InfoContext(ctx, "rendition generated", "image_id", img.ID, "spec", info.Spec, "width", produced.Width, "height", produced.Height, "bytes", size)
+	return nil
+}

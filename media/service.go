@@ -1,0 +1,145 @@
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
+	"modernc.org/sqlite"
+
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/renditions"
+	"github.com/veil-media/veil/storage"
+)
+
+// Config holds the limits of the media domain.
+type Config struct {
+	// MaxImageBytes caps one image upload (VEIL_MAX_IMAGE_BYTES, default 50 MiB).
+	MaxImageBytes int64
+	// MaxDocumentBytes caps one document upload (VEIL_MAX_DOCUMENT_BYTES, default 2 GiB).
+	MaxDocumentBytes int64
+	// Images caps what an uploaded image header may claim (pixels, sides).
+	Images renditions.Limits
+	// Renditions governs on-demand renditions.
+	Renditions RenditionConfig
+	// Permissions governs setting storage permissions.
+	Permissions PermissionConfig
+	// DirectBaseURL is where public files can be fetched straight from storage or a CDN in front of
+	// it (VEIL_PUBLIC_STORAGE_URL), object key appended. Empty means proxy-only: public files are
+	// served through Veil with public cache headers, never redirected.
+	DirectBaseURL string
+	// ServeCacheTTL is how long serve views may reuse an image's row (VEIL_SERVE_CACHE_TTL,
+	// default 1s; 0 disables). Changes made by this process are seen at once; changes made by
+	// another instance within this time.
+	ServeCacheTTL time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig()}
+}
+
+// Validate names the offending setting.
+func (c Config) Validate() error {
+	if c.MaxImageBytes <= 0 {
+		return fmt.Errorf("VEIL_MAX_IMAGE_BYTES: must be positive, got %d", c.MaxImageBytes)
+	}
+	if c.MaxDocumentBytes <= 0 {
+		return fmt.Errorf("VEIL_MAX_DOCUMENT_BYTES: must be positive, got %d", c.MaxDocumentBytes)
+	}
+	if c.Images.MaxSourcePixels <= 0 {
+		return fmt.Errorf("VEIL_MAX_SOURCE_PIXELS: must be positive, got %d", c.Images.MaxSourcePixels)
+	}
+	return c.Renditions.Validate()
+}
+
+// Service is the media domain. It is safe for concurrent use.
+type Service struct {
+	db    *models.DB
+	store *storage.Store
+	cfg   Config
+	log   *slog.Logger
+	rend  *renditionEngine
+	cache *imageCache
+	paths sync.Map // collection id → path
+	acl   PermissionSetter
+	bus   *Bus
+
+	attemptsMu sync.Mutex
+	attempts   map[string]int // media id → permission syncs tried since its last success
+	eager      chan string    // image ids waiting for their eager renditions
+}
+
+// New returns a Service over an open, migrated database and an open bucket.
+func New(db *models.DB, store *storage.Store, cfg Config, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Renditions.SigningKeys) == 0 {
+		// Only tests get here: veil serve always configures keys from VEIL_SECRET.
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		cfg.Renditions.SigningKeys = [][]byte{key}
+		log.Warn("no rendition signing key configured; using a random one for this process")
+	}
+	if cfg.Renditions.Options.Limits == (renditions.Limits{}) {
+		cfg.Renditions.Options.Limits = cfg.Images
+	}
+	return &Service{db: db, store: store, cfg: cfg, log: log, rend: newRenditionEngine(cfg.Renditions), cache: newImageCache(cfg.ServeCacheTTL, 10000), attempts: map[string]int{}, eager: make(chan string, 1024)}
+}
+
+// Config returns the service's limits.
+func (s *Service) Config() Config { return s.cfg }
+
+// Store returns the bucket the service writes to.
+func (s *Service) Store() *storage.Store { return s.store }
+
+// isUniqueViolation reports a unique-constraint failure on either database.
+func isUniqueViolation(err error) bool {
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		return pgErr.Field('C') == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == 2067 || sqErr.Code() == 1555 // SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY
+	}
+	return false
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// likeEscape quotes LIKE's wildcards in s (for LIKE … ESCAPE '\').
+func likeEscape(s string) string { return likeEscaper.Replace(s) }
+
+// likePattern escapes s for a LIKE … ESCAPE '\' match of a substring.
+func likePattern(s string) string { return "%" + likeEscape(strings.ToLower(s)) + "%" }
+
+// inTx runs fn in a transaction.
+func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, fn)
+}
+
+// forUpdate locks the selected rows until the transaction ends. On SQLite the transaction already
+// holds the database's write lock (BEGIN IMMEDIATE), so no clause is needed.
+func (s *Service) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
+	if s.db.Dialect == models.Postgres {
+		return q.For("UPDATE")
+	}
+	return q
+}
+
+// UseBus sets the event bus privacy changes and permission results are published on.
+func (s *Service) UseBus(b *Bus) { s.bus = b }
+
+// Bus returns the event bus (nil when none is set).
+func (s *Service) Bus() *Bus { return s.bus }

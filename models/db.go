@@ -1,0 +1,189 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+)
+
+// DBConfig says which database to open.
+type DBConfig struct {
+	// URL is "sqlite:<path>" (also "sqlite://<path>", "file:<path>") or "postgres://…".
+	URL string
+	// DirMode is the mode of the folder Veil creates for a SQLite file that does not exist yet.
+	DirMode os.FileMode
+	// MaxOpenConns caps the pool (default 16 on Postgres, 8 on SQLite).
+	MaxOpenConns int
+}
+
+// Validate reports a configuration error naming the VEIL_DATABASE_URL setting.
+func (c DBConfig) Validate() error {
+	if _, _, err := parseDBURL(c.URL); err != nil {
+		return fmt.Errorf("VEIL_DATABASE_URL: %w", err)
+	}
+	return nil
+}
+
+// Dialect names the database family.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+func parseDBURL(raw string) (Dialect, string, error) {
+	switch {
+	case raw == "":
+		return "", "", errors.New("is empty; use sqlite:<path> or postgres://user@host/db")
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return "", "", fmt.Errorf("is not a valid URL: %w", err)
+		}
+		return Postgres, raw, nil
+	case strings.HasPrefix(raw, "sqlite://"):
+		return SQLite, strings.TrimPrefix(raw, "sqlite://"), nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		return SQLite, strings.TrimPrefix(raw, "sqlite:"), nil
+	case strings.HasPrefix(raw, "file:"):
+		return SQLite, strings.TrimPrefix(raw, "file:"), nil
+	default:
+		return "", "", fmt.Errorf("%q has an unknown scheme; use sqlite:<path> or postgres://user@host/db", redactURL(raw))
+	}
+}
+
+// redactURL hides a password in a database URL so it can be printed.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// RedactURL is redactURL for other packages (diagnostics, logs).
+func RedactURL(raw string) string { return redactURL(raw) }
+
+// DB is an open database with its dialect and a query counter hook installed.
+type DB struct {
+	*bun.DB
+	Dialect Dialect
+}
+
+// Open opens the database named by cfg. For SQLite it creates the file's folder (with DirMode),
+// turns on WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE transactions so concurrent
+// writers queue instead of failing with "database is locked".
+func Open(ctx context.Context, cfg DBConfig) (*DB, error) {
+	dialect, dsn, err := parseDBURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("models: VEIL_DATABASE_URL: %w", err)
+	}
+	var db *bun.DB
+	switch dialect {
+	case SQLite:
+		path := dsn
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+
+		if path != ":memory:" && path != "" {
+			mode := cfg.DirMode
+			if mode == 0 {
+				mode = 0o750
+			}
+			if err := os.MkdirAll(filepath.Dir(path), mode); err != nil {
+				return nil, fmt.Errorf("models: create database folder: %w", err)
+			}
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				// Create the file ourselves so it is owner-only: it holds private metadata.
+				f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+				if err != nil {
+					return nil, fmt.Errorf("models: create database file: %w", err)
+				}
+				f.Close()
+
+			}
+		}
+		q := url.Values{}
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "busy_timeout(15000)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		sqldb, err := sql.Open("sqlite", "file:"+dsn+sep+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("models: open sqlite: %w", err)
+		}
+		n := cfg.MaxOpenConns
+		if n == 0 {
+			n = 8
+		}
+		sqldb.SetMaxOpenConns(n)
+		sqldb.SetMaxIdleConns(n)
+		sqldb.SetConnMaxIdleTime(0)
+		db = bun.NewDB(sqldb, sqlitedialect.New())
+	case Postgres:
+		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+		n := cfg.MaxOpenConns
+		if n == 0 {
+			n = 16
+		}
+		sqldb.SetMaxOpenConns(n)
+		sqldb.SetMaxIdleConns(n)
+		db = bun.NewDB(sqldb, pgdialect.New())
+	}
+	db.AddQueryHook(counterHook{})
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("models: connect to %s: %w", redactURL(cfg.URL), err)
+	}
+	return &DB{DB: db, Dialect: dialect}, nil
+}
+
+type counterKey struct{}
+
+// QueryCounter counts the SQL statements executed with a context derived from WithQueryCounter.
+type QueryCounter struct{ n atomic.Int64 }
+
+// Count returns the number of statements seen so far.
+func (c *QueryCounter) Count() int64 { return c.n.Load() }
+
+// WithQueryCounter returns a context whose SQL statements are counted by the returned counter.
+// Tests and benchmarks use it to prove a request costs a constant number of queries.
+func WithQueryCounter(ctx context.Context) (context.Context, *QueryCounter) {
+	c := &QueryCounter{}
+	return context.WithValue(ctx, counterKey{}, c), c
+}
+
+type counterHook struct{}
+
+func (counterHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (counterHook) AfterQuery(ctx context.Context, _ *bun.QueryEvent) {
+	if c, ok := ctx.Value(counterKey{}).(*QueryCounter); ok {
+		c.n.Add(1)
+	}
+}

@@ -1,0 +1,33 @@
+// Package renditions owns everything Veil knows about turning one stored image into another:
+// the filter-spec language (parsing, validation, canonical form, brace expansion), the
+// dimension maths that predicts a rendition's size and crop without touching pixels, the
+// header inspection that guards every decode, and the decode → orient → crop → resize →
+// flatten → encode pipeline itself, with its limits and memory estimate.
+//
+// The package is pure: it works on io.Reader, io.Writer, specs and sizes. It knows nothing
+// of databases, blob storage, GraphQL or HTTP; callers map its errors to their own codes:
+//
+//   - *SpecError: the spec text is invalid (a 400 / BAD_USER_INPUT).
+//   - *LimitError: a spec or a source image exceeds a configured cap (also a 400).
+//   - ErrUnsupportedFormat: the source is not JPEG, PNG, GIF or WebP.
+//   - ErrFormatNotSupported: the requested output format has no encoder in this build.
+//   - ErrCorrupt: the source could not be parsed or is truncated.
+//
+// Geometry follows Wagtail's public behaviour (see shared/reference/renditions.md): size
+// operations run left to right on the size the previous one produced, and the source is then
+// cropped once and resized once. All sizes and crops are of the upright image: EXIF
+// orientation is applied before anything else.
+//
+// Speed: when the output is at least 2, 4 or 8 times smaller than the crop on both axes, a
+// JPEG is decoded at that reduced DCT scale; at 1/8 a progressive JPEG's AC scans are dropped
+// before decoding, since a 1/8-scale pixel depends on its block's DC coefficient alone. The
+// crop and resize happen in stored orientation and only the small result is rotated. The
+// resampling filter goes from Lanczos (mild shrinks, enlargements) to Catmull-Rom to Linear as
+// the remaining reduction grows. EstimateDecodeBytes sizes a memory-weighted semaphore.
+//
+// Sources are JPEG (baseline, extended or progressive, 8-bit, Huffman-coded), PNG, GIF (first
+// frame) and WebP (still). Outputs are JPEG (progressive, optimised Huffman tables), PNG (alpha
+// kept), GIF (first frame, Plan 9 palette with Floyd–Steinberg dithering, transparency
+// flattened) and, once an encoder is registered in encoders, WebP and AVIF. Metadata (EXIF,
+// GPS, XMP, ICC) is never copied to an output.
+package renditions

@@ -1,0 +1,349 @@
+package renditions
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/gif"
+	"image/png"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/disintegration/imaging"
+	"github.com/gen2brain/jpegn"
+	"golang.org/x/image/webp"
+)
+
+// Generate makes the rendition spec of the image read from src and writes it to w.
+//
+// It first reads the header exactly as Inspect does and applies opts.Limits to it and to the
+// plan, so an over-limit, unsupported or corrupt source is rejected before any pixel is decoded.
+// It then decodes (JPEG at a reduced DCT scale when the output is much smaller than the
+// source), applies the EXIF orientation, crops and resizes once as Spec.Plan says, flattens
+// transparency when the output cannot carry it (JPEG, GIF: onto white) or the spec has a
+// bgcolor (onto it), and encodes. No metadata (EXIF, GPS, XMP, ICC) reaches the output.
+//
+// ctx is checked between stages; a cancelled ctx returns ctx.Err(). A truncated JPEG (no
+// end-of-image marker after its frame header) returns ErrCorrupt, as do decode failures. On any
+// error w may have received part of an output, so callers should write to a temporary object.
+// It returns the plan actually produced, with Quality taken from opts when the spec sets none.
+// JPEG data past InspectReadLimit + 12 bytes per header pixel is not read (appended videos of
+// "motion photos" sit there).
+func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, opts Options, w io.Writer) (Plan, error) {
+	opts = opts.withDefaults()
+	lim := opts.Limits
+	if err := ctx.Err(); err != nil {
+		return Plan{}, err
+	}
+
+	data := getSourceBuffer()
+	defer putSourceBuffer(data)
+	hr := &headReader{r: src, n: InspectReadLimit, rec: data}
+	hdr, err := inspect(hr, lim)
+	if err != nil {
+		return Plan{}, err
+	}
+	info := hdr.Info
+	plan, err := spec.Plan(info.Width, info.Height, info.Format, focal, lim)
+	if err != nil {
+		return Plan{}, err
+	}
+	if !plan.qualitySet {
+		switch plan.Format {
+		case JPEG:
+			plan.Quality = opts.JPEGQuality
+		case WebP:
+			plan.Quality = opts.WebPQuality
+		case AVIF:
+			plan.Quality = opts.AVIFQuality
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return Plan{}, err
+	}
+
+	rest := &readErrRecorder{r: src}
+	img, err := decode(hdr, plan, data, rest)
+	if rest.err != nil { // the stream failed, not the image
+		return Plan{}, fmt.Errorf("renditions: read source: %w", rest.err)
+	}
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Plan{}, err
+	}
+
+	img = transform(img, info, plan)
+	if err := ctx.Err(); err != nil {
+		return Plan{}, err
+	}
+
+	switch {
+	case plan.Background != nil:
+		img = flatten(img, *plan.Background)
+	case !plan.Format.hasAlpha():
+		img = flatten(img, color.NRGBA{255, 255, 255, 255})
+	}
+
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := encoders[plan.Format](bw, img, plan); err != nil {
+		return Plan{}, fmt.Errorf("renditions: encode %s: %w", plan.Format, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return Plan{}, fmt.Errorf("renditions: write %s: %w", plan.Format, err)
+	}
+	return plan, nil
+}
+
+// readErrRecorder keeps the first error other than io.EOF that reading r returned, so a failing
+// stream is not reported as a corrupt image.
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+func (e *readErrRecorder) src() io.Reader { return e.r }
+
+// sourceBuffers recycles the buffers that hold source bytes: a large JPEG is read whole, and a
+// fresh zeroed buffer of its size for every rendition costs time and GC work.
+var sourceBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledSource is the largest source buffer kept for reuse.
+const maxPooledSource = 64 << 20
+
+func getSourceBuffer() *bytes.Buffer { return sourceBuffers.Get().(*bytes.Buffer) }
+
+func putSourceBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledSource {
+		return
+	}
+	b.Reset()
+	sourceBuffers.Put(b)
+}
+
+// decode decodes the whole source: head holds the bytes Inspect read, rest the remainder of
+// the stream. JPEG is decoded at the DCT scale jpegScale picks, so its bounds may be smaller
+// than the raw size.
+func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (image.Image, error) {
+	info := hdr.Info
+	rawW, rawH := info.rawSize()
+	var (
+		img image.Image
+		err error
+	)
+	switch info.Format {
+	case JPEG:
+		budget := max(int64(InspectReadLimit)+12*int64(rawW)*int64(rawH)-int64(head.Len()), 0)
+		if s, ok := rest.src().(interface{ Size() int64 }); ok { // *bytes.Reader, gocloud's *blob.Reader
+			head.Grow(int(min(max(s.Size()-int64(head.Len()), 0), budget, 1<<30)))
+		}
+		if _, err := head.ReadFrom(io.LimitReader(rest, budget)); err != nil {
+			return nil, fmt.Errorf("renditions: read source: %w", err)
+		}
+		data := head.Bytes()
+		// FF D9 cannot occur inside entropy-coded data (FF is stuffed), so a file without it
+		// after the frame header was cut short.
+		if bytes.LastIndex(data, []byte{0xFF, 0xD9}) < int(hdr.consumed) {
+			return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
+		}
+		ow, oh := rawOutSize(info, plan)
+		denom := jpegScale(rawCrop(info, plan), ow, oh)
+		if denom == 8 && hdr.progressive {
+			if dc, ok := dcOnly(data); ok {
+				data = dc
+			}
+		}
+		// Inspect has already refused the JPEG variants the decoder cannot read, so any
+		// decode error here (including the decoder's own "far more pixels than the data could
+		// hold" refusal) means a broken file.
+		img, err = jpegn.Decode(bytes.NewReader(data), &jpegn.Options{ScaleDenom: denom})
+	case PNG:
+		img, err = png.Decode(io.MultiReader(head, rest))
+	case GIF:
+		img, err = gif.Decode(io.MultiReader(head, rest))
+		if err == nil {
+			img = gifCanvas(img, rawW, rawH)
+		}
+	case WebP:
+		img, err = webp.Decode(io.MultiReader(head, rest))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: decode %s: %w", ErrCorrupt, info.Format, err)
+	}
+	b := img.Bounds()
+	if info.Format != JPEG && (b.Dx() != rawW || b.Dy() != rawH) {
+		return nil, fmt.Errorf("%w: %s decodes to %dx%d, its header says %dx%d", ErrCorrupt, info.Format, b.Dx(), b.Dy(), rawW, rawH)
+	}
+	if b.Dx() < 1 || b.Dy() < 1 || b.Dx() > rawW || b.Dy() > rawH {
+		return nil, fmt.Errorf("%w: %s decodes to %dx%d, its header says %dx%d", ErrCorrupt, info.Format, b.Dx(), b.Dy(), rawW, rawH)
+	}
+	return img, nil
+}
+
+// gifCanvas places a first GIF frame that does not cover the logical screen on a transparent
+// canvas of the screen's size, so sizes match the header.
+func gifCanvas(frame image.Image, w, h int) image.Image {
+	if frame.Bounds() == image.Rect(0, 0, w, h) {
+		return frame
+	}
+	canvas := image.NewNRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(canvas, frame.Bounds(), frame, frame.Bounds().Min, draw.Src)
+	return canvas
+}
+
+// jpegScale picks the largest JPEG DCT scale denominator (8, 4, 2, else 1) at which the
+// decoded crop still has at least as many pixels as the output on both axes, so the final
+// resize only ever shrinks.
+func jpegScale(crop image.Rectangle, outW, outH int) int {
+	for _, d := range []int{8, 4, 2} {
+		if crop.Dx() >= outW*d && crop.Dy() >= outH*d {
+			return d
+		}
+	}
+	return 1
+}
+
+// rawCrop maps the plan's crop from upright to stored (pre-orientation) coordinates.
+func rawCrop(info Info, plan Plan) image.Rectangle {
+	rw, rh := info.rawSize()
+	return uprightToRaw(plan.Crop, info.Orientation, rw, rh)
+}
+
+// rawOutSize is the output size before orientation is applied.
+func rawOutSize(info Info, plan Plan) (int, int) {
+	if info.Orientation >= 5 {
+		return plan.Height, plan.Width
+	}
+	return plan.Width, plan.Height
+}
+
+// uprightToRaw maps rectangle r of the upright image to the stored image of rw×rh that EXIF
+// orientation o turns upright.
+func uprightToRaw(r image.Rectangle, o, rw, rh int) image.Rectangle {
+	x0, y0, x1, y1 := r.Min.X, r.Min.Y, r.Max.X, r.Max.Y
+	switch o {
+	case 2: // mirrored horizontally
+		return image.Rect(rw-x1, y0, rw-x0, y1)
+	case 3: // rotated 180°
+		return image.Rect(rw-x1, rh-y1, rw-x0, rh-y0)
+	case 4: // mirrored vertically
+		return image.Rect(x0, rh-y1, x1, rh-y0)
+	case 5: // transposed
+		return image.Rect(y0, x0, y1, x1)
+	case 6: // stored rotated 90° counter-clockwise
+		return image.Rect(y0, rh-x1, y1, rh-x0)
+	case 7: // transversed
+		return image.Rect(rw-y1, rh-x1, rw-y0, rh-x0)
+	case 8: // stored rotated 90° clockwise
+		return image.Rect(rw-y1, x0, rw-y0, x1)
+	}
+	return r
+}
+
+// orient applies EXIF orientation o to a stored image.
+func orient(img image.Image, o int) image.Image {
+	switch o {
+	case 2:
+		return imaging.FlipH(img)
+	case 3:
+		return imaging.Rotate180(img)
+	case 4:
+		return imaging.FlipV(img)
+	case 5:
+		return imaging.Transpose(img)
+	case 6:
+		return imaging.Rotate270(img)
+	case 7:
+		return imaging.Transverse(img)
+	case 8:
+		return imaging.Rotate90(img)
+	}
+	return img
+}
+
+// transform crops and resizes the decoded image in stored orientation, then turns the (small)
+// result upright.
+func transform(img image.Image, info Info, plan Plan) image.Image {
+	rw, rh := info.rawSize()
+	b := img.Bounds()
+	crop := scaleRect(rawCrop(info, plan), rw, rh, b.Dx(), b.Dy()).Add(b.Min)
+	if crop != b {
+		img = subImage(img, crop)
+	}
+	tw, th := rawOutSize(info, plan)
+	if cw, ch := crop.Dx(), crop.Dy(); cw != tw || ch != th {
+		img = imaging.Resize(img, tw, th, resizeFilter(cw, ch, tw, th, b.Dx() < rw))
+	}
+	return orient(img, info.Orientation)
+}
+
+// scaleRect maps r from a w×h image to the same area of a dw×dh image, rounding outwards.
+func scaleRect(r image.Rectangle, w, h, dw, dh int) image.Rectangle {
+	if w == dw && h == dh {
+		return r
+	}
+	sx, sy := float64(dw)/float64(w), float64(dh)/float64(h)
+	out := image.Rect(
+		int(math.Floor(float64(r.Min.X)*sx)), int(math.Floor(float64(r.Min.Y)*sy)),
+		int(math.Ceil(float64(r.Max.X)*sx)), int(math.Ceil(float64(r.Max.Y)*sy)),
+	).Intersect(image.Rect(0, 0, dw, dh))
+	if out.Dx() < 1 {
+		out.Max.X = min(out.Min.X+1, dw)
+		out.Min.X = out.Max.X - 1
+	}
+	if out.Dy() < 1 {
+		out.Max.Y = min(out.Min.Y+1, dh)
+		out.Min.Y = out.Max.Y - 1
+	}
+	return out
+}
+
+func subImage(img image.Image, r image.Rectangle) image.Image {
+	if s, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}); ok {
+		return s.SubImage(r)
+	}
+	return imaging.Crop(img, r)
+}
+
+// resizeFilter picks the resampling filter by how much is left to shrink: Linear (a tent,
+// cheapest) from 4× down, Catmull-Rom from 2× down or after a DCT-scaled JPEG decode, which has
+// already averaged, and Lanczos (sharpest, dearest) for mild shrinks and for enlargements.
+func resizeFilter(cw, ch, tw, th int, dctScaled bool) imaging.ResampleFilter {
+	f := math.Max(float64(cw)/float64(tw), float64(ch)/float64(th))
+	switch {
+	case f >= 4:
+		return imaging.Linear
+	case f >= 2 || dctScaled:
+		return imaging.CatmullRom
+	}
+	return imaging.Lanczos
+}
+
+// flatten composites img over an opaque background when img has any transparency.
+func flatten(img image.Image, bg color.NRGBA) image.Image {
+	bg.A = 255
+	if o, ok := img.(interface{ Opaque() bool }); ok && o.Opaque() {
+		return img
+	}
+	b := img.Bounds()
+	dst := image.NewRGBA(b)
+	draw.Draw(dst, b, image.NewUniform(bg), image.Point{}, draw.Src)
+	draw.Draw(dst, b, img, b.Min, draw.Over)
+	return dst
+}

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/storage"
+)
+
+// GraphQL error codes (extensions.code).
+const (
+	CodeBadUserInput       = "BAD_USER_INPUT"
+	CodeNotFound           = "NOT_FOUND"
+	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
+	CodeDuplicate          = "DUPLICATE"
+	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"
+	CodeInternal           = "INTERNAL"
+)
+
+// errorPresenter is the one place domain errors become GraphQL errors. Unknown errors become
+// INTERNAL with the request id and exactly one log line; their text never reaches the client.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		var gqlErr *gqlerror.Error
+		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			return gqlErr // parse/validation errors made by gqlgen itself, already coded
+		}
+		out := graphql.DefaultErrorPresenter(ctx, err)
+		if out.Extensions == nil {
+			out.Extensions = map[string]any{}
+		}
+		reqID := RequestID(ctx)
+		var (
+			inputErr  *media.InputError
+			tooLarge  *media.TooLargeError
+			dup       *media.DuplicateError
+			authInput *auth.InputError
+			conflict  *media.ConflictError
+		)
+		switch {
+		case errors.As(err, &inputErr):
+			out.Message = inputErr.Error()
+			out.Extensions["code"] = CodeBadUserInput
+			if inputErr.Field != "" {
+				out.Extensions["field"] = inputErr.Field
+			}
+		case errors.As(err, &tooLarge):
+			out.Message = tooLarge.Error()
+			out.Extensions["code"] = CodePayloadTooLarge
+			out.Extensions["limit"] = tooLarge.Limit
+		case errors.As(err, &conflict):
+			out.Message = conflict.Error()
+			out.Extensions["code"] = "CONFLICT"
+		case errors.As(err, &dup):
+			out.Message = dup.Error()
+			out.Extensions["code"] = CodeDuplicate
+			out.Extensions["existingId"] = dup.ExistingID
+		case errors.Is(err, auth.ErrUnauthenticated):
+			out.Message = strings.TrimPrefix(unwrapMsg(err), "unauthenticated: ")
+			out.Extensions["code"] = "UNAUTHENTICATED"
+		case errors.Is(err, auth.ErrForbidden):
+			out.Message = "forbidden: " + strings.TrimPrefix(unwrapMsg(err), "forbidden: ")
+			out.Extensions["code"] = "FORBIDDEN"
+		case errors.As(err, &authInput):
+			out.Message = authInput.Error()
+			out.Extensions["code"] = CodeBadUserInput
+			out.Extensions["field"] = authInput.Field
+		case errors.Is(err, media.ErrNotFound), errors.Is(err, auth.ErrNotFound):
+			out.Message = "not found"
+			out.Extensions["code"] = CodeNotFound
+		case errors.Is(err, storage.ErrUnavailable):
+			log.ErrorContext(ctx, "storage unavailable", "request_id", reqID, "err", err)
+			out.Message = "storage is unavailable; try again later (request id " + reqID + ")"
+			out.Extensions["code"] = CodeStorageUnavailable
+			out.Extensions["requestId"] = reqID
+		case errors.Is(err, context.Canceled):
+			out.Message = "request cancelled"
+			out.Extensions["code"] = "CANCELLED"
+		default:
+			if gqlErr != nil && gqlErr.Extensions["code"] != nil {
+				return out
+			}
+			if gqlErr != nil && gqlErr.Rule == "" && isArgumentError(gqlErr) {
+				out.Extensions["code"] = CodeBadUserInput
+				return out
+			}
+			log.ErrorContext(ctx, "internal error", "request_id", reqID, "err", err)
+			out.Message = "internal error (request id " + reqID + ")"
+			out.Extensions["code"] = CodeInternal
+			out.Extensions["requestId"] = reqID
+		}
+		return out
+	}
+}
+
+// isArgumentError reports an error gqlgen raised while coercing an argument (for instance an
+// Upload variable without a file part).
+func isArgumentError(e *gqlerror.Error) bool {
+	var ue interface{ UploadError() }
+	return errors.As(e.Err, &ue)
+}
+
+// httpStatus is the one place domain errors become HTTP statuses for serve views. A storage
+// failure is 503, never 403.
+func httpStatus(err error) int {
+	var inputErr *media.InputError
+	switch {
+	case errors.Is(err, media.ErrHidden):
+		return http.StatusForbidden
+	case errors.Is(err, media.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, media.ErrBadSignature):
+		return http.StatusBadRequest
+	case errors.As(err, &inputErr) && inputErr.Field == "spec":
+		return http.StatusBadRequest
+	case errors.As(err, &inputErr):
+		return http.StatusNotFound // a malformed id names nothing
+	case errors.Is(err, media.ErrBusy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, storage.ErrNotFound):
+		return http.StatusGone
+	case errors.Is(err, storage.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled):
+		return 499
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// unwrapMsg drops the "pkg: " prefixes wrapping added, keeping the sentinel and its detail.
+func unwrapMsg(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{auth.ErrUnauthenticated, auth.ErrForbidden} {
+		if i := strings.Index(msg, sentinel.Error()); i >= 0 {
+			return msg[i:]
+		}
+	}
+	return msg
+}

@@ -1,0 +1,126 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/veiltest"
+)
+
+// acceptingACL accepts every permission change: the storage side is not under test here, the
+// event fan-out is. (Real drivers have their own conformance suite.)
+type acceptingACL struct{ calls atomic.Int64 }
+
+func (a *acceptingACL) SetPublic(context.Context, string, bool) error { a.calls.Add(1); return nil }
+func (a *acceptingACL) Name() string                                  { return "accept-all (test)" }
+
+// TestFanOutThousandSubscribers: 1,000 websocket subscribers each receive every one of the 1,000
+// file events of one publish (200 images × original + 4 renditions), none lost.
+func TestFanOutThousandSubscribers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 websockets: skipped with -short")
+	}
+	const images, subscribers = 200, 1000
+	acl := &acceptingACL{}
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ACL: acl})
+	ids := seedImages(t, srv, images)
+	ctx := auth.WithViewer(context.Background(), auth.System)
+	seedRenditions(t, srv, ids, 4)
+	refs := make([]media.ReferenceInput, len(ids))
+	for i, id := range ids {
+		refs[i] = media.ReferenceInput{MediaID: id}
+	}
+	content, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "fanout", References: refs})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	query := fmt.Sprintf(`subscription { filePermissionResults(contentId: %q) { mediaId key ok complete } }`, content.ID)
+	counts := make([]atomic.Int64, subscribers)
+	completes := make([]atomic.Int64, subscribers)
+	var ready, done sync.WaitGroup
+	conns := make([]*websocket.Conn, subscribers)
+	for i := range subscribers {
+		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
+		c, _, err := d.Dial(wsURL, nil)
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		conns[i] = c
+		_ = c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + srv.AdminToken}})
+		var ack map[string]any
+		if err := c.ReadJSON(&ack); err != nil || ack["type"] != "connection_ack" {
+			t.Fatalf("subscriber %d init: %v %v", i, ack, err)
+		}
+		_ = c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			for {
+				var m struct {
+					Type    string
+					Payload struct {
+						Data struct {
+							FilePermissionResults struct{ Complete bool }
+						}
+					}
+				}
+				if err := c.ReadJSON(&m); err != nil {
+					return
+				}
+				if m.Type != "next" {
+					continue
+				}
+				if m.Payload.Data.FilePermissionResults.Complete {
+					if completes[i].Add(1) == images {
+						return
+					}
+				} else {
+					counts[i].Add(1)
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	ready.Wait()
+	waitSubscribers(t, srv, subscribers)
+
+	callsBefore := acl.calls.Load()
+	start := time.Now()
+	if _, err := srv.Media.PublishContent(ctx, content.ID); err != nil {
+		t.Fatal(err)
+	}
+	finished := make(chan struct{})
+	go func() { done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(90 * time.Second):
+		t.Fatal("subscribers did not receive everything within 90s")
+	}
+	elapsed := time.Since(start)
+	for i := range subscribers {
+		if counts[i].Load() != images*5 || completes[i].Load() != images {
+			t.Fatalf("subscriber %d got %d file events and %d completions, want %d and %d", i, counts[i].Load(), completes[i].Load(), images*5, images)
+		}
+	}
+	if n := acl.calls.Load() - callsBefore; n != images*5 {
+		t.Errorf("ACL calls during publish = %d, want %d", n, images*5)
+	}
+	t.Logf("%d subscribers × %d events delivered in %v (%.0f events/s)", subscribers, images*6, elapsed, float64(subscribers*images*6)/elapsed.Seconds())
+}

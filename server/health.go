@@ -1,0 +1,75 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/storage"
+)
+
+// readiness checks the database and the bucket, caching the answer briefly so a busy load
+// balancer does not turn /readyz into a storage benchmark.
+type readiness struct {
+	db    *models.DB
+	store *storage.Store
+
+	mu      sync.Mutex
+	checked time.Time
+	last    readyReport
+}
+
+type readyReport struct {
+	Ready    bool   `json:"ready"`
+	Database string `json:"database"`
+	Storage  string `json:"storage"`
+	Checked  string `json:"checked"`
+}
+
+const readyCacheFor = 2 * time.Second
+
+func newReadiness(db *models.DB, store *storage.Store) *readiness {
+	return &readiness{db: db, store: store}
+}
+
+func (r *readiness) check(ctx context.Context) readyReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.checked) < readyCacheFor {
+		return r.last
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rep := readyReport{Ready: true, Database: "ok", Storage: "ok"}
+	if err := r.db.PingContext(ctx); err != nil {
+		rep.Ready, rep.Database = false, err.Error()
+	}
+	if err := r.store.Probe(ctx); err != nil {
+		rep.Ready, rep.Storage = false, err.Error()
+	}
+	r.checked = time.Now()
+	rep.Checked = r.checked.UTC().Format(time.RFC3339)
+	r.last = rep
+	return rep
+}
+
+// healthz says the process is alive; it checks nothing else.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz reports whether the database and the storage work (200) or not (503), with the reason.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	rep := s.ready.check(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !rep.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(rep)
+}

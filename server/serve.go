@@ -1,0 +1,136 @@
+package server
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
+)
+
+// serveView wraps one serve view: it applies a preview token, opens the object with open, and
+// answers with it (or with the error, or a redirect to a rendition's current URL).
+func (s *Server) serveView(disposition string, open func(r *http.Request) (*media.Object, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r, ok := s.withPreview(w, r)
+		if !ok {
+			return
+		}
+		obj, err := open(r)
+		var outdated *media.ErrOutdatedURL
+		if errors.As(err, &outdated) {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, s.urls.Absolute(outdated.Location), http.StatusFound)
+			return
+		}
+		if err != nil {
+			s.serveError(w, r, err)
+			return
+		}
+		if obj.Body != nil {
+			defer obj.Body.Close()
+		}
+		s.serveObject(w, r, obj, disposition)
+	}
+}
+
+// serveOriginal streams an image's original file: GET /media/originals/{id}/{filename}.
+func (s *Server) serveOriginal() http.HandlerFunc {
+	return s.serveView("inline", func(r *http.Request) (*media.Object, error) {
+		return s.deps.Media.OpenOriginal(r.Context(), r.PathValue("id"), r.PathValue("filename"))
+	})
+}
+
+// serveDocument streams a document: GET /media/documents/{id}/{filename}. The filename must be the
+// document's own, so a URL cannot be made to download under another name.
+func (s *Server) serveDocument() http.HandlerFunc {
+	return s.serveView("attachment", func(r *http.Request) (*media.Object, error) {
+		return s.deps.Media.OpenDocument(r.Context(), r.PathValue("id"), r.PathValue("filename"))
+	})
+}
+
+// serveRendition streams a rendition, generating it on the first request:
+// GET /media/renditions/{id}/{signature or "preset"}/{spec}[@{focal key}].{ext}.
+func (s *Server) serveRendition() http.HandlerFunc {
+	return s.serveView("inline", func(r *http.Request) (*media.Object, error) {
+		return s.deps.Media.OpenRendition(r.Context(), media.RenditionRequest{
+			ID: r.PathValue("id"), Token: r.PathValue("token"), Segment: r.PathValue("segment"),
+		})
+	})
+}
+
+// serveObject answers with the file, honouring Range, If-None-Match, If-Modified-Since and
+// If-Range (http.ServeContent does the protocol; the ETag is the file's sha256), or with a 302 to
+// its direct URL when the item is public and its storage permission is set.
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.Object, disposition string) {
+	h := w.Header()
+	if obj.Redirect != "" {
+		h.Set("Cache-Control", "public, max-age=3600")
+		http.Redirect(w, r, obj.Redirect, http.StatusFound)
+		return
+	}
+	h.Set("Content-Type", obj.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("ETag", `"`+obj.SHA256+`"`)
+	switch {
+	case obj.Privacy == models.Public && obj.Immutable:
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	case obj.Privacy == models.Public:
+		h.Set("Cache-Control", "public, max-age=3600")
+	default:
+		h.Set("Cache-Control", "private, no-store")
+	}
+	if cd := mime.FormatMediaType(disposition, map[string]string{"filename": obj.Filename}); cd != "" {
+		h.Set("Content-Disposition", cd)
+	} else {
+		h.Set("Content-Disposition", disposition)
+	}
+	http.ServeContent(w, r, "", obj.ModTime, obj.Content())
+}
+
+// serveError answers a failed serve view. Storage failures are 503 with the request id (never
+// 403); a file missing from storage is 410.
+func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	status := httpStatus(err)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	msg := http.StatusText(status)
+	switch {
+	case errors.Is(err, media.ErrBusy):
+		s.log.WarnContext(r.Context(), "serve: renditions busy", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		h.Set("Retry-After", "2")
+		msg = err.Error()
+	case status == http.StatusServiceUnavailable:
+		s.log.ErrorContext(r.Context(), "serve: storage unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		h.Set("Retry-After", "5")
+		msg = "storage is unavailable; try again later (request id " + RequestID(r.Context()) + ")"
+	case status == http.StatusBadRequest:
+		msg = err.Error()
+	case status == http.StatusGone:
+		s.log.WarnContext(r.Context(), "serve: file missing from storage", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		msg = "the file is missing from storage"
+	case status >= 500 && !errors.Is(err, media.ErrNotFound):
+		s.log.ErrorContext(r.Context(), "serve: internal error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		msg = "internal error (request id " + RequestID(r.Context()) + ")"
+	}
+	http.Error(w, msg, status)
+}
+
+// withPreview reads a preview token from ?preview=: a valid one lets the request read the private
+// media its content's draft references; an invalid or expired one is refused with 403.
+func (s *Server) withPreview(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	tok := r.URL.Query().Get("preview")
+	if tok == "" {
+		return r, true
+	}
+	contentID, _, err := s.deps.Auth.VerifyPreviewToken(tok)
+	if err != nil {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "invalid or expired preview token", http.StatusForbidden)
+		return r, false
+	}
+	return r.WithContext(media.WithPreview(r.Context(), contentID)), true
+}

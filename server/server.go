@@ -1,0 +1,186 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/graph"
+	"github.com/veil-media/veil/graph/model"
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/upload"
+)
+
+// Config holds the HTTP settings.
+type Config struct {
+	// PublicURL is the external base URL of this server (VEIL_PUBLIC_URL), used in the URLs the
+	// API hands out. Empty means relative URLs ("/media/…").
+	PublicURL string
+	// MaxRequestBytes caps a non-multipart request body (VEIL_MAX_REQUEST_BYTES, default 1 MiB).
+	MaxRequestBytes int64
+	// MaxUploadRequestBytes caps a multipart request (derived from the upload limits).
+	MaxUploadRequestBytes int64
+	// MaxComplexity caps a query's complexity, lists counted at their page size (default 5000).
+	MaxComplexity int
+	// Introspection enables schema introspection (default true: GraphiQL needs it).
+	Introspection bool
+	// UploadTempDir holds upload parts spooled because they were read out of order.
+	UploadTempDir string
+	// CORSOrigins lists origins allowed to call the API from a browser (VEIL_CORS_ORIGINS,
+	// default none; "*" allows any).
+	CORSOrigins []string
+}
+
+// DefaultConfig returns defaults for everything but PublicURL.
+func DefaultConfig() Config {
+	return Config{MaxRequestBytes: 1 << 20, MaxComplexity: 5000, Introspection: true}
+}
+
+// Validate names the offending setting.
+func (c Config) Validate() error {
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errorf("VEIL_PUBLIC_URL: %q is not an absolute http(s) URL", c.PublicURL)
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return errorf("VEIL_PUBLIC_URL: %q must not have a query or fragment", c.PublicURL)
+		}
+	}
+	if c.MaxRequestBytes < 1024 {
+		return errorf("VEIL_MAX_REQUEST_BYTES: %d is too small (at least 1024)", c.MaxRequestBytes)
+	}
+	if c.MaxComplexity < 10 {
+		return errorf("VEIL_MAX_COMPLEXITY: %d is too small (at least 10)", c.MaxComplexity)
+	}
+	return nil
+}
+
+// Deps are the components the server serves.
+type Deps struct {
+	DB     *models.DB
+	Media  *media.Service
+	Auth   *auth.Service
+	Logger *slog.Logger
+}
+
+// Server is Veil's HTTP handler.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+	ready   *readiness
+	urls    URLs
+}
+
+// New assembles the handler.
+func New(cfg Config, deps Deps) *Server {
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), urls: URLs{Base: cfg.PublicURL}}
+	s.ready = newReadiness(deps.DB, deps.Media.Store())
+
+	gql := s.graphQLHandler()
+	s.mux.Handle("POST /graphql", gql)
+	s.mux.Handle("GET /graphql", gql)
+	s.mux.Handle("GET /{$}", playground.Handler("Veil", "/graphql"))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())
+	s.mux.HandleFunc("GET /media/documents/{id}/{filename}", s.serveDocument())
+	s.mux.HandleFunc("GET /media/renditions/{id}/{token}/{segment}", s.serveRendition())
+	s.handler = s.withRequestID(s.withRecover(s.withAccessLog(s.withCORS(s.withAuth(s.mux)))))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// URLs builds the public URLs of media.
+type URLs struct{ Base string }
+
+// Absolute prefixes a server path with the public base URL; absolute URLs pass through.
+func (u URLs) Absolute(path string) string {
+	if !strings.HasPrefix(path, "/") {
+		return path
+	}
+	return strings.TrimRight(u.Base, "/") + path
+}
+
+func (s *Server) graphQLHandler() http.Handler {
+	cfg := graph.Config{Resolvers: &graph.Resolver{Media: s.deps.Media, Auth: s.deps.Auth, URLs: s.urls}}
+	setComplexity(&cfg.Complexity)
+	srv := handler.New(graph.NewExecutableSchema(cfg))
+	srv.AddTransport(s.websocketTransport())
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.AddTransport(upload.Transport{
+		MaxRequestBytes: s.cfg.MaxUploadRequestBytes,
+		MaxFieldBytes:   s.cfg.MaxRequestBytes,
+		TempDir:         s.cfg.UploadTempDir,
+	})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if s.cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
+	srv.SetErrorPresenter(errorPresenter(s.log))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		s.log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p)
+		return errorf("panic: %v", p) // becomes INTERNAL in the presenter
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isMultipart(r) && !csrfSafe(r) {
+			writeGraphQLError(w, http.StatusBadRequest, "CSRF_PROTECTION", "multipart requests must carry an Authorization header or Apollo-Require-Preflight: true (protection against cross-site uploads)")
+			return
+		}
+		if !isMultipart(r) && r.Method == http.MethodPost {
+			if r.ContentLength > s.cfg.MaxRequestBytes {
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "the request body is larger than the limit of %d bytes", s.cfg.MaxRequestBytes)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
+		}
+		ctx := graph.WithLoaders(r.Context(), graph.NewLoaders(s.deps.Media, s.deps.Auth))
+		srv.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func isMultipart(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/")
+}
+
+// setComplexity makes list fields cost their page size times their children, so a list-aware
+// limit rejects nested pages before they run.
+func setComplexity(c *graph.ComplexityRoot) {
+	page := func(child int, first *int) int {
+		n := media.DefaultPageSize
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
+	c.Query.Images = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
+	c.Query.Documents = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
+	c.Collection.Images = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
+	c.Collection.Documents = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
+	c.Query.Collections = func(child int) int { return 1 + 50*child }
+}

@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+
+	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/media"
+)
+
+// gorillaWebsocket adapts gorilla/websocket to gqlgen's websocket transport.
+type gorillaWebsocket struct {
+	upgrader websocket.Upgrader
+}
+
+var _ transport.WebsocketImplementation = gorillaWebsocket{}
+
+func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	up := g.upgrader
+	for _, p := range opts.Subprotocols {
+		if !slices.Contains(up.Subprotocols, p) {
+			up.Subprotocols = append(up.Subprotocols, p)
+		}
+	}
+	c, err := up.Upgrade(w, r, opts.ResponseHeader)
+	if err != nil {
+		return nil, err
+	}
+	return &gorillaConn{c: c}, nil
+}
+
+// gorillaConn serialises writes (gorilla allows one writer at a time) and bounds each write, so a
+// stalled client cannot hold a sender forever.
+type gorillaConn struct {
+	c  *websocket.Conn
+	mu sync.Mutex
+}
+
+const writeTimeout = 10 * time.Second
+
+var (
+	_ transport.WebsocketReadLimiter   = (*gorillaConn)(nil)
+	_ transport.WebsocketReadDeadliner = (*gorillaConn)(nil)
+)
+
+func (g *gorillaConn) Close() error { return g.c.Close() }
+
+func (g *gorillaConn) NextReader() (int, io.Reader, error) {
+	t, r, err := g.c.NextReader()
+	if err != nil && websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+		return t, nil, transport.ErrWebsocketClosed
+	}
+	return t, r, err
+}
+
+func (g *gorillaConn) WriteJSON(v any) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_ = g.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return g.c.WriteJSON(v)
+}
+
+func (g *gorillaConn) WriteClose(code int, msg string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
+}
+
+func (g *gorillaConn) Subprotocol() string               { return g.c.Subprotocol() }
+func (g *gorillaConn) SetReadLimit(limit int64)          { g.c.SetReadLimit(limit) }
+func (g *gorillaConn) SetReadDeadline(t time.Time) error { return g.c.SetReadDeadline(t) }
+
+// maxSubscriptionsPerConnection caps concurrent subscriptions on one websocket.
+const maxSubscriptionsPerConnection = 20
+
+func (s *Server) websocketTransport() transport.Websocket {
+	limit := int64(64 << 10)
+	return transport.Websocket{
+		Implementation: gorillaWebsocket{upgrader: websocket.Upgrader{
+			ReadBufferSize: 4096, WriteBufferSize: 4096,
+			CheckOrigin: s.websocketOriginAllowed,
+		}},
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second,
+		PayloadReadLimit:      &limit,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			header := p.Authorization()
+			if header == "" {
+				if v, ok := p["Authorization"].(string); ok {
+					header = v
+				}
+			}
+			v, err := s.deps.Auth.Authenticate(ctx, header)
+			if err != nil {
+				// graphql-transport-ws: 4403 Forbidden closes a connection whose init is refused.
+				ctx = transport.WithWebsocketCloseCode(ctx, 4403)
+				ctx = transport.AppendCloseReason(ctx, "Forbidden")
+				if errors.Is(err, auth.ErrUnauthenticated) {
+					return ctx, nil, errors.New("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
+				}
+				s.log.ErrorContext(ctx, "websocket authentication error", "err", err)
+				return ctx, nil, errors.New("internal error")
+			}
+			ctx = auth.WithViewer(ctx, v)
+			ctx = media.WithSubscriptionBudget(ctx, maxSubscriptionsPerConnection)
+			return ctx, nil, nil
+		},
+	}
+}
+
+// websocketOriginAllowed accepts same-origin and non-browser clients, and the configured CORS
+// origins; any other browser origin is refused.
+func (s *Server) websocketOriginAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return s.originAllowed(origin)
+}

@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob://
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob" // gs://
+	_ "gocloud.dev/blob/memblob" // mem://
+	_ "gocloud.dev/blob/s3blob"  // s3://
+	"gocloud.dev/gcerrors"
+)
+
+// ErrUnavailable marks a failure of the storage itself (unreachable, refused, full, read-only).
+// Callers map it to STORAGE_UNAVAILABLE / HTTP 503, never to FORBIDDEN.
+var ErrUnavailable = errors.New("storage unavailable")
+
+// ErrNotFound marks an object that does not exist in the bucket.
+var ErrNotFound = errors.New("object not found")
+
+// Classify wraps a blob error with ErrNotFound or ErrUnavailable so callers can switch on
+// errors.Is; context cancellation is passed through unchanged. Nil stays nil.
+func Classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case gcerrors.Code(err) == gcerrors.NotFound:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}
+
+// Config says where media bytes live.
+type Config struct {
+	// URL is a gocloud blob URL: file:///abs/path, file://./relative/path, mem://, s3://bucket?…,
+	// gs://bucket, azblob://container.
+	URL string
+	// DirMode is the mode of folders Veil creates for a file:// bucket (default 0750).
+	DirMode os.FileMode
+}
+
+// Validate reports a configuration error naming VEIL_STORAGE_URL.
+func (c Config) Validate() error {
+	if _, err := parseURL(c.URL); err != nil {
+		return fmt.Errorf("VEIL_STORAGE_URL: %w", err)
+	}
+	if c.DirMode != 0 && c.DirMode&0o700 != 0o700 {
+		return fmt.Errorf("VEIL_STORAGE_DIR_MODE: %#o does not let Veil itself read, write and enter its folders (needs 0700 at least)", c.DirMode)
+	}
+	return nil
+}
+
+func (c Config) dirMode() os.FileMode {
+	if c.DirMode == 0 {
+		return 0o750
+	}
+	return c.DirMode
+}
+
+type location struct {
+	scheme string
+	dir    string // absolute folder, for file://
+}
+
+func parseURL(raw string) (location, error) {
+	if raw == "" {
+		return location{}, errors.New("is empty; use file:///path, mem://, s3://, gs:// or azblob://")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return location{}, fmt.Errorf("is not a URL: %w", err)
+	}
+	switch u.Scheme {
+	case "file":
+		p := u.Path
+		switch {
+		case u.Opaque != "": // file:relative/path
+			p = u.Opaque
+		case u.Host == "." || u.Host == "..": // file://./relative/path
+			p = u.Host + u.Path
+		case u.Host != "" && u.Host != "localhost":
+			return location{}, fmt.Errorf("%q names host %q; use file:///absolute/path or file://./relative/path", raw, u.Host)
+		}
+		if p == "" {
+			return location{}, fmt.Errorf("%q has no folder path", raw)
+		}
+		abs, err := filepath.Abs(filepath.FromSlash(p))
+		if err != nil {
+			return location{}, fmt.Errorf("%q: %w", raw, err)
+		}
+		return location{scheme: "file", dir: abs}, nil
+	case "mem", "s3", "gs", "azblob":
+		return location{scheme: u.Scheme}, nil
+	default:
+		return location{}, fmt.Errorf("%q has unsupported scheme %q; use file, mem, s3, gs or azblob", raw, u.Scheme)
+	}
+}
+
+// Store is an open bucket with what Veil knows about where it is.
+type Store struct {
+	Bucket *blob.Bucket
+	// Scheme is the URL scheme ("file", "mem", "s3", "gs", "azblob").
+	Scheme string
+	// Dir is the absolute folder of a file:// bucket, else empty.
+	Dir string
+	// BucketName is the bucket of an s3:// or gs:// URL, else empty.
+	BucketName string
+}
+
+// Close closes the bucket.
+func (s *Store) Close() error { return s.Bucket.Close() }
+
+// Open opens the bucket named by cfg. For a file:// URL it creates the folder with cfg.DirMode
+// (failure is a *Diagnosis). It does not probe; call Probe for that.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	loc, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("storage: VEIL_STORAGE_URL: %w", err)
+	}
+	if loc.scheme == "file" {
+		if err := os.MkdirAll(loc.dir, cfg.dirMode()); err != nil {
+			return nil, diagnoseDir(loc.dir, "create folder", err)
+		}
+		b, err := fileblob.OpenBucket(loc.dir, &fileblob.Options{
+			DirFileMode: cfg.dirMode(),
+			// Temp files beside the objects: os.TempDir may be another mount, where rename fails.
+			NoTempDir: true,
+			// No .attrs sidecar per object: Veil keeps the content type and sha256 in its database,
+			// the sidecar's MD5 costs a fifth of an upload's CPU, and a web server serving the folder
+			// directly should see only the files.
+			Metadata: fileblob.MetadataDontWrite,
+		})
+		if err != nil {
+			return nil, diagnoseDir(loc.dir, "open folder", err)
+		}
+		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir}, nil
+	}
+	b, err := blob.OpenBucket(ctx, cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", redact(cfg.URL), Classify(err))
+	}
+	st := &Store{Bucket: b, Scheme: loc.scheme}
+	if u, err := url.Parse(cfg.URL); err == nil {
+		st.BucketName = u.Host
+	}
+	return st, nil
+}
+
+// Probe writes, reads back and deletes a small object, proving the bucket works for Veil's
+// credentials. Failures are classified (ErrUnavailable) and, for file:// buckets, explained by a
+// *Diagnosis.
+func (s *Store) Probe(ctx context.Context) error {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	key := ".veil-probe/" + hex.EncodeToString(rnd[:])
+	want := []byte("veil storage probe " + key)
+	fail := func(op string, err error) error {
+		if s.Scheme == "file" {
+			if d := diagnoseWritable(s.Dir); d != nil {
+				return d
+			}
+		}
+		return fmt.Errorf("storage: probe %s %s: %w", op, key, Classify(err))
+	}
+	if err := s.Bucket.WriteAll(ctx, key, want, &blob.WriterOptions{ContentType: "text/plain"}); err != nil {
+		return fail("write", err)
+	}
+	got, err := s.Bucket.ReadAll(ctx, key)
+	if err != nil {
+		_ = s.Delete(ctx, key)
+		return fail("read", err)
+	}
+	if !bytes.Equal(got, want) {
+		_ = s.Delete(ctx, key)
+		return fmt.Errorf("storage: probe read back different bytes from %s: %w", key, ErrUnavailable)
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		return fail("delete", err)
+	}
+	return nil
+}
+
+// Write streams r to key with an explicit content type and returns the bytes written. The object
+// exists only if Close succeeded; on any error the partial write is aborted.
+func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader) (int64, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.Bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType})
+	if err != nil {
+		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
+	}
+	n, err := copyChunked(w, r)
+	if err != nil {
+		cancel() // aborts the write: gocloud discards an object whose context is cancelled
+		_ = w.Close()
+		return n, fmt.Errorf("storage: write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
+	}
+	return n, nil
+}
+
+// Delete removes key; a missing object is not an error. On a file:// bucket the folders the key
+// leaves empty are removed too, so failed uploads leave no trace.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.Bucket.Delete(ctx, key)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("storage: delete %s: %w", key, Classify(err))
+	}
+	if s.Scheme == "file" {
+		for dir := path.Dir(key); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if os.Remove(filepath.Join(s.Dir, filepath.FromSlash(dir))) != nil {
+				break // not empty (or already gone): stop climbing
+			}
+		}
+	}
+	return nil
+}
+
+// DeletePrefix removes every object under prefix.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	it := s.Bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("storage: list %s: %w", prefix, Classify(err))
+		}
+		if err := s.Delete(ctx, obj.Key); err != nil {
+			return err
+		}
+	}
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "secret") || strings.Contains(strings.ToLower(k), "key") || strings.Contains(strings.ToLower(k), "token") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	u.User = nil
+	return u.String()
+}
+
+// chunkSize is the size of the writes Write makes to a bucket: large enough that a multi-gigabyte
+// upload costs few syscalls (or few multipart-upload parts), small enough to keep memory bounded.
+const chunkSize = 1 << 20
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// copyChunked copies r to w in full chunkSize writes (the last may be short). Sources such as a
+// multipart part return a few KiB per Read; io.Copy would pass each on as its own write.
+func copyChunked(w io.Writer, r io.Reader) (int64, error) {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return total, nil
+		default:
+			return total, err
+		}
+	}
+}

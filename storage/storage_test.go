@@ -1,0 +1,130 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/veil-media/veil/storage"
+)
+
+func TestSafeName(t *testing.T) {
+	for _, c := range []struct{ in, ext, want string }{
+		{"Photo 1.JPG", "jpg", "Photo-1.jpg"},
+		{"../../etc/passwd", "png", "passwd.png"},
+		{`..\..\win.ini`, "txt", "win.txt"},
+		{"a\x00b.jpg", "jpg", "a-b.jpg"},
+		{"photo\u202egpj.exe", "jpg", "photo-gpj.jpg"},
+		{"", "pdf", "file.pdf"},
+		{"...", "pdf", "file.pdf"},
+		{"Élan vital.odt", "odt", "Élan-vital.odt"},
+		{strings.Repeat("x", 300) + ".jpg", "jpg", strings.Repeat("x", 100) + ".jpg"},
+	} {
+		if got := storage.SafeName(c.in, c.ext); got != c.want {
+			t.Errorf("SafeName(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, bad := range []string{"", "ftp://x", "file://remotehost/x", "file://", "::"} {
+		if err := (storage.Config{URL: bad}).Validate(); err == nil || !strings.Contains(err.Error(), "VEIL_STORAGE_URL") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"file:///tmp/x", "file://./data/media", "file:data/media", "mem://", "s3://b?region=us-east-1", "gs://b", "azblob://c"} {
+		if err := (storage.Config{URL: good}).Validate(); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	if err := (storage.Config{URL: "mem://", DirMode: 0o600}).Validate(); err == nil {
+		t.Error("a dir mode without x for the owner was accepted")
+	}
+}
+
+func TestOpenCreatesFolderWithModeAndProbes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b", "media")
+	s, err := storage.Open(context.Background(), storage.Config{URL: "file://" + dir, DirMode: 0o700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("folder: %v %v", fi, err)
+	}
+	if err := s.Probe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("probe left %v", entries)
+	}
+}
+
+func TestWriteAbortsOnReaderError(t *testing.T) {
+	for _, url := range []string{"mem://", "file://" + t.TempDir()} {
+		s, err := storage.Open(context.Background(), storage.Config{URL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("client went away")
+		r := iotest.TimeoutReader(bytes.NewReader(make([]byte, 3<<20))) // second read fails
+		_, err = s.Write(context.Background(), "originals/x/y.jpg", "image/jpeg", &errAfter{r: r, err: boom})
+		if err == nil {
+			t.Fatalf("%s: no error", url)
+		}
+		if ok, _ := s.Bucket.Exists(context.Background(), "originals/x/y.jpg"); ok {
+			t.Errorf("%s: partial object was kept", url)
+		}
+		n, err := s.Write(context.Background(), "originals/x/z.jpg", "image/jpeg", bytes.NewReader(make([]byte, 3<<20+5)))
+		if err != nil || n != 3<<20+5 {
+			t.Errorf("%s: write = %d, %v", url, n, err)
+		}
+		if err := s.Delete(context.Background(), "originals/x/z.jpg"); err != nil {
+			t.Error(err)
+		}
+		if err := s.Delete(context.Background(), "originals/x/missing.jpg"); err != nil {
+			t.Errorf("deleting a missing object: %v", err)
+		}
+		if strings.HasPrefix(url, "file://") {
+			if entries, _ := os.ReadDir(s.Dir); len(entries) != 0 {
+				t.Errorf("empty folders left: %v", entries)
+			}
+		}
+		s.Close()
+	}
+}
+
+type errAfter struct {
+	r   interface{ Read([]byte) (int, error) }
+	err error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		return n, e.err
+	}
+	return n, nil
+}
+
+func TestClassify(t *testing.T) {
+	s, _ := storage.Open(context.Background(), storage.Config{URL: "mem://"})
+	defer s.Close()
+	_, err := s.Bucket.NewReader(context.Background(), "nope", nil)
+	if c := storage.Classify(err); !errors.Is(c, storage.ErrNotFound) {
+		t.Errorf("missing object: %v", c)
+	}
+	if c := storage.Classify(errors.New("disk on fire")); !errors.Is(c, storage.ErrUnavailable) {
+		t.Errorf("other error: %v", c)
+	}
+	if c := storage.Classify(context.Canceled); !errors.Is(c, context.Canceled) || errors.Is(c, storage.ErrUnavailable) {
+		t.Errorf("cancel: %v", c)
+	}
+}

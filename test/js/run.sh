@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Starts a fresh `veil serve` and uploads corpus images to it with apollo-upload-client.
+set -euo pipefail
+cd "$(dirname "$0")"
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
+(cd ../.. && go build -o "$work/veil" ./cmd/veil)
+VEIL_DATA_DIR="$work/data" "$work/veil" serve --listen 127.0.0.1:0 >"$work/out.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "Veil is running at" "$work/out.log" && break; sleep 0.1; done
+url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
+tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
+[ -n "$url" ] && [ -n "$tok" ] || { cat "$work/out.log"; exit 1; }
+node upload.mjs "$url" "$tok" ../../../shared/corpus/photos/LadyBird.jpg ../../../shared/corpus/orientation/upright.jpg

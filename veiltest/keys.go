@@ -1,0 +1,37 @@
+package veiltest
+
+import (
+	"context"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"gocloud.dev/blob"
+
+	"github.com/veil-media/veil/storage"
+)
+
+type syncMutex = sync.Mutex
+
+// ListKeys lists every object key in a store, sorted, skipping start-up probe objects.
+func ListKeys(t testing.TB, s *storage.Store) []string {
+	t.Helper()
+	var keys []string
+	it := s.Bucket.List(&blob.ListOptions{})
+	for {
+		obj, err := it.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("veiltest: list bucket: %v", err)
+		}
+		if !strings.HasPrefix(obj.Key, ".veil-probe/") {
+			keys = append(keys, obj.Key)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
