@@ -62,9 +62,10 @@ type Bus struct {
 	origin string // this instance, so its own messages are not delivered twice
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	subs   map[uint64]*subscriber
-	nextID uint64
+	mu      sync.Mutex
+	subs    map[uint64]*subscriber
+	nextID  uint64
+	dropped int // subscribers dropped for falling behind, since start
 }
 
 type subscriber struct {
@@ -154,6 +155,7 @@ func (b *Bus) deliver(ev Event) {
 		default: // a slow subscriber is dropped, never waited for
 			close(s.ch)
 			delete(b.subs, id)
+			b.dropped++
 			b.log.Warn("event subscriber dropped: not keeping up", "buffer", cap(s.ch))
 		}
 	}
@@ -272,4 +274,11 @@ func (b *Bus) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
+}
+
+// Dropped reports how many subscribers have been dropped for falling behind since start.
+func (b *Bus) Dropped() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
 }

@@ -10,12 +10,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -195,8 +192,11 @@ func (e *privEnv) change(mutation, id string) privResult {
 	return out.R
 }
 
-func (e *privEnv) publish(id string) privResult   { e.t.Helper(); return e.change("publishContent", id) }
-func (e *privEnv) unpublish(id string) privResult { e.t.Helper(); return e.change("unpublishContent", id) }
+func (e *privEnv) publish(id string) privResult { e.t.Helper(); return e.change("publishContent", id) }
+func (e *privEnv) unpublish(id string) privResult {
+	e.t.Helper()
+	return e.change("unpublishContent", id)
+}
 
 // wantResult checks a publish result exactly.
 func (e *privEnv) wantResult(what string, r privResult, public, private []string) {
@@ -514,7 +514,11 @@ func TestPrivacyScenario08_DeletingLiveContentUnpublishesIt(t *testing.T) {
 		if got := e.srv.GraphQL(`query($id: ID!) { content(id: $id) { id } }`, map[string]any{"id": a}); got.Code() != "NOT_FOUND" {
 			t.Errorf("deleted content: %s", got.Raw)
 		}
-		var u struct{ Image struct{ Usage []struct{ Content struct{ ID string } } } }
+		var u struct {
+			Image struct {
+				Usage []struct{ Content struct{ ID string } }
+			}
+		}
 		e.srv.GraphQL(`query($id: ID!) { image(id: $id) { usage { content { id } } } }`, map[string]any{"id": i.ID}).Decode(t, &u)
 		if len(u.Image.Usage) != 0 {
 			t.Errorf("usage after delete: %+v", u.Image.Usage)
