@@ -1,6 +1,8 @@
 package media
 
 import (
+	"fmt"
+	"os"
 	"strings"
 
 	"github.com/oklog/ulid/v2"
@@ -76,4 +78,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// newInstanceID names this process in leases: host, pid and a random part, so two processes on one
+// host (or a restarted one) never share it.
+func newInstanceID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ulid.Make().String()[16:])
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
 )
@@ -34,11 +35,14 @@ type PermissionConfig struct {
 	// from Backoff (default 3 and 100ms); missing objects are not retried.
 	Retries int
 	Backoff time.Duration
+	// Lease is how long an instance's claim on an item lasts while it syncs it (default 10m): other
+	// instances' retry loops skip claimed items until the claim is released or expires.
+	Lease time.Duration
 }
 
 // DefaultPermissionConfig returns the defaults documented on PermissionConfig.
 func DefaultPermissionConfig() PermissionConfig {
-	return PermissionConfig{Workers: 64, CallTimeout: 10 * time.Second, Retries: 3, Backoff: 100 * time.Millisecond}
+	return PermissionConfig{Workers: 64, CallTimeout: 10 * time.Second, Retries: 3, Backoff: 100 * time.Millisecond, Lease: 10 * time.Minute}
 }
 
 // setPermission makes one call with its timeout, retrying failures other than a missing object
@@ -64,9 +68,10 @@ func (s *Service) setPermission(ctx context.Context, key string, public bool) er
 	}
 }
 
-// SyncReport says how a permission sync went.
+// SyncReport says how a permission sync went. Contended items were being synced by another
+// instance at the same time: they stay outdated for the retry loop, which settles them.
 type SyncReport struct {
-	Items, Files, Failed int
+	Items, Files, Failed, Contended int
 }
 
 type fileJob struct {
@@ -75,26 +80,106 @@ type fileJob struct {
 	public bool
 }
 
+// syncItem is what a sync knows about one media item.
+type syncItem struct {
+	table      string
+	privacy    models.Privacy
+	changed    time.Time // privacy_last_changed when loaded: success is recorded only if unchanged
+	collection string
+	attempt    int
+	files      int
+	failed     int
+	firstErr   string
+	contended  bool
+}
+
 // SyncPermissions sets the storage permission of every file (original and renditions) of the given
 // media items to match their privacy, with a bounded pool of workers, and records
 // file_permissions_last_set for each item whose files all succeeded. Failures are logged with the
-// key and cause and never stop the other files.
+// key and cause, recorded as the item's last error, and never stop the other files.
+//
+// It leases the items first, so the retry loops of other instances leave them alone; an item
+// another instance was already syncing is synced too (its privacy just changed) but not recorded
+// as up to date, because the other instance's older calls may land after ours.
 func (s *Service) SyncPermissions(ctx context.Context, ids []string) SyncReport {
 	ctx = context.WithoutCancel(ctx) // the privacy change committed: finish the files regardless
+	if len(ids) == 0 {
+		return SyncReport{}
+	}
+	contended, err := s.lease(ctx, ids)
+	if err != nil {
+		s.log.ErrorContext(ctx, "permission sync: lease items", "err", err)
+		return SyncReport{Items: len(ids), Failed: len(ids)}
+	}
+	return s.syncLeased(ctx, ids, contended)
+}
+
+// syncLeased syncs items this instance holds leases on and releases the leases.
+func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[string]bool) SyncReport {
+	items, jobs, err := s.loadSync(ctx, ids)
+	if err != nil {
+		s.log.ErrorContext(ctx, "permission sync: load items", "err", err)
+		s.release(ctx, nil, ids)
+		return SyncReport{Items: len(ids), Failed: len(ids)}
+	}
+	for id := range contended {
+		if it := items[id]; it != nil {
+			it.contended = true
+		}
+	}
+	why := causeOf(ctx)
+	event := func(id string, ev Event) {
+		it := items[id]
+		path, _ := s.collectionPath(ctx, it.collection)
+		ev.MediaID, ev.CollectionID, ev.CollectionPath, ev.Privacy = id, it.collection, path, it.privacy
+		ev.ContentID, ev.Cause, ev.Attempt, ev.Time = why.contentID, why.what, it.attempt, time.Now()
+		s.bus.Publish(ctx, ev)
+	}
+	if s.acl != nil {
+		s.runJobs(ctx, jobs, func(j fileJob, err error) {
+			ev := Event{Kind: EventFilePermission, Key: j.key, Public: j.public, OK: err == nil}
+			if err != nil {
+				s.log.WarnContext(ctx, "file permission not set", "media_id", j.item, "key", j.key, "public", j.public, "acl", s.acl.Name(), "err", err)
+				ev.Error = err.Error()
+			}
+			event(j.item, ev)
+		}, items)
+	}
+	rep := SyncReport{Items: len(items), Files: len(jobs)}
+	var done []string
+	for id, it := range items {
+		switch {
+		case it.failed > 0:
+			rep.Failed++
+		case it.contended:
+			rep.Contended++
+		default:
+			done = append(done, id)
+		}
+	}
+	s.recordSuccess(ctx, items, done)
+	s.release(ctx, items, ids)
+	for id, it := range items {
+		s.cache.drop(id)
+		ev := Event{Kind: EventItemPermissions, Public: it.privacy == models.Public, OK: it.failed == 0 && !it.contended, Files: it.files, Failed: it.failed}
+		switch {
+		case it.failed > 0:
+			ev.Error = it.firstErr
+		case it.contended:
+			ev.Error = errContended
+		}
+		event(id, ev)
+	}
+	return rep
+}
+
+const errContended = "another instance was setting these files at the same time; the retry loop settles them"
+
+// loadSync loads the items and lists the file jobs: each item's original and renditions.
+func (s *Service) loadSync(ctx context.Context, ids []string) (map[string]*syncItem, []fileJob, error) {
 	imgs, docs := splitIDs(ids)
+	items := map[string]*syncItem{}
 	var jobs []fileJob
-	type item struct {
-		table      string
-		privacy    models.Privacy
-		collection string
-	}
-	items := map[string]item{}
-	var rows []struct {
-		ID           string         `bun:"id"`
-		StorageKey   string         `bun:"storage_key"`
-		Privacy      models.Privacy `bun:"privacy"`
-		CollectionID string         `bun:"collection_id"`
-	}
 	for _, set := range []struct {
 		table string
 		ids   []string
@@ -102,118 +187,128 @@ func (s *Service) SyncPermissions(ctx context.Context, ids []string) SyncReport 
 		if len(set.ids) == 0 {
 			continue
 		}
-		rows = rows[:0]
-		if err := s.db.NewSelect().Table(set.table).Column("id", "storage_key", "privacy", "collection_id").Where("id IN (?)", bun.In(set.ids)).Scan(ctx, &rows); err != nil {
-			s.log.ErrorContext(ctx, "permission sync: load items", "err", err)
-			return SyncReport{Items: len(ids), Failed: len(ids)}
+		var rows []struct {
+			ID                 string         `bun:"id"`
+			StorageKey         string         `bun:"storage_key"`
+			Privacy            models.Privacy `bun:"privacy"`
+			PrivacyLastChanged time.Time      `bun:"privacy_last_changed"`
+			CollectionID       string         `bun:"collection_id"`
+		}
+		if err := s.db.NewSelect().Table(set.table).Column("id", "storage_key", "privacy", "privacy_last_changed", "collection_id").
+			Where("id IN (?)", bun.In(set.ids)).Scan(ctx, &rows); err != nil {
+			return nil, nil, fmt.Errorf("load %s: %w", set.table, err)
 		}
 		for _, r := range rows {
-			items[r.ID] = item{table: set.table, privacy: r.Privacy, collection: r.CollectionID}
+			items[r.ID] = &syncItem{table: set.table, privacy: r.Privacy, changed: r.PrivacyLastChanged, collection: r.CollectionID, attempt: 1}
 			jobs = append(jobs, fileJob{item: r.ID, key: r.StorageKey, public: r.Privacy == models.Public})
 		}
 	}
 	if len(imgs) > 0 {
 		var rends []models.Rendition
 		if err := s.db.NewSelect().Model(&rends).Column("image_id", "storage_key").Where("image_id IN (?)", bun.In(imgs)).Scan(ctx); err != nil {
-			s.log.ErrorContext(ctx, "permission sync: load renditions", "err", err)
-			return SyncReport{Items: len(ids), Failed: len(ids)}
+			return nil, nil, fmt.Errorf("load renditions: %w", err)
 		}
 		for _, r := range rends {
-			jobs = append(jobs, fileJob{item: r.ImageID, key: r.StorageKey, public: items[r.ImageID].privacy == models.Public})
+			if it := items[r.ImageID]; it != nil {
+				jobs = append(jobs, fileJob{item: r.ImageID, key: r.StorageKey, public: it.privacy == models.Public})
+			}
 		}
 	}
-	failed := map[string]bool{}
-	files := map[string]int{}
+	var prior []models.PermissionSync
+	if err := s.db.NewSelect().Model(&prior).Column("media_id", "attempts").Where("media_id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, nil, fmt.Errorf("load permission attempts: %w", err)
+	}
+	for _, p := range prior {
+		if it := items[p.MediaID]; it != nil {
+			it.attempt = p.Attempts + 1
+		}
+	}
 	for _, j := range jobs {
-		files[j.item]++
+		items[j.item].files++
 	}
-	why := causeOf(ctx)
-	attempt := map[string]int{}
-	s.attemptsMu.Lock()
-	for id := range items {
-		s.attempts[id]++
-		attempt[id] = s.attempts[id]
+	return items, jobs, nil
+}
+
+// runJobs makes the permission calls with the worker pool, calling report for each outcome and
+// counting failures on the items.
+func (s *Service) runJobs(ctx context.Context, jobs []fileJob, report func(fileJob, error), items map[string]*syncItem) {
+	var mu sync.Mutex
+	work := make(chan fileJob)
+	var wg sync.WaitGroup
+	workers := s.cfg.Permissions.Workers
+	if workers <= 0 {
+		workers = DefaultPermissionConfig().Workers
 	}
-	s.attemptsMu.Unlock()
-	event := func(id string, ev Event) {
-		it := items[id]
-		path, _ := s.collectionPath(ctx, it.collection)
-		ev.MediaID, ev.CollectionID, ev.CollectionPath, ev.Privacy = id, it.collection, path, it.privacy
-		ev.ContentID, ev.Cause, ev.Attempt, ev.Time = why.contentID, why.what, attempt[id], time.Now()
-		s.bus.Publish(ctx, ev)
-	}
-	failedFiles := map[string]int{}
-	if s.acl != nil {
-		var mu sync.Mutex
-		work := make(chan fileJob)
-		var wg sync.WaitGroup
-		workers := s.cfg.Permissions.Workers
-		if workers <= 0 {
-			workers = DefaultPermissionConfig().Workers
-		}
-		for range min(workers, len(jobs)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range work {
-					err := s.setPermission(ctx, j.key, j.public)
-					ev := Event{Kind: EventFilePermission, Key: j.key, Public: j.public, OK: err == nil}
-					if err != nil {
-						s.log.WarnContext(ctx, "file permission not set", "media_id", j.item, "key", j.key, "public", j.public, "acl", s.acl.Name(), "err", err)
-						ev.Error = err.Error()
-						mu.Lock()
-						failed[j.item] = true
-						failedFiles[j.item]++
-						mu.Unlock()
+	for range min(workers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				err := s.setPermission(ctx, j.key, j.public)
+				if err != nil {
+					mu.Lock()
+					it := items[j.item]
+					if it.failed == 0 {
+						it.firstErr = j.key + ": " + err.Error()
 					}
-					event(j.item, ev)
+					it.failed++
+					mu.Unlock()
 				}
-			}()
-		}
-		for _, j := range jobs {
-			work <- j
-		}
-		close(work)
-		wg.Wait()
+				report(j, err)
+			}
+		}()
 	}
-	// Record success per table and privacy in one statement each; the privacy condition keeps an
-	// item that changed again meanwhile outdated.
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+}
+
+// recordSuccess moves file_permissions_last_set for the items whose files all succeeded, one
+// statement per table and privacy. The privacy conditions keep an item that changed again meanwhile
+// (here or on another instance) outdated.
+func (s *Service) recordSuccess(ctx context.Context, items map[string]*syncItem, done []string) {
 	now := models.Now()
-	done := map[string]map[models.Privacy][]string{}
-	for id, it := range items {
-		if failed[id] {
-			continue
-		}
-		if done[it.table] == nil {
-			done[it.table] = map[models.Privacy][]string{}
-		}
-		done[it.table][it.privacy] = append(done[it.table][it.privacy], id)
+	type group struct {
+		table   string
+		privacy models.Privacy
 	}
-	for table, byPrivacy := range done {
-		for p, ids := range byPrivacy {
-			q := s.db.NewUpdate().Table(table).Set("file_permissions_last_set = ?", now)
-			if s.db.Dialect == models.Postgres {
-				// Lock the rows in id order, as publishing does, so the two cannot deadlock.
-				q = q.Where("id IN (?)", s.db.NewSelect().Table(table).Column("id").
-					Where("id IN (?) AND privacy = ?", bun.In(ids), p).OrderExpr("id").For("UPDATE"))
-			} else {
-				q = q.Where("id IN (?) AND privacy = ?", bun.In(ids), p)
-			}
-			if _, err := q.Exec(ctx); err != nil {
-				s.log.ErrorContext(ctx, "permission sync: record success", "table", table, "err", err)
-			}
+	byGroup := map[group][]string{}
+	for _, id := range done {
+		it := items[id]
+		g := group{it.table, it.privacy}
+		byGroup[g] = append(byGroup[g], id)
+	}
+	for g, ids := range byGroup {
+		// An item whose privacy_last_changed moved after we loaded it was changed by a later
+		// publish: its own sync records it. Comparing against the load time keeps it outdated here.
+		cond := func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("id IN (?) AND privacy = ?", bun.In(ids), g.privacy).Where("privacy_last_changed <= ?", latest(items, ids))
+		}
+		q := s.db.NewUpdate().Table(g.table).Set("file_permissions_last_set = ?", now)
+		if s.db.Dialect == models.Postgres {
+			// Lock the rows in id order, as publishing does, so the two cannot deadlock.
+			q = q.Where("id IN (?)", cond(s.db.NewSelect().Table(g.table).Column("id")).OrderExpr("id").For("UPDATE"))
+		} else {
+			q = q.Where("id IN (?)", cond(s.db.NewSelect().Table(g.table).Column("id")))
+		}
+		if _, err := q.Exec(ctx); err != nil {
+			s.log.ErrorContext(ctx, "permission sync: record success", "table", g.table, "err", err)
 		}
 	}
-	s.attemptsMu.Lock()
-	for id, it := range items {
-		s.cache.drop(id)
-		if !failed[id] {
-			delete(s.attempts, id)
+}
+
+// latest is the newest privacy_last_changed among the loaded items: an item changed after the
+// load has a later one (privacy changes are stamped at commit with the clock, which only moves on).
+func latest(items map[string]*syncItem, ids []string) time.Time {
+	var t time.Time
+	for _, id := range ids {
+		if c := items[id].changed; c.After(t) {
+			t = c
 		}
-		event(id, Event{Kind: EventItemPermissions, Public: it.privacy == models.Public, OK: !failed[id], Files: files[id], Failed: failedFiles[id]})
 	}
-	s.attemptsMu.Unlock()
-	return SyncReport{Items: len(items), Files: len(jobs), Failed: len(failed)}
+	return t
 }
 
 // setNewFile gives a file just written for an item the item's current permission (uploads are
@@ -237,14 +332,130 @@ func (s *Service) markOutdated(ctx context.Context, table, id string) {
 	s.cache.drop(id)
 }
 
-// Outdated returns up to limit ids of items whose file permissions may not match their privacy:
-// never set, or set before the last privacy change. Oldest ids first.
+// leaseFor is how long a claim on an item lasts: longer than any sync of one batch takes, short
+// enough that an instance that died mid-sync delays its items only briefly.
+func (s *Service) leaseFor() time.Duration {
+	if d := s.cfg.Permissions.Lease; d > 0 {
+		return d
+	}
+	return DefaultPermissionConfig().Lease
+}
+
+// lease claims ids for this instance whatever their state (their privacy just changed, so they must
+// be synced now) and reports which ones another instance held a live lease on.
+func (s *Service) lease(ctx context.Context, ids []string) (contended map[string]bool, err error) {
+	now := time.Now().UTC()
+	var held []string
+	if err := s.db.NewSelect().Model((*models.PermissionSync)(nil)).Column("media_id").
+		Where("media_id IN (?) AND claimed_until > ? AND claimed_by <> ?", bun.In(ids), now, s.instance).Scan(ctx, &held); err != nil {
+		return nil, fmt.Errorf("media: read leases: %w", err)
+	}
+	contended = map[string]bool{}
+	for _, id := range held {
+		contended[id] = true
+	}
+	return contended, s.upsertLeases(ctx, s.db.DB, ids, now)
+}
+
+func (s *Service) upsertLeases(ctx context.Context, db bun.IDB, ids []string, now time.Time) error {
+	rows := make([]models.PermissionSync, len(ids))
+	until := now.Add(s.leaseFor())
+	for i, id := range ids {
+		rows[i] = models.PermissionSync{MediaID: id, ClaimedBy: s.instance, ClaimedUntil: &until}
+	}
+	_, err := db.NewInsert().Model(&rows).
+		On("CONFLICT (media_id) DO UPDATE").
+		Set("claimed_by = EXCLUDED.claimed_by, claimed_until = EXCLUDED.claimed_until").Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("media: lease items: %w", err)
+	}
+	return nil
+}
+
+// outdatedWhere selects the items of a media table whose file permissions may not match their
+// privacy: never set, or set before the last privacy change.
+const outdatedWhere = "(file_permissions_last_set IS NULL OR file_permissions_last_set < privacy_last_changed)"
+
+// claimOutdated leases up to limit outdated items no live lease covers, oldest ids first, in one
+// short transaction. On Postgres the candidate rows are locked FOR UPDATE SKIP LOCKED, so two
+// instances claiming at the same moment take disjoint sets without waiting for each other; on
+// SQLite the transaction holds the database's single write lock (BEGIN IMMEDIATE), which
+// serialises claims the same way.
+//
+// Items attempted at or after notTriedSince are skipped, so one round of retries tries each item
+// once.
+func (s *Service) claimOutdated(ctx context.Context, limit int, notTriedSince time.Time) ([]string, error) {
+	var ids []string
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		ids = ids[:0]
+		now := time.Now().UTC()
+		for _, table := range []string{"images", "documents"} {
+			if len(ids) >= limit {
+				break
+			}
+			var part []string
+			q := tx.NewSelect().Table(table).Column("id").Where(outdatedWhere).
+				Where("NOT EXISTS (SELECT 1 FROM permission_sync AS ps WHERE ps.media_id = "+table+".id AND (ps.claimed_until > ? OR ps.last_attempt_at >= ?))", now, notTriedSince).
+				OrderExpr("id").Limit(limit - len(ids))
+			if s.db.Dialect == models.Postgres {
+				q = q.For("UPDATE SKIP LOCKED")
+			}
+			if err := q.Scan(ctx, &part); err != nil {
+				return fmt.Errorf("media: find outdated %s: %w", table, err)
+			}
+			ids = append(ids, part...)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		return s.upsertLeases(ctx, tx, ids, now)
+	})
+	return ids, err
+}
+
+// release ends this instance's leases on ids: items that succeeded lose their bookkeeping row;
+// failed and contended ones keep it with the attempt count and first error, ready for the retry
+// loop. A lease another instance took over meanwhile is left alone.
+func (s *Service) release(ctx context.Context, items map[string]*syncItem, ids []string) {
+	var ok []string
+	byErr := map[string][]string{}
+	for _, id := range ids {
+		it := items[id]
+		switch {
+		case it == nil:
+			byErr["item not found"] = append(byErr["item not found"], id)
+		case it.failed > 0:
+			byErr[it.firstErr] = append(byErr[it.firstErr], id)
+		case it.contended:
+			byErr[errContended] = append(byErr[errContended], id)
+		default:
+			ok = append(ok, id)
+		}
+	}
+	if len(ok) > 0 {
+		if _, err := s.db.NewDelete().Model((*models.PermissionSync)(nil)).
+			Where("media_id IN (?) AND claimed_by = ?", bun.In(ok), s.instance).Exec(ctx); err != nil {
+			s.log.ErrorContext(ctx, "permission sync: release leases", "err", err)
+		}
+	}
+	now := time.Now().UTC()
+	for msg, set := range byErr {
+		if _, err := s.db.NewUpdate().Model((*models.PermissionSync)(nil)).
+			Set("attempts = attempts + 1").Set("last_error = ?", msg).Set("last_attempt_at = ?", now).
+			Set("claimed_by = ''").Set("claimed_until = NULL").
+			Where("media_id IN (?) AND claimed_by = ?", bun.In(set), s.instance).Exec(ctx); err != nil {
+			s.log.ErrorContext(ctx, "permission sync: record failures", "err", err)
+		}
+	}
+}
+
+// Outdated returns up to limit ids of items whose file permissions may not match their privacy,
+// oldest ids first (documents, then images).
 func (s *Service) Outdated(ctx context.Context, limit int) ([]string, error) {
 	var ids []string
-	for _, table := range []string{"images", "documents"} {
+	for _, table := range []string{"documents", "images"} {
 		var part []string
-		err := s.db.NewSelect().Table(table).Column("id").
-			Where("file_permissions_last_set IS NULL OR file_permissions_last_set < privacy_last_changed").
+		err := s.db.NewSelect().Table(table).Column("id").Where(outdatedWhere).
 			OrderExpr("id").Limit(limit).Scan(ctx, &part)
 		if err != nil {
 			return nil, fmt.Errorf("media: find outdated %s: %w", table, err)
@@ -257,17 +468,99 @@ func (s *Service) Outdated(ctx context.Context, limit int) ([]string, error) {
 	return ids, nil
 }
 
-// RetryOutdated sets the file permissions of up to batch outdated items again and reports how it
-// went. (Claiming rows across several instances with FOR UPDATE SKIP LOCKED arrives with the
-// scale-out work; today two instances retrying at once only repeat idempotent calls.)
-func (s *Service) RetryOutdated(ctx context.Context, batch int) (SyncReport, error) {
-	ids, err := s.Outdated(ctx, batch)
-	if err != nil || len(ids) == 0 {
-		return SyncReport{}, err
+// OutdatedItem is an item whose file permissions may not match its privacy, with the outcome of
+// its last attempt.
+type OutdatedItem struct {
+	MediaID                string         `bun:"id"`
+	CollectionID           string         `bun:"collection_id"`
+	Privacy                models.Privacy `bun:"privacy"`
+	PrivacyLastChanged     time.Time      `bun:"privacy_last_changed"`
+	FilePermissionsLastSet *time.Time     `bun:"file_permissions_last_set"`
+	Attempts               int            `bun:"attempts"`
+	LastError              *string        `bun:"last_error"`
+	LastAttemptAt          *time.Time     `bun:"last_attempt_at"`
+	ClaimedUntil           *time.Time     `bun:"claimed_until"`
+}
+
+// Syncing reports whether an instance holds a live lease on the item.
+func (o *OutdatedItem) Syncing(now time.Time) bool {
+	return o.ClaimedUntil != nil && o.ClaimedUntil.After(now)
+}
+
+// ListOutdated pages through the items with outdated file permissions that the viewer may read,
+// in id order (documents before images), each with its last error. It needs PUBLISH.
+func (s *Service) ListOutdated(ctx context.Context, p PageRequest) (Page[*OutdatedItem], error) {
+	if err := requirePublish(ctx); err != nil {
+		return Page[*OutdatedItem]{}, err
 	}
-	rep := s.SyncPermissions(WithCause(ctx, "", "retry"), ids)
+	n, after, err := p.validate()
+	if err != nil {
+		return Page[*OutdatedItem]{}, err
+	}
+	var all []*OutdatedItem
+	for _, table := range []string{"documents", "images"} {
+		var part []*OutdatedItem
+		q := s.db.NewSelect().TableExpr(table+" AS m").
+			ColumnExpr("m.id, m.collection_id, m.privacy, m.privacy_last_changed, m.file_permissions_last_set").
+			ColumnExpr("ps.attempts, NULLIF(ps.last_error, '') AS last_error, ps.last_attempt_at, ps.claimed_until").
+			Join("LEFT JOIN permission_sync AS ps ON ps.media_id = m.id").
+			Where("(m.file_permissions_last_set IS NULL OR m.file_permissions_last_set < m.privacy_last_changed)").
+			OrderExpr("m.id").Limit(n + 1)
+		q = auth.ViewerFrom(ctx).ReadFilter(q)
+		if after != "" {
+			q = q.Where("m.id > ?", after)
+		}
+		if err := q.Scan(ctx, &part); err != nil {
+			return Page[*OutdatedItem]{}, fmt.Errorf("media: list outdated %s: %w", table, err)
+		}
+		all = append(all, part...)
+	}
+	page := Page[*OutdatedItem]{HasPrevious: after != ""}
+	if len(all) > n {
+		all, page.HasNextPage = all[:n], true
+	}
+	page.Items = all
+	return page, nil
+}
+
+// RetryOutdated claims up to batch outdated items (see claimOutdated) and sets their file
+// permissions again with the same bulk logic as a publish. With dryRun it only reports which
+// items it would retry, claiming nothing.
+func (s *Service) RetryOutdated(ctx context.Context, batch int, dryRun bool) (SyncReport, []string, error) {
+	return s.retryOutdated(ctx, batch, dryRun, time.Now().UTC())
+}
+
+func (s *Service) retryOutdated(ctx context.Context, batch int, dryRun bool, roundStart time.Time) (SyncReport, []string, error) {
+	if dryRun {
+		ids, err := s.Outdated(ctx, batch)
+		return SyncReport{Items: len(ids)}, ids, err
+	}
+	ids, err := s.claimOutdated(ctx, batch, roundStart)
+	if err != nil || len(ids) == 0 {
+		return SyncReport{}, nil, err
+	}
+	rep := s.syncLeased(WithCause(context.WithoutCancel(ctx), "", "retry"), ids, nil)
 	s.log.InfoContext(ctx, "retried outdated file permissions", "items", rep.Items, "files", rep.Files, "failed", rep.Failed)
-	return rep, nil
+	return rep, ids, nil
+}
+
+// RetryAll runs RetryOutdated in batches until every outdated item no other instance holds has been
+// tried once, or a whole batch failed (the storage is down: wait for the next round), and sums the
+// reports.
+func (s *Service) RetryAll(ctx context.Context, batch int) (SyncReport, error) {
+	var total SyncReport
+	start := time.Now().UTC()
+	for ctx.Err() == nil {
+		rep, _, err := s.retryOutdated(ctx, batch, false, start)
+		total.Items += rep.Items
+		total.Files += rep.Files
+		total.Failed += rep.Failed
+		total.Contended += rep.Contended
+		if err != nil || rep.Items < batch || rep.Failed == rep.Items {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
 }
 
 // RunRetryLoop retries outdated file permissions every interval until ctx is done. The caller
@@ -280,14 +573,8 @@ func (s *Service) RunRetryLoop(ctx context.Context, interval time.Duration, batc
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for {
-				rep, err := s.RetryOutdated(ctx, batch)
-				if err != nil {
-					s.log.ErrorContext(ctx, "permission retry", "err", err)
-				}
-				if err != nil || rep.Items < batch || rep.Failed == rep.Items {
-					break
-				}
+			if _, err := s.RetryAll(ctx, batch); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "permission retry", "err", err)
 			}
 		}
 	}

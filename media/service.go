@@ -72,9 +72,8 @@ type Service struct {
 	acl   PermissionSetter
 	bus   *Bus
 
-	attemptsMu sync.Mutex
-	attempts   map[string]int // media id → permission syncs tried since its last success
-	eager      chan string    // image ids waiting for their eager renditions
+	instance string      // this process, for leases on permission syncs
+	eager    chan string // image ids waiting for their eager renditions
 }
 
 // New returns a Service over an open, migrated database and an open bucket.
@@ -92,7 +91,7 @@ func New(db *models.DB, store *storage.Store, cfg Config, log *slog.Logger) *Ser
 	if cfg.Renditions.Options.Limits == (renditions.Limits{}) {
 		cfg.Renditions.Options.Limits = cfg.Images
 	}
-	return &Service{db: db, store: store, cfg: cfg, log: log, rend: newRenditionEngine(cfg.Renditions), cache: newImageCache(cfg.ServeCacheTTL, 10000), attempts: map[string]int{}, eager: make(chan string, 1024)}
+	return &Service{db: db, store: store, cfg: cfg, log: log, rend: newRenditionEngine(cfg.Renditions), cache: newImageCache(cfg.ServeCacheTTL, 10000), instance: newInstanceID(), eager: make(chan string, 1024)}
 }
 
 // Config returns the service's limits.

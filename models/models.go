@@ -138,3 +138,21 @@ func (d *Document) GlobalID() string { return d.ID }
 
 func (*Image) isMedia()    {}
 func (*Document) isMedia() {}
+
+// PermissionSync is the file-permission bookkeeping of one media item, kept apart from the media
+// rows so that claiming and recording never contend with publishing. A row exists while an item is
+// being synced or its last sync failed; success deletes it.
+type PermissionSync struct {
+	bun.BaseModel `bun:"table:permission_sync"`
+
+	MediaID string `bun:"media_id,pk"`
+	// Attempts counts syncs tried since the item's files last all succeeded.
+	Attempts int `bun:"attempts,notnull,default:0"`
+	// LastError is the first failure of the last attempt, "key: cause".
+	LastError     string     `bun:"last_error,notnull,default:''"`
+	LastAttemptAt *time.Time `bun:"last_attempt_at"`
+	// ClaimedBy and ClaimedUntil lease the item to one instance's sync, so that several instances'
+	// retry loops never process the same item at once; an expired lease is free again.
+	ClaimedBy    string     `bun:"claimed_by,notnull,default:''"`
+	ClaimedUntil *time.Time `bun:"claimed_until"`
+}

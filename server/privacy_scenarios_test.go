@@ -280,7 +280,7 @@ func TestPrivacyScenarios(t *testing.T) {
 			}
 			w.acl.SetFail(nil)
 			ctx := auth.WithViewer(context.Background(), auth.System)
-			if _, err := w.srv.Media.RetryOutdated(ctx, 100); err != nil {
+			if _, _, err := w.srv.Media.RetryOutdated(ctx, 100, false); err != nil {
 				t.Fatal(err)
 			}
 			for _, id := range []string{i.ID, j.ID} {
@@ -308,7 +308,7 @@ func TestPrivacyScenarios(t *testing.T) {
 				t.Errorf("serve: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 			}
 			w.acl.SetFail(nil)
-			_, _ = w.srv.Media.RetryOutdated(auth.WithViewer(context.Background(), auth.System), 10)
+			_, _, _ = w.srv.Media.RetryOutdated(auth.WithViewer(context.Background(), auth.System), 10, false)
 			if s := w.state(i.ID); !strings.HasPrefix(s.URL, "https://cdn.test/media/originals/") {
 				t.Errorf("up to date public item has URL %q", s.URL)
 			}

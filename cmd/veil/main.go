@@ -367,17 +367,10 @@ func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "%d item(s) with outdated file permissions (dry run: nothing changed)\n", len(ids))
 		return 0
 	}
-	total := media.SyncReport{}
-	for {
-		rep, err := svc.RetryOutdated(ctx, 500)
-		if err != nil {
-			fmt.Fprintf(stderr, "veil: %v\n", err)
-			return 1
-		}
-		total.Items, total.Files, total.Failed = total.Items+rep.Items, total.Files+rep.Files, total.Failed+rep.Failed
-		if rep.Items < 500 || rep.Failed == rep.Items {
-			break
-		}
+	total, err := svc.RetryAll(ctx, 500)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
 	}
 	fmt.Fprintf(stdout, "%d item(s), %d file(s) set, %d item(s) still failing\n", total.Items, total.Files, total.Failed)
 	if total.Failed > 0 {
