@@ -41,6 +41,7 @@ type ResolverRoot interface {
 	Image() ImageResolver
 	ImageConnection() ImageConnectionResolver
 	Mutation() MutationResolver
+	OutdatedFilePermission() OutdatedFilePermissionResolver
 	Query() QueryResolver
 	Reference() ReferenceResolver
 	Rendition() RenditionResolver
@@ -136,6 +137,15 @@ type ComplexityRoot struct {
 		Time      func(childComplexity int) int
 	}
 
+	FilePermissionRetry struct {
+		Contended func(childComplexity int) int
+		DryRun    func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Files     func(childComplexity int) int
+		Items     func(childComplexity int) int
+		MediaIds  func(childComplexity int) int
+	}
+
 	FocalPoint struct {
 		Height func(childComplexity int) int
 		Width  func(childComplexity int) int
@@ -194,27 +204,51 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddToGroup         func(childComplexity int, groupID string, userID string) int
-		CreateCollection   func(childComplexity int, input model.CreateCollectionInput) int
-		CreateGroup        func(childComplexity int, name string) int
-		CreatePreviewToken func(childComplexity int, contentID string, ttlSeconds int) int
-		CreateToken        func(childComplexity int, input model.CreateTokenInput) int
-		CreateUser         func(childComplexity int, input model.CreateUserInput) int
-		DeleteContent      func(childComplexity int, id string) int
-		DeleteDocument     func(childComplexity int, id string, force *bool) int
-		DeleteImage        func(childComplexity int, id string, force *bool) int
-		Grant              func(childComplexity int, input model.GrantInput) int
-		PublishContent     func(childComplexity int, id string) int
-		RemoveFromGroup    func(childComplexity int, groupID string, userID string) int
-		Revoke             func(childComplexity int, input model.GrantInput) int
-		RevokeToken        func(childComplexity int, id string) int
-		UnpublishContent   func(childComplexity int, id string) int
-		UpdateDocument     func(childComplexity int, input model.UpdateDocumentInput) int
-		UpdateImage        func(childComplexity int, input model.UpdateImageInput) int
-		UpdateUser         func(childComplexity int, input model.UpdateUserInput) int
-		UploadDocument     func(childComplexity int, input model.UploadDocumentInput) int
-		UploadImage        func(childComplexity int, input model.UploadImageInput) int
-		UpsertContent      func(childComplexity int, input model.UpsertContentInput) int
+		AddToGroup           func(childComplexity int, groupID string, userID string) int
+		CreateCollection     func(childComplexity int, input model.CreateCollectionInput) int
+		CreateGroup          func(childComplexity int, name string) int
+		CreatePreviewToken   func(childComplexity int, contentID string, ttlSeconds int) int
+		CreateToken          func(childComplexity int, input model.CreateTokenInput) int
+		CreateUser           func(childComplexity int, input model.CreateUserInput) int
+		DeleteContent        func(childComplexity int, id string) int
+		DeleteDocument       func(childComplexity int, id string, force *bool) int
+		DeleteImage          func(childComplexity int, id string, force *bool) int
+		Grant                func(childComplexity int, input model.GrantInput) int
+		PublishContent       func(childComplexity int, id string) int
+		RemoveFromGroup      func(childComplexity int, groupID string, userID string) int
+		RetryFilePermissions func(childComplexity int, limit *int, dryRun *bool) int
+		Revoke               func(childComplexity int, input model.GrantInput) int
+		RevokeToken          func(childComplexity int, id string) int
+		UnpublishContent     func(childComplexity int, id string) int
+		UpdateDocument       func(childComplexity int, input model.UpdateDocumentInput) int
+		UpdateImage          func(childComplexity int, input model.UpdateImageInput) int
+		UpdateUser           func(childComplexity int, input model.UpdateUserInput) int
+		UploadDocument       func(childComplexity int, input model.UploadDocumentInput) int
+		UploadImage          func(childComplexity int, input model.UploadImageInput) int
+		UpsertContent        func(childComplexity int, input model.UpsertContentInput) int
+	}
+
+	OutdatedFilePermission struct {
+		Attempts               func(childComplexity int) int
+		FilePermissionsLastSet func(childComplexity int) int
+		LastAttemptAt          func(childComplexity int) int
+		LastError              func(childComplexity int) int
+		Media                  func(childComplexity int) int
+		MediaID                func(childComplexity int) int
+		Privacy                func(childComplexity int) int
+		PrivacyLastChanged     func(childComplexity int) int
+		Syncing                func(childComplexity int) int
+	}
+
+	OutdatedFilePermissionConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	OutdatedFilePermissionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -245,19 +279,20 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Collection  func(childComplexity int, id string) int
-		Collections func(childComplexity int) int
-		Content     func(childComplexity int, id *string, kind *string, key *string) int
-		Contents    func(childComplexity int, filter *model.ContentFilter, first *int, after *string) int
-		Document    func(childComplexity int, id string) int
-		Documents   func(childComplexity int, first *int, after *string, filter *model.MediaFilter) int
-		Groups      func(childComplexity int) int
-		Image       func(childComplexity int, id string) int
-		Images      func(childComplexity int, first *int, after *string, filter *model.MediaFilter) int
-		Me          func(childComplexity int) int
-		Node        func(childComplexity int, id string) int
-		Tokens      func(childComplexity int, userID *string) int
-		Users       func(childComplexity int) int
+		Collection              func(childComplexity int, id string) int
+		Collections             func(childComplexity int) int
+		Content                 func(childComplexity int, id *string, kind *string, key *string) int
+		Contents                func(childComplexity int, filter *model.ContentFilter, first *int, after *string) int
+		Document                func(childComplexity int, id string) int
+		Documents               func(childComplexity int, first *int, after *string, filter *model.MediaFilter) int
+		Groups                  func(childComplexity int) int
+		Image                   func(childComplexity int, id string) int
+		Images                  func(childComplexity int, first *int, after *string, filter *model.MediaFilter) int
+		Me                      func(childComplexity int) int
+		Node                    func(childComplexity int, id string) int
+		OutdatedFilePermissions func(childComplexity int, first *int, after *string) int
+		Tokens                  func(childComplexity int, userID *string) int
+		Users                   func(childComplexity int) int
 	}
 
 	Reference struct {
@@ -370,7 +405,13 @@ type MutationResolver interface {
 	PublishContent(ctx context.Context, id string) (*media.PublishResult, error)
 	UnpublishContent(ctx context.Context, id string) (*media.PublishResult, error)
 	DeleteContent(ctx context.Context, id string) (*media.PublishResult, error)
+	RetryFilePermissions(ctx context.Context, limit *int, dryRun *bool) (*model.FilePermissionRetry, error)
 	CreateCollection(ctx context.Context, input model.CreateCollectionInput) (*models.Collection, error)
+}
+type OutdatedFilePermissionResolver interface {
+	Media(ctx context.Context, obj *media.OutdatedItem) (models.MediaItem, error)
+
+	Syncing(ctx context.Context, obj *media.OutdatedItem) (bool, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*models.User, error)
@@ -386,6 +427,7 @@ type QueryResolver interface {
 	Collection(ctx context.Context, id string) (*models.Collection, error)
 	Content(ctx context.Context, id *string, kind *string, key *string) (*models.Content, error)
 	Contents(ctx context.Context, filter *model.ContentFilter, first *int, after *string) ([]*models.Content, error)
+	OutdatedFilePermissions(ctx context.Context, first *int, after *string) (*model.OutdatedFilePermissionConnection, error)
 }
 type ReferenceResolver interface {
 	Media(ctx context.Context, obj *models.Reference) (models.MediaItem, error)
@@ -788,6 +830,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FilePermissionEvent.Time(childComplexity), true
 
+	case "FilePermissionRetry.contended":
+		if e.ComplexityRoot.FilePermissionRetry.Contended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.Contended(childComplexity), true
+	case "FilePermissionRetry.dryRun":
+		if e.ComplexityRoot.FilePermissionRetry.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.DryRun(childComplexity), true
+	case "FilePermissionRetry.failed":
+		if e.ComplexityRoot.FilePermissionRetry.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.Failed(childComplexity), true
+	case "FilePermissionRetry.files":
+		if e.ComplexityRoot.FilePermissionRetry.Files == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.Files(childComplexity), true
+	case "FilePermissionRetry.items":
+		if e.ComplexityRoot.FilePermissionRetry.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.Items(childComplexity), true
+	case "FilePermissionRetry.mediaIds":
+		if e.ComplexityRoot.FilePermissionRetry.MediaIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.MediaIds(childComplexity), true
+
 	case "FocalPoint.height":
 		if e.ComplexityRoot.FocalPoint.Height == nil {
 			break
@@ -1175,6 +1254,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveFromGroup(childComplexity, args["groupId"].(string), args["userId"].(string)), true
+	case "Mutation.retryFilePermissions":
+		if e.ComplexityRoot.Mutation.RetryFilePermissions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryFilePermissions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryFilePermissions(childComplexity, args["limit"].(*int), args["dryRun"].(*bool)), true
 	case "Mutation.revoke":
 		if e.ComplexityRoot.Mutation.Revoke == nil {
 			break
@@ -1274,6 +1364,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpsertContent(childComplexity, args["input"].(model.UpsertContentInput)), true
+
+	case "OutdatedFilePermission.attempts":
+		if e.ComplexityRoot.OutdatedFilePermission.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.Attempts(childComplexity), true
+	case "OutdatedFilePermission.filePermissionsLastSet":
+		if e.ComplexityRoot.OutdatedFilePermission.FilePermissionsLastSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.FilePermissionsLastSet(childComplexity), true
+	case "OutdatedFilePermission.lastAttemptAt":
+		if e.ComplexityRoot.OutdatedFilePermission.LastAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.LastAttemptAt(childComplexity), true
+	case "OutdatedFilePermission.lastError":
+		if e.ComplexityRoot.OutdatedFilePermission.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.LastError(childComplexity), true
+	case "OutdatedFilePermission.media":
+		if e.ComplexityRoot.OutdatedFilePermission.Media == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.Media(childComplexity), true
+	case "OutdatedFilePermission.mediaId":
+		if e.ComplexityRoot.OutdatedFilePermission.MediaID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.MediaID(childComplexity), true
+	case "OutdatedFilePermission.privacy":
+		if e.ComplexityRoot.OutdatedFilePermission.Privacy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.Privacy(childComplexity), true
+	case "OutdatedFilePermission.privacyLastChanged":
+		if e.ComplexityRoot.OutdatedFilePermission.PrivacyLastChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.PrivacyLastChanged(childComplexity), true
+	case "OutdatedFilePermission.syncing":
+		if e.ComplexityRoot.OutdatedFilePermission.Syncing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermission.Syncing(childComplexity), true
+
+	case "OutdatedFilePermissionConnection.edges":
+		if e.ComplexityRoot.OutdatedFilePermissionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermissionConnection.Edges(childComplexity), true
+	case "OutdatedFilePermissionConnection.nodes":
+		if e.ComplexityRoot.OutdatedFilePermissionConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermissionConnection.Nodes(childComplexity), true
+	case "OutdatedFilePermissionConnection.pageInfo":
+		if e.ComplexityRoot.OutdatedFilePermissionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermissionConnection.PageInfo(childComplexity), true
+
+	case "OutdatedFilePermissionEdge.cursor":
+		if e.ComplexityRoot.OutdatedFilePermissionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermissionEdge.Cursor(childComplexity), true
+	case "OutdatedFilePermissionEdge.node":
+		if e.ComplexityRoot.OutdatedFilePermissionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutdatedFilePermissionEdge.Node(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1476,6 +1653,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.outdatedFilePermissions":
+		if e.ComplexityRoot.Query.OutdatedFilePermissions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_outdatedFilePermissions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OutdatedFilePermissions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.tokens":
 		if e.ComplexityRoot.Query.Tokens == nil {
 			break
@@ -2087,6 +2275,56 @@ type Query {
   content(id: ID, kind: String, key: String): Content
   "Content items, newest first (PUBLISH)."
   contents(filter: ContentFilter, first: Int = 20, after: String): [Content!]!
+  """
+  Items whose storage permissions may not match their privacy (never set, a failed call, or a
+  change still being applied), with the outcome of their last attempt; in id order (PUBLISH;
+  only items you may read). first: 1-100.
+  """
+  outdatedFilePermissions(first: Int = 20, after: String): OutdatedFilePermissionConnection!
+}
+
+"An item whose storage permissions may not match its privacy."
+type OutdatedFilePermission {
+  mediaId: ID!
+  "null if it was deleted meanwhile."
+  media: Media
+  "The privacy its files should have."
+  privacy: Privacy!
+  privacyLastChanged: Time!
+  "When its files last all matched; null if never."
+  filePermissionsLastSet: Time
+  "Syncs tried since its files last all matched (0: the first one has not finished yet)."
+  attempts: Int!
+  "The first failure of the last attempt, as key: cause."
+  lastError: String
+  lastAttemptAt: Time
+  "True while an instance is setting its files."
+  syncing: Boolean!
+}
+
+type OutdatedFilePermissionEdge {
+  cursor: String!
+  node: OutdatedFilePermission!
+}
+
+type OutdatedFilePermissionConnection {
+  edges: [OutdatedFilePermissionEdge!]!
+  nodes: [OutdatedFilePermission!]!
+  pageInfo: PageInfo!
+}
+
+"What a retry of outdated file permissions did."
+type FilePermissionRetry {
+  "Items retried (with dryRun: that would be retried)."
+  items: Int!
+  "Files whose permission was set."
+  files: Int!
+  "Items with a file that failed again; they stay outdated."
+  failed: Int!
+  "Items another instance was setting at the same time; the retry loop settles them."
+  contended: Int!
+  dryRun: Boolean!
+  mediaIds: [ID!]!
 }
 
 input FocalPointInput {
@@ -2205,6 +2443,11 @@ type Mutation {
   unpublishContent(id: ID!): PublishResult!
   "Unpublishes and deletes the content item (PUBLISH)."
   deleteContent(id: ID!): PublishResult!
+  """
+  Sets the storage permissions of up to limit (1-10000) outdated items again now, as the retry
+  loop does every few minutes; items another instance is syncing are skipped (PUBLISH).
+  """
+  retryFilePermissions(limit: Int = 500, dryRun: Boolean = false): FilePermissionRetry!
   createCollection(input: CreateCollectionInput!): Collection!
 }
 
@@ -2427,6 +2670,24 @@ func (ec *executionContext) childFields_FilePermissionEvent(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type FilePermissionEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_FilePermissionRetry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "items":
+		return ec.fieldContext_FilePermissionRetry_items(ctx, field)
+	case "files":
+		return ec.fieldContext_FilePermissionRetry_files(ctx, field)
+	case "failed":
+		return ec.fieldContext_FilePermissionRetry_failed(ctx, field)
+	case "contended":
+		return ec.fieldContext_FilePermissionRetry_contended(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_FilePermissionRetry_dryRun(ctx, field)
+	case "mediaIds":
+		return ec.fieldContext_FilePermissionRetry_mediaIds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FilePermissionRetry", field.Name)
+}
+
 func (ec *executionContext) childFields_FocalPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "x":
@@ -2539,6 +2800,52 @@ func (ec *executionContext) childFields_ImageEdge(ctx context.Context, field gra
 		return ec.fieldContext_ImageEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImageEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OutdatedFilePermission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mediaId":
+		return ec.fieldContext_OutdatedFilePermission_mediaId(ctx, field)
+	case "media":
+		return ec.fieldContext_OutdatedFilePermission_media(ctx, field)
+	case "privacy":
+		return ec.fieldContext_OutdatedFilePermission_privacy(ctx, field)
+	case "privacyLastChanged":
+		return ec.fieldContext_OutdatedFilePermission_privacyLastChanged(ctx, field)
+	case "filePermissionsLastSet":
+		return ec.fieldContext_OutdatedFilePermission_filePermissionsLastSet(ctx, field)
+	case "attempts":
+		return ec.fieldContext_OutdatedFilePermission_attempts(ctx, field)
+	case "lastError":
+		return ec.fieldContext_OutdatedFilePermission_lastError(ctx, field)
+	case "lastAttemptAt":
+		return ec.fieldContext_OutdatedFilePermission_lastAttemptAt(ctx, field)
+	case "syncing":
+		return ec.fieldContext_OutdatedFilePermission_syncing(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutdatedFilePermission", field.Name)
+}
+
+func (ec *executionContext) childFields_OutdatedFilePermissionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OutdatedFilePermissionConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_OutdatedFilePermissionConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OutdatedFilePermissionConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutdatedFilePermissionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OutdatedFilePermissionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_OutdatedFilePermissionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_OutdatedFilePermissionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutdatedFilePermissionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3099,6 +3406,28 @@ func (ec *executionContext) field_Mutation_removeFromGroup_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_retryFilePermissions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3412,6 +3741,28 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_outdatedFilePermissions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -4969,6 +5320,144 @@ func (ec *executionContext) _FilePermissionEvent_time(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_FilePermissionEvent_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FilePermissionEvent", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FilePermissionRetry_items(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FilePermissionRetry_files(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_files(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Files, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_files(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FilePermissionRetry_failed(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FilePermissionRetry_contended(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_contended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contended, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_contended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FilePermissionRetry_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FilePermissionRetry_mediaIds(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_mediaIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MediaIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_mediaIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _FocalPoint_x(ctx context.Context, field graphql.CollectedField, obj *model.FocalPoint) (ret graphql.Marshaler) {
@@ -6901,6 +7390,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteContent(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_retryFilePermissions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryFilePermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryFilePermissions(ctx, fc.Args["limit"].(*int), fc.Args["dryRun"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FilePermissionRetry) graphql.Marshaler {
+			return ec.marshalNFilePermissionRetry2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐFilePermissionRetry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryFilePermissions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FilePermissionRetry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryFilePermissions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createCollection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6941,6 +7474,373 @@ func (ec *executionContext) fieldContext_Mutation_createCollection(ctx context.C
 	if fc.Args, err = ec.field_Mutation_createCollection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutdatedFilePermission_mediaId(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_mediaId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MediaID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_mediaId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_media(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_media(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OutdatedFilePermission().Media(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.MediaItem) graphql.Marshaler {
+			return ec.marshalOMedia2githubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐMediaItem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_media(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutdatedFilePermission",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutdatedFilePermission_privacy(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_privacy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Privacy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.Privacy) graphql.Marshaler {
+			return ec.marshalNPrivacy2githubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐPrivacy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_privacy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type Privacy does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_privacyLastChanged(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_privacyLastChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrivacyLastChanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_privacyLastChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_filePermissionsLastSet(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_filePermissionsLastSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FilePermissionsLastSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_filePermissionsLastSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_attempts(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_lastError(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_lastAttemptAt(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_lastAttemptAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastAttemptAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_lastAttemptAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermission_syncing(ctx context.Context, field graphql.CollectedField, obj *media.OutdatedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermission_syncing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OutdatedFilePermission().Syncing(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermission_syncing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermission", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermissionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OutdatedFilePermissionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermissionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.OutdatedFilePermissionEdge) graphql.Marshaler {
+			return ec.marshalNOutdatedFilePermissionEdge2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermissionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutdatedFilePermissionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutdatedFilePermissionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutdatedFilePermissionConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.OutdatedFilePermissionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermissionConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.OutdatedItem) graphql.Marshaler {
+			return ec.marshalNOutdatedFilePermission2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermissionConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutdatedFilePermissionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutdatedFilePermission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutdatedFilePermissionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.OutdatedFilePermissionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermissionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermissionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutdatedFilePermissionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutdatedFilePermissionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.OutdatedFilePermissionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermissionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermissionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutdatedFilePermissionEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OutdatedFilePermissionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.OutdatedFilePermissionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutdatedFilePermissionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.OutdatedItem) graphql.Marshaler {
+			return ec.marshalNOutdatedFilePermission2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutdatedFilePermissionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutdatedFilePermissionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutdatedFilePermission(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -7817,6 +8717,50 @@ func (ec *executionContext) fieldContext_Query_contents(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_contents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_outdatedFilePermissions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_outdatedFilePermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OutdatedFilePermissions(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OutdatedFilePermissionConnection) graphql.Marshaler {
+			return ec.marshalNOutdatedFilePermissionConnection2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_outdatedFilePermissions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutdatedFilePermissionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_outdatedFilePermissions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11261,6 +12205,69 @@ func (ec *executionContext) _FilePermissionEvent(ctx context.Context, sel ast.Se
 	return out
 }
 
+var filePermissionRetryImplementors = []string{"FilePermissionRetry"}
+
+func (ec *executionContext) _FilePermissionRetry(ctx context.Context, sel ast.SelectionSet, obj *model.FilePermissionRetry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, filePermissionRetryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FilePermissionRetry")
+		case "items":
+			out.Values[i] = ec._FilePermissionRetry_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "files":
+			out.Values[i] = ec._FilePermissionRetry_files(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._FilePermissionRetry_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contended":
+			out.Values[i] = ec._FilePermissionRetry_contended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRun":
+			out.Values[i] = ec._FilePermissionRetry_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mediaIds":
+			out.Values[i] = ec._FilePermissionRetry_mediaIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var focalPointImplementors = []string{"FocalPoint"}
 
 func (ec *executionContext) _FocalPoint(ctx context.Context, sel ast.SelectionSet, obj *model.FocalPoint) graphql.Marshaler {
@@ -12276,10 +13283,252 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "retryFilePermissions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryFilePermissions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createCollection":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createCollection(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var outdatedFilePermissionImplementors = []string{"OutdatedFilePermission"}
+
+func (ec *executionContext) _OutdatedFilePermission(ctx context.Context, sel ast.SelectionSet, obj *media.OutdatedItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outdatedFilePermissionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutdatedFilePermission")
+		case "mediaId":
+			out.Values[i] = ec._OutdatedFilePermission_mediaId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "media":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OutdatedFilePermission_media(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "privacy":
+			out.Values[i] = ec._OutdatedFilePermission_privacy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "privacyLastChanged":
+			out.Values[i] = ec._OutdatedFilePermission_privacyLastChanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "filePermissionsLastSet":
+			out.Values[i] = ec._OutdatedFilePermission_filePermissionsLastSet(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._OutdatedFilePermission_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._OutdatedFilePermission_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastAttemptAt":
+			out.Values[i] = ec._OutdatedFilePermission_lastAttemptAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "syncing":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OutdatedFilePermission_syncing(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var outdatedFilePermissionConnectionImplementors = []string{"OutdatedFilePermissionConnection"}
+
+func (ec *executionContext) _OutdatedFilePermissionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.OutdatedFilePermissionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outdatedFilePermissionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutdatedFilePermissionConnection")
+		case "edges":
+			out.Values[i] = ec._OutdatedFilePermissionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._OutdatedFilePermissionConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._OutdatedFilePermissionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var outdatedFilePermissionEdgeImplementors = []string{"OutdatedFilePermissionEdge"}
+
+func (ec *executionContext) _OutdatedFilePermissionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.OutdatedFilePermissionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outdatedFilePermissionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutdatedFilePermissionEdge")
+		case "cursor":
+			out.Values[i] = ec._OutdatedFilePermissionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._OutdatedFilePermissionEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12805,6 +14054,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_contents(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "outdatedFilePermissions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_outdatedFilePermissions(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -13864,6 +15135,16 @@ func (ec *executionContext) marshalNFilePermissionEvent2ᚖgithubᚗcomᚋveil�
 	return ec._FilePermissionEvent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNFilePermissionRetry2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐFilePermissionRetry(ctx context.Context, sel ast.SelectionSet, v *model.FilePermissionRetry) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FilePermissionRetry(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNGrant2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐGrantᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Grant) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -14058,6 +15339,68 @@ func (ec *executionContext) marshalNInt642int64(ctx context.Context, sel ast.Sel
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNOutdatedFilePermission2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.OutdatedItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOutdatedFilePermission2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOutdatedFilePermission2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItem(ctx context.Context, sel ast.SelectionSet, v *media.OutdatedItem) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OutdatedFilePermission(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOutdatedFilePermissionConnection2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionConnection(ctx context.Context, sel ast.SelectionSet, v *model.OutdatedFilePermissionConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OutdatedFilePermissionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOutdatedFilePermissionEdge2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OutdatedFilePermissionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOutdatedFilePermissionEdge2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOutdatedFilePermissionEdge2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionEdge(ctx context.Context, sel ast.SelectionSet, v *model.OutdatedFilePermissionEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OutdatedFilePermissionEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {

@@ -347,9 +347,42 @@ func (r *mutationResolver) DeleteContent(ctx context.Context, id string) (*media
 	return res, nil
 }
 
+// RetryFilePermissions is the resolver for the retryFilePermissions field.
+func (r *mutationResolver) RetryFilePermissions(ctx context.Context, limit *int, dryRun *bool) (*model.FilePermissionRetry, error) {
+	if err := r.Media.RequirePublish(ctx); err != nil {
+		return nil, err
+	}
+	n := 500
+	if limit != nil {
+		n = *limit
+	}
+	if n < 1 || n > 10_000 {
+		return nil, &media.InputError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and 10000, got %d", n)}
+	}
+	dry := dryRun != nil && *dryRun
+	rep, ids, err := r.Media.RetryOutdated(ctx, n, dry)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return &model.FilePermissionRetry{Items: rep.Items, Files: rep.Files, Failed: rep.Failed, Contended: rep.Contended, DryRun: dry, MediaIds: ids}, nil
+}
+
 // CreateCollection is the resolver for the createCollection field.
 func (r *mutationResolver) CreateCollection(ctx context.Context, input model.CreateCollectionInput) (*models.Collection, error) {
 	return r.Media.CreateCollection(ctx, input.Name, deref(input.ParentID))
+}
+
+// Media is the resolver for the media field.
+func (r *outdatedFilePermissionResolver) Media(ctx context.Context, obj *media.OutdatedItem) (models.MediaItem, error) {
+	return r.loaders(ctx).media(ctx, obj.MediaID)
+}
+
+// Syncing is the resolver for the syncing field.
+func (r *outdatedFilePermissionResolver) Syncing(ctx context.Context, obj *media.OutdatedItem) (bool, error) {
+	return obj.Syncing(time.Now()), nil
 }
 
 // Me is the resolver for the me field.
@@ -443,6 +476,25 @@ func (r *queryResolver) Contents(ctx context.Context, filter *model.ContentFilte
 		return nil, err
 	}
 	return page.Items, nil
+}
+
+// OutdatedFilePermissions is the resolver for the outdatedFilePermissions field.
+func (r *queryResolver) OutdatedFilePermissions(ctx context.Context, first *int, after *string) (*model.OutdatedFilePermissionConnection, error) {
+	page, err := r.Media.ListOutdated(ctx, pageRequest(first, after))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.OutdatedFilePermissionConnection{Nodes: page.Items, Edges: make([]*model.OutdatedFilePermissionEdge, len(page.Items))}
+	ids := make([]string, len(page.Items))
+	for i, it := range page.Items {
+		ids[i] = it.MediaID
+		conn.Edges[i] = &model.OutdatedFilePermissionEdge{Cursor: media.Cursor(it.MediaID), Node: it}
+	}
+	conn.PageInfo = pageInfo(ids, media.Page[string]{HasNextPage: page.HasNextPage, HasPrevious: page.HasPrevious})
+	if conn.Nodes == nil {
+		conn.Nodes = []*media.OutdatedItem{}
+	}
+	return conn, nil
 }
 
 // Media is the resolver for the media field.
@@ -539,6 +591,11 @@ func (r *Resolver) ImageConnection() ImageConnectionResolver { return &imageConn
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
+// OutdatedFilePermission returns OutdatedFilePermissionResolver implementation.
+func (r *Resolver) OutdatedFilePermission() OutdatedFilePermissionResolver {
+	return &outdatedFilePermissionResolver{r}
+}
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -555,18 +612,19 @@ func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionRes
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	collectionResolver         struct{ *Resolver }
-	contentResolver            struct{ *Resolver }
-	documentResolver           struct{ *Resolver }
-	documentConnectionResolver struct{ *Resolver }
-	grantResolver              struct{ *Resolver }
-	groupResolver              struct{ *Resolver }
-	imageResolver              struct{ *Resolver }
-	imageConnectionResolver    struct{ *Resolver }
-	mutationResolver           struct{ *Resolver }
-	queryResolver              struct{ *Resolver }
-	referenceResolver          struct{ *Resolver }
-	renditionResolver          struct{ *Resolver }
-	subscriptionResolver       struct{ *Resolver }
-	userResolver               struct{ *Resolver }
+	collectionResolver             struct{ *Resolver }
+	contentResolver                struct{ *Resolver }
+	documentResolver               struct{ *Resolver }
+	documentConnectionResolver     struct{ *Resolver }
+	grantResolver                  struct{ *Resolver }
+	groupResolver                  struct{ *Resolver }
+	imageResolver                  struct{ *Resolver }
+	imageConnectionResolver        struct{ *Resolver }
+	mutationResolver               struct{ *Resolver }
+	outdatedFilePermissionResolver struct{ *Resolver }
+	queryResolver                  struct{ *Resolver }
+	referenceResolver              struct{ *Resolver }
+	renditionResolver              struct{ *Resolver }
+	subscriptionResolver           struct{ *Resolver }
+	userResolver                   struct{ *Resolver }
 )

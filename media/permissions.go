@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -378,39 +379,68 @@ const outdatedWhere = "(file_permissions_last_set IS NULL OR file_permissions_la
 
 // claimOutdated leases up to limit outdated items no live lease covers, oldest ids first, in one
 // short transaction. On Postgres the candidate rows are locked FOR UPDATE SKIP LOCKED, so two
-// instances claiming at the same moment take disjoint sets without waiting for each other; on
+// instances claiming at the same moment pick disjoint candidates without waiting for each other; on
 // SQLite the transaction holds the database's single write lock (BEGIN IMMEDIATE), which
-// serialises claims the same way.
+// serialises claims the same way. Either way the lease itself is an upsert that takes over only an
+// absent or expired lease and returns what it took: a candidate another instance leased between our
+// snapshot and our write is not ours.
 //
 // Items attempted at or after notTriedSince are skipped, so one round of retries tries each item
 // once.
 func (s *Service) claimOutdated(ctx context.Context, limit int, notTriedSince time.Time) ([]string, error) {
-	var ids []string
+	var claimed []string
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		ids = ids[:0]
+		claimed = claimed[:0]
 		now := time.Now().UTC()
-		for _, table := range []string{"images", "documents"} {
-			if len(ids) >= limit {
+		var candidates []string
+		for _, table := range []string{"documents", "images"} {
+			if len(candidates) >= limit {
 				break
 			}
 			var part []string
 			q := tx.NewSelect().Table(table).Column("id").Where(outdatedWhere).
 				Where("NOT EXISTS (SELECT 1 FROM permission_sync AS ps WHERE ps.media_id = "+table+".id AND (ps.claimed_until > ? OR ps.last_attempt_at >= ?))", now, notTriedSince).
-				OrderExpr("id").Limit(limit - len(ids))
+				OrderExpr("id").Limit(limit - len(candidates))
 			if s.db.Dialect == models.Postgres {
 				q = q.For("UPDATE SKIP LOCKED")
 			}
 			if err := q.Scan(ctx, &part); err != nil {
 				return fmt.Errorf("media: find outdated %s: %w", table, err)
 			}
-			ids = append(ids, part...)
+			candidates = append(candidates, part...)
 		}
-		if len(ids) == 0 {
+		if len(candidates) == 0 {
 			return nil
 		}
-		return s.upsertLeases(ctx, tx, ids, now)
+		var sql strings.Builder
+		args := make([]any, 0, 3*len(candidates)+1)
+		until := now.Add(s.leaseFor())
+		sql.WriteString("INSERT INTO permission_sync (media_id, attempts, last_error, claimed_by, claimed_until) VALUES ")
+		for i, id := range candidates {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			sql.WriteString("(?, 0, '', ?, ?)")
+			args = append(args, id, s.instance, until)
+		}
+		sql.WriteString(" ON CONFLICT (media_id) DO UPDATE SET claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until" +
+			" WHERE permission_sync.claimed_until IS NULL OR permission_sync.claimed_until <= ? RETURNING media_id")
+		args = append(args, now)
+		rows, err := tx.QueryContext(ctx, sql.String(), args...)
+		if err != nil {
+			return fmt.Errorf("media: lease outdated items: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return fmt.Errorf("media: lease outdated items: %w", err)
+			}
+			claimed = append(claimed, id)
+		}
+		return rows.Err()
 	})
-	return ids, err
+	return claimed, err
 }
 
 // release ends this instance's leases on ids: items that succeeded lose their bookkeeping row;
@@ -500,9 +530,9 @@ func (s *Service) ListOutdated(ctx context.Context, p PageRequest) (Page[*Outdat
 	var all []*OutdatedItem
 	for _, table := range []string{"documents", "images"} {
 		var part []*OutdatedItem
-		q := s.db.NewSelect().TableExpr(table+" AS m").
+		q := s.db.NewSelect().TableExpr(table + " AS m").
 			ColumnExpr("m.id, m.collection_id, m.privacy, m.privacy_last_changed, m.file_permissions_last_set").
-			ColumnExpr("ps.attempts, NULLIF(ps.last_error, '') AS last_error, ps.last_attempt_at, ps.claimed_until").
+			ColumnExpr("COALESCE(ps.attempts, 0) AS attempts, NULLIF(ps.last_error, '') AS last_error, ps.last_attempt_at, ps.claimed_until").
 			Join("LEFT JOIN permission_sync AS ps ON ps.media_id = m.id").
 			Where("(m.file_permissions_last_set IS NULL OR m.file_permissions_last_set < m.privacy_last_changed)").
 			OrderExpr("m.id").Limit(n + 1)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/upload"
 )
@@ -71,6 +72,20 @@ type FilePermissionEvent struct {
 	Time      time.Time `json:"time"`
 }
 
+// What a retry of outdated file permissions did.
+type FilePermissionRetry struct {
+	// Items retried (with dryRun: that would be retried).
+	Items int `json:"items"`
+	// Files whose permission was set.
+	Files int `json:"files"`
+	// Items with a file that failed again; they stay outdated.
+	Failed int `json:"failed"`
+	// Items another instance was setting at the same time; the retry loop settles them.
+	Contended int      `json:"contended"`
+	DryRun    bool     `json:"dryRun"`
+	MediaIds  []string `json:"mediaIds"`
+}
+
 // The important part of an image, in upright pixels: its centre and size.
 type FocalPoint struct {
 	X      int `json:"x"`
@@ -108,6 +123,17 @@ type MediaFilter struct {
 }
 
 type Mutation struct {
+}
+
+type OutdatedFilePermissionConnection struct {
+	Edges    []*OutdatedFilePermissionEdge `json:"edges"`
+	Nodes    []*media.OutdatedItem         `json:"nodes"`
+	PageInfo *PageInfo                     `json:"pageInfo"`
+}
+
+type OutdatedFilePermissionEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *media.OutdatedItem `json:"node"`
 }
 
 type PageInfo struct {
