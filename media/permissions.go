@@ -26,6 +26,34 @@ type PermissionSetter interface {
 // permissions to keep in step.
 func (s *Service) UseACL(a PermissionSetter) { s.acl = a }
 
+// UseProxyOnly records why there is no file-permission driver, for /readyz and logs.
+func (s *Service) UseProxyOnly(reason string) { s.acl, s.proxyReason = nil, reason }
+
+// PermissionStrategy names how privacy reaches storage: the driver's name, or "proxy-only" with the
+// reason.
+func (s *Service) PermissionStrategy() (strategy, reason string) {
+	if s.acl != nil {
+		return s.acl.Name(), ""
+	}
+	if s.proxyReason == "" {
+		return "proxy-only", "no file-permission driver configured"
+	}
+	return "proxy-only", s.proxyReason
+}
+
+// CountOutdated counts the items whose file permissions may not match their privacy.
+func (s *Service) CountOutdated(ctx context.Context) (int, error) {
+	total := 0
+	for _, table := range []string{"images", "documents"} {
+		n, err := s.db.NewSelect().Table(table).Where(outdatedWhere).Count(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("media: count outdated %s: %w", table, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // PermissionConfig governs how file permissions are set.
 type PermissionConfig struct {
 	// Workers bounds concurrent permission calls of one sync (VEIL_PERMISSION_WORKERS, default 64).

@@ -70,7 +70,9 @@ type Service struct {
 	cache *imageCache
 	paths sync.Map // collection id → path
 	acl   PermissionSetter
-	bus   *Bus
+	// proxyReason says why acl is nil, when it is.
+	proxyReason string
+	bus         *Bus
 
 	instance string      // this process, for leases on permission syncs
 	eager    chan string // image ids waiting for their eager renditions

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
 )
@@ -16,6 +17,7 @@ import (
 type readiness struct {
 	db    *models.DB
 	store *storage.Store
+	media *media.Service
 
 	mu      sync.Mutex
 	checked time.Time
@@ -23,16 +25,25 @@ type readiness struct {
 }
 
 type readyReport struct {
-	Ready    bool   `json:"ready"`
-	Database string `json:"database"`
-	Storage  string `json:"storage"`
-	Checked  string `json:"checked"`
+	Ready           bool             `json:"ready"`
+	Database        string           `json:"database"`
+	Storage         string           `json:"storage"`
+	FilePermissions permissionReport `json:"filePermissions"`
+	Checked         string           `json:"checked"`
+}
+
+// permissionReport says how privacy reaches storage and how far behind it is. Drift does not make
+// Veil unready: outdated public items are served through Veil until the retry loop catches up.
+type permissionReport struct {
+	Strategy string `json:"strategy"`
+	Reason   string `json:"reason,omitempty"`
+	Outdated *int   `json:"outdated,omitempty"`
 }
 
 const readyCacheFor = 2 * time.Second
 
-func newReadiness(db *models.DB, store *storage.Store) *readiness {
-	return &readiness{db: db, store: store}
+func newReadiness(db *models.DB, svc *media.Service) *readiness {
+	return &readiness{db: db, store: svc.Store(), media: svc}
 }
 
 func (r *readiness) check(ctx context.Context) readyReport {
@@ -49,6 +60,12 @@ func (r *readiness) check(ctx context.Context) readyReport {
 	}
 	if err := r.store.Probe(ctx); err != nil {
 		rep.Ready, rep.Storage = false, err.Error()
+	}
+	rep.FilePermissions.Strategy, rep.FilePermissions.Reason = r.media.PermissionStrategy()
+	if rep.Database == "ok" {
+		if n, err := r.media.CountOutdated(ctx); err == nil {
+			rep.FilePermissions.Outdated = &n
+		}
 	}
 	r.checked = time.Now()
 	rep.Checked = r.checked.UTC().Format(time.RFC3339)

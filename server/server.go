@@ -93,7 +93,7 @@ func New(cfg Config, deps Deps) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), urls: URLs{Base: cfg.PublicURL}}
-	s.ready = newReadiness(deps.DB, deps.Media.Store())
+	s.ready = newReadiness(deps.DB, deps.Media)
 
 	gql := s.graphQLHandler()
 	s.mux.Handle("POST /graphql", gql)

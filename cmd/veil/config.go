@@ -93,7 +93,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "events-url", env: "VEIL_EVENTS_URL", def: "mem://", usage: "event bus: mem:// (this process) or nats://subject (all instances; server from NATS_SERVER_URL)"},
 		{flag: "permission-workers", env: "VEIL_PERMISSION_WORKERS", def: "64", usage: "concurrent storage permission calls per sync"},
 		{flag: "permission-call-timeout", env: "VEIL_PERMISSION_CALL_TIMEOUT", def: "10s", usage: "longest one storage permission call may take"},
-		{flag: "storage-acl", env: "VEIL_STORAGE_ACL", def: "auto", usage: "file-permission driver: auto, file-mode, mem, simulate or none (proxy-only)"},
+		{flag: "storage-acl", env: "VEIL_STORAGE_ACL", def: "auto", usage: "file-permission driver: auto (probe the bucket), file-mode, s3-acl, s3-tags, gcs-acl, mem, simulate or none (proxy-only)"},
 		{flag: "public-storage-url", env: "VEIL_PUBLIC_STORAGE_URL", usage: "public base URL of the bucket or its CDN (object key appended); empty: proxy-only"},
 		{flag: "permission-retry-interval", env: "VEIL_PERMISSION_RETRY_INTERVAL", def: "5m", usage: "how often outdated file permissions are retried"},
 		{flag: "serve-cache-ttl", env: "VEIL_SERVE_CACHE_TTL", def: "1s", usage: "how long serve views reuse an image's row (0 disables)"},
@@ -320,10 +320,10 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 	}
 	if v, name := get("storage-acl"); true {
 		switch v {
-		case "auto", "file-mode", "mem", "simulate", "s3-acl", "s3-tags", "none":
+		case "auto", "file-mode", "mem", "simulate", "s3-acl", "s3-tags", "gcs-acl", "none":
 			c.StorageACL = v
 		default:
-			fail(name, "%q is not auto, file-mode, s3-acl, s3-tags, mem, simulate or none", v)
+			fail(name, "%q is not auto, file-mode, s3-acl, s3-tags, gcs-acl, mem, simulate or none", v)
 		}
 	}
 	if v, name := get("public-storage-url"); v != "" {

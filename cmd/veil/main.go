@@ -248,8 +248,19 @@ func doctor(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 		ok = false
 		fmt.Fprintf(stdout, "  FAIL\n%s\n", indent(indent(err.Error())))
 	} else {
-		store.Close()
 		fmt.Fprintln(stdout, "  ok: write, read and delete of a probe object succeeded")
+		fmt.Fprintf(stdout, "file permissions (VEIL_STORAGE_ACL=%s)\n", cfg.StorageACL)
+		acl, reason, err := pickACL(ctx, store, cfg, slog.New(slog.DiscardHandler))
+		switch {
+		case err != nil:
+			ok = false
+			fmt.Fprintf(stdout, "  FAIL: %v\n", err)
+		case acl == nil:
+			fmt.Fprintf(stdout, "  ok: proxy-only: public items are served through Veil with public cache headers\n  reason: %s\n", reason)
+		default:
+			fmt.Fprintf(stdout, "  ok: %s\n", acl.Name())
+		}
+		store.Close()
 	}
 	fmt.Fprintf(stdout, "database %s\n", models.RedactURL(cfg.DB.URL))
 	if db, err := models.Open(ctx, cfg.DB); err != nil {
@@ -316,21 +327,34 @@ func tokenCreate(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int
 // useACL picks the file-permission driver (VEIL_STORAGE_ACL) and hands it to the media service;
 // "none" (and, for now, cloud buckets under "auto") means proxy-only.
 func useACL(svc *media.Service, store *storage.Store, cfg *Config, log *slog.Logger) error {
-	if cfg.StorageACL == "none" {
-		log.Info("file permissions: proxy-only (every byte is served through Veil)")
-		return nil
-	}
-	acl, err := storage.ACLFor(context.Background(), store, cfg.StorageACL, log)
+	acl, reason, err := pickACL(context.Background(), store, cfg, log)
 	if err != nil {
-		if cfg.StorageACL == "auto" {
-			log.Warn("file permissions: proxy-only", "reason", err.Error())
-			return nil
-		}
-		return fmt.Errorf("VEIL_STORAGE_ACL: %w", err)
+		return err
+	}
+	if acl == nil {
+		log.Warn("file permissions: proxy-only (every byte is served through Veil)", "reason", reason)
+		svc.UseProxyOnly(reason)
+		return nil
 	}
 	log.Info("file permissions", "driver", acl.Name())
 	svc.UseACL(acl)
 	return nil
+}
+
+// pickACL detects the file-permission strategy of the bucket: a driver, or nil and the reason for
+// proxy-only. A strategy configured explicitly that the bucket refuses is an error.
+func pickACL(ctx context.Context, store *storage.Store, cfg *Config, log *slog.Logger) (storage.ACL, string, error) {
+	if cfg.StorageACL == "none" {
+		return nil, "VEIL_STORAGE_ACL=none", nil
+	}
+	acl, err := storage.ACLFor(ctx, store, cfg.StorageACL, log)
+	if err != nil {
+		if cfg.StorageACL == "auto" {
+			return nil, err.Error(), nil
+		}
+		return nil, "", fmt.Errorf("VEIL_STORAGE_ACL: %w", err)
+	}
+	return acl, "", nil
 }
 
 // retryPermissions sets the file permissions of every outdated item now (or lists them with
