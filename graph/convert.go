@@ -9,6 +9,7 @@ import (
 
 	"github.com/veil-media/veil/graph/model"
 	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/upload"
 )
@@ -132,6 +133,7 @@ func relay[T any](ctx context.Context, in <-chan media.Event, conv func(media.Ev
 				}
 				select {
 				case out <- conv(ev):
+					metrics.ObserveLag(ev.Time)
 				case <-ctx.Done():
 					return
 				}

@@ -17,6 +17,7 @@ import (
 	_ "gocloud.dev/pubsub/natspubsub" // nats:// (NATS_SERVER_URL)
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
 )
 
@@ -156,6 +157,7 @@ func (b *Bus) deliver(ev Event) {
 			close(s.ch)
 			delete(b.subs, id)
 			b.dropped++
+			metrics.EventsDropped.Inc()
 			b.log.Warn("event subscriber dropped: not keeping up", "buffer", cap(s.ch))
 		}
 	}

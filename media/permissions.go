@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
 )
@@ -86,6 +87,14 @@ func (s *Service) setPermission(ctx context.Context, key string, public bool) er
 		cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
 		err = s.acl.SetPublic(cctx, key, public)
 		cancel()
+		outcome := "ok"
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			outcome = "not_found"
+		case err != nil:
+			outcome = "error"
+		}
+		metrics.PermissionCalls.WithLabelValues(s.acl.Name(), outcome).Inc()
 		if err == nil || errors.Is(err, storage.ErrNotFound) || attempt >= cfg.Retries {
 			return err
 		}
@@ -273,6 +282,7 @@ func (s *Service) runJobs(ctx context.Context, jobs []fileJob, report func(fileJ
 		go func() {
 			defer wg.Done()
 			for j := range work {
+				metrics.PermissionQueue.Dec()
 				err := s.setPermission(ctx, j.key, j.public)
 				if err != nil {
 					mu.Lock()
@@ -287,6 +297,7 @@ func (s *Service) runJobs(ctx context.Context, jobs []fileJob, report func(fileJ
 			}
 		}()
 	}
+	metrics.PermissionQueue.Add(float64(len(jobs)))
 	for _, j := range jobs {
 		work <- j
 	}

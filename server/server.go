@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -18,6 +19,7 @@ import (
 	"github.com/veil-media/veil/graph"
 	"github.com/veil-media/veil/graph/model"
 	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/upload"
 )
@@ -101,6 +103,15 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.Handle("GET /{$}", playground.Handler("Veil", "/graphql"))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", metrics.Handler(metrics.Gauges{
+		Subscriptions: func() int {
+			if b := deps.Media.Bus(); b != nil {
+				return b.Subscribers()
+			}
+			return 0
+		},
+		Outdated: deps.Media.CountOutdated,
+	}, 10*time.Second))
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())
 	s.mux.HandleFunc("GET /media/documents/{id}/{filename}", s.serveDocument())
 	s.mux.HandleFunc("GET /media/renditions/{id}/{token}/{segment}", s.serveRendition())
