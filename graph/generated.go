@@ -278,6 +278,17 @@ type ComplexityRoot struct {
 		MadePublic  func(childComplexity int) int
 	}
 
+	PurgeEvent struct {
+		Cause     func(childComplexity int) int
+		ContentID func(childComplexity int) int
+		Error     func(childComplexity int) int
+		MediaID   func(childComplexity int) int
+		Ok        func(childComplexity int) int
+		Privacy   func(childComplexity int) int
+		Time      func(childComplexity int) int
+		URL       func(childComplexity int) int
+	}
+
 	Query struct {
 		Collection              func(childComplexity int, id string) int
 		Collections             func(childComplexity int) int
@@ -312,6 +323,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		CdnPurgeResults       func(childComplexity int, mediaIds []string, contentID *string) int
 		FilePermissionResults func(childComplexity int, mediaIds []string, contentID *string) int
 		PrivacyChanged        func(childComplexity int, collectionID *string) int
 	}
@@ -441,6 +453,7 @@ type RenditionResolver interface {
 type SubscriptionResolver interface {
 	FilePermissionResults(ctx context.Context, mediaIds []string, contentID *string) (<-chan *model.FilePermissionEvent, error)
 	PrivacyChanged(ctx context.Context, collectionID *string) (<-chan *model.PrivacyChangedEvent, error)
+	CdnPurgeResults(ctx context.Context, mediaIds []string, contentID *string) (<-chan *model.PurgeEvent, error)
 }
 type UserResolver interface {
 	Groups(ctx context.Context, obj *models.User) ([]*models.Group, error)
@@ -1546,6 +1559,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PublishResult.MadePublic(childComplexity), true
 
+	case "PurgeEvent.cause":
+		if e.ComplexityRoot.PurgeEvent.Cause == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.Cause(childComplexity), true
+	case "PurgeEvent.contentId":
+		if e.ComplexityRoot.PurgeEvent.ContentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.ContentID(childComplexity), true
+	case "PurgeEvent.error":
+		if e.ComplexityRoot.PurgeEvent.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.Error(childComplexity), true
+	case "PurgeEvent.mediaId":
+		if e.ComplexityRoot.PurgeEvent.MediaID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.MediaID(childComplexity), true
+	case "PurgeEvent.ok":
+		if e.ComplexityRoot.PurgeEvent.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.Ok(childComplexity), true
+	case "PurgeEvent.privacy":
+		if e.ComplexityRoot.PurgeEvent.Privacy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.Privacy(childComplexity), true
+	case "PurgeEvent.time":
+		if e.ComplexityRoot.PurgeEvent.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.Time(childComplexity), true
+	case "PurgeEvent.url":
+		if e.ComplexityRoot.PurgeEvent.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeEvent.URL(childComplexity), true
+
 	case "Query.collection":
 		if e.ComplexityRoot.Query.Collection == nil {
 			break
@@ -1744,6 +1806,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Rendition.Width(childComplexity), true
 
+	case "Subscription.cdnPurgeResults":
+		if e.ComplexityRoot.Subscription.CdnPurgeResults == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_cdnPurgeResults_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CdnPurgeResults(childComplexity, args["mediaIds"].([]string), args["contentId"].(*string)), true
 	case "Subscription.filePermissionResults":
 		if e.ComplexityRoot.Subscription.FilePermissionResults == nil {
 			break
@@ -2471,6 +2544,20 @@ type FilePermissionEvent {
   time: Time!
 }
 
+"The outcome of purging one URL of an item from the CDN after its privacy changed."
+type PurgeEvent {
+  mediaId: ID!
+  url: String!
+  ok: Boolean!
+  error: String
+  "The item's privacy after the change."
+  privacy: Privacy!
+  contentId: ID
+  "publish, unpublish or delete."
+  cause: String!
+  time: Time!
+}
+
 "An item became PUBLIC or PRIVATE."
 type PrivacyChangedEvent {
   mediaId: ID!
@@ -2493,6 +2580,8 @@ type Subscription {
   filePermissionResults(mediaIds: [ID!], contentId: ID): FilePermissionEvent!
   "Privacy changes, optionally only in this collection (and its subtree)."
   privacyChanged(collectionId: ID): PrivacyChangedEvent!
+  "CDN purge results after privacy changes (one message per URL), optionally only for these items and/or this content's change."
+  cdnPurgeResults(mediaIds: [ID!], contentId: ID): PurgeEvent!
 }
 `, BuiltIn: false},
 }
@@ -2900,6 +2989,28 @@ func (ec *executionContext) childFields_PublishResult(ctx context.Context, field
 		return ec.fieldContext_PublishResult_madePrivate(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PublishResult", field.Name)
+}
+
+func (ec *executionContext) childFields_PurgeEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mediaId":
+		return ec.fieldContext_PurgeEvent_mediaId(ctx, field)
+	case "url":
+		return ec.fieldContext_PurgeEvent_url(ctx, field)
+	case "ok":
+		return ec.fieldContext_PurgeEvent_ok(ctx, field)
+	case "error":
+		return ec.fieldContext_PurgeEvent_error(ctx, field)
+	case "privacy":
+		return ec.fieldContext_PurgeEvent_privacy(ctx, field)
+	case "contentId":
+		return ec.fieldContext_PurgeEvent_contentId(ctx, field)
+	case "cause":
+		return ec.fieldContext_PurgeEvent_cause(ctx, field)
+	case "time":
+		return ec.fieldContext_PurgeEvent_time(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PurgeEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_Reference(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3777,6 +3888,28 @@ func (ec *executionContext) field_Query_tokens_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_cdnPurgeResults_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "mediaIds",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mediaIds"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "contentId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["contentId"] = arg1
 	return args, nil
 }
 
@@ -8199,6 +8332,190 @@ func (ec *executionContext) fieldContext_PublishResult_madePrivate(_ context.Con
 	return graphql.NewScalarFieldContext("PublishResult", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _PurgeEvent_mediaId(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_mediaId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MediaID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_mediaId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_url(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_ok(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_error(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_privacy(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_privacy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Privacy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.Privacy) graphql.Marshaler {
+			return ec.marshalNPrivacy2githubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐPrivacy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_privacy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type Privacy does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_contentId(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_contentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_contentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_cause(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_cause(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cause, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_cause(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PurgeEvent_time(ctx context.Context, field graphql.CollectedField, obj *model.PurgeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeEvent_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeEvent_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeEvent", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9164,6 +9481,50 @@ func (ec *executionContext) fieldContext_Subscription_privacyChanged(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_privacyChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_cdnPurgeResults(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_cdnPurgeResults(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CdnPurgeResults(ctx, fc.Args["mediaIds"].([]string), fc.Args["contentId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PurgeEvent) graphql.Marshaler {
+			return ec.marshalNPurgeEvent2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐPurgeEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_cdnPurgeResults(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_cdnPurgeResults_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13760,6 +14121,79 @@ func (ec *executionContext) _PublishResult(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var purgeEventImplementors = []string{"PurgeEvent"}
+
+func (ec *executionContext) _PurgeEvent(ctx context.Context, sel ast.SelectionSet, obj *model.PurgeEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, purgeEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PurgeEvent")
+		case "mediaId":
+			out.Values[i] = ec._PurgeEvent_mediaId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._PurgeEvent_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._PurgeEvent_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._PurgeEvent_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "privacy":
+			out.Values[i] = ec._PurgeEvent_privacy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contentId":
+			out.Values[i] = ec._PurgeEvent_contentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cause":
+			out.Values[i] = ec._PurgeEvent_cause(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "time":
+			out.Values[i] = ec._PurgeEvent_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -14388,6 +14822,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_filePermissionResults(ctx, fields[0])
 	case "privacyChanged":
 		return ec._Subscription_privacyChanged(ctx, fields[0])
+	case "cdnPurgeResults":
+		return ec._Subscription_cdnPurgeResults(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -15475,6 +15911,16 @@ func (ec *executionContext) marshalNPublishResult2ᚖgithubᚗcomᚋveilᚑmedia
 		return graphql.Null
 	}
 	return ec._PublishResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPurgeEvent2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐPurgeEvent(ctx context.Context, sel ast.SelectionSet, v *model.PurgeEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PurgeEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNReference2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐReferenceᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Reference) graphql.Marshaler {

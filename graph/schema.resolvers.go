@@ -557,6 +557,24 @@ func (r *subscriptionResolver) PrivacyChanged(ctx context.Context, collectionID 
 	}), nil
 }
 
+// CdnPurgeResults is the resolver for the cdnPurgeResults field.
+func (r *subscriptionResolver) CdnPurgeResults(ctx context.Context, mediaIds []string, contentID *string) (<-chan *model.PurgeEvent, error) {
+	in, err := r.Media.SubscribePurges(ctx, mediaIds, deref(contentID))
+	if err != nil {
+		return nil, err
+	}
+	return relay(ctx, in, func(ev media.Event) *model.PurgeEvent {
+		out := &model.PurgeEvent{MediaID: ev.MediaID, URL: ev.Key, Ok: ev.OK, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
+		if ev.Error != "" {
+			out.Error = &ev.Error
+		}
+		if ev.ContentID != "" {
+			out.ContentID = &ev.ContentID
+		}
+		return out
+	}), nil
+}
+
 // Groups is the resolver for the groups field.
 func (r *userResolver) Groups(ctx context.Context, obj *models.User) ([]*models.Group, error) {
 	return r.loaders(ctx).UserGroups.Load(ctx, obj.ID)

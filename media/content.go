@@ -393,6 +393,7 @@ func (s *Service) changeLive(ctx context.Context, id string, change liveChange) 
 			}
 		}
 		s.SyncPermissions(WithCause(ctx, id, cause), changed)
+		s.purgeItems(WithCause(ctx, id, cause), changed)
 	}
 	return res, nil
 }

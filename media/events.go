@@ -258,6 +258,18 @@ func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, c
 	})
 }
 
+// SubscribePurges streams CDN purge results the viewer may see, optionally only for mediaIDs and/or
+// the change caused by contentID.
+func (s *Service) SubscribePurges(ctx context.Context, mediaIDs []string, contentID string) (<-chan Event, error) {
+	want := map[string]bool{}
+	for _, id := range mediaIDs {
+		want[id] = true
+	}
+	return s.subscribe(ctx, func(ev Event) bool {
+		return ev.Kind == EventPurge && (len(want) == 0 || want[ev.MediaID]) && (contentID == "" || ev.ContentID == contentID)
+	})
+}
+
 // SubscribePrivacy streams privacy changes the viewer may see, optionally only in the subtree of
 // collectionID.
 func (s *Service) SubscribePrivacy(ctx context.Context, collectionID string) (<-chan Event, error) {

@@ -15,6 +15,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/renditions"
 	"github.com/veil-media/veil/storage"
 )
@@ -72,6 +73,8 @@ type Service struct {
 	acl   PermissionSetter
 	// proxyReason says why acl is nil, when it is.
 	proxyReason string
+	purger      purge.Purger
+	publicURL   string // for purging serve views
 	bus         *Bus
 
 	instance string      // this process, for leases on permission syncs

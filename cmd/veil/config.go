@@ -19,6 +19,7 @@ import (
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/storage"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	PermissionRetryInterval time.Duration
 
 	EventsURL string
+
+	CDNPurge     string // VEIL_CDN_PURGE, validated by purge.Open
+	CDNPurgeAuth string // VEIL_CDN_PURGE_AUTH
 
 	Auth    auth.Config
 	DB      models.DBConfig
@@ -90,6 +94,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "auth-cache-ttl", env: "VEIL_AUTH_CACHE_TTL", def: "2s", usage: "how long a token's permissions are reused before being read again (0 disables)"},
 		{flag: "max-preview-ttl", env: "VEIL_MAX_PREVIEW_TTL", def: "24h", usage: "longest lifetime of a preview token"},
 		{flag: "auth-failures-per-minute", env: "VEIL_AUTH_FAILURES_PER_MINUTE", def: "20", usage: "failed authentications one client address may make per minute before 429"},
+		{flag: "cdn-purge", env: "VEIL_CDN_PURGE", usage: "purge the CDN on privacy changes: log, purge, purge:<cache url> (HTTP PURGE, Varnish-style) or webhook:<url> (JSON batches); empty: no purging"},
+		{flag: "cdn-purge-auth", env: "VEIL_CDN_PURGE_AUTH", usage: "Authorization header value for the purge webhook"},
 		{flag: "events-url", env: "VEIL_EVENTS_URL", def: "mem://", usage: "event bus: mem:// (this process) or nats://subject (all instances; server from NATS_SERVER_URL)"},
 		{flag: "permission-workers", env: "VEIL_PERMISSION_WORKERS", def: "64", usage: "concurrent storage permission calls per sync"},
 		{flag: "permission-call-timeout", env: "VEIL_PERMISSION_CALL_TIMEOUT", def: "10s", usage: "longest one storage permission call may take"},
@@ -294,6 +300,15 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 			continue
 		}
 		*d.dst = dur
+	}
+	if v, name := get("cdn-purge"); v != "" {
+		if _, err := purge.Open(v, "", purge.Options{}, nil); err != nil {
+			fail(name, "%s", strings.TrimPrefix(err.Error(), "VEIL_CDN_PURGE: "))
+		} else if v != "log" && c.Server.PublicURL == "" {
+			fail(name, "needs VEIL_PUBLIC_URL: the CDN caches Veil's URLs under the public address, which Veil must know to purge them")
+		}
+		c.CDNPurge = v
+		c.CDNPurgeAuth, _ = get("cdn-purge-auth")
 	}
 	if v, name := get("events-url"); true {
 		if v != "mem://" && !strings.HasPrefix(v, "nats://") {

@@ -26,6 +26,7 @@ import (
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/storage"
 )
@@ -174,6 +175,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	if err := useACL(svc, store, cfg, log); err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
+	}
+	if p, err := purge.Open(cfg.CDNPurge, cfg.CDNPurgeAuth, purge.Options{}, log); err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	} else if p != nil {
+		svc.UsePurger(p, cfg.Server.PublicURL)
+		log.Info("cdn purge", "purger", p.Name())
 	}
 	bg, stopBackground := context.WithCancel(auth.WithViewer(context.Background(), auth.System))
 	var background sync.WaitGroup

@@ -160,6 +160,20 @@ type PrivacyChangedEvent struct {
 	Time  time.Time `json:"time"`
 }
 
+// The outcome of purging one URL of an item from the CDN after its privacy changed.
+type PurgeEvent struct {
+	MediaID string  `json:"mediaId"`
+	URL     string  `json:"url"`
+	Ok      bool    `json:"ok"`
+	Error   *string `json:"error,omitempty"`
+	// The item's privacy after the change.
+	Privacy   models.Privacy `json:"privacy"`
+	ContentID *string        `json:"contentId,omitempty"`
+	// publish, unpublish or delete.
+	Cause string    `json:"cause"`
+	Time  time.Time `json:"time"`
+}
+
 type Query struct {
 }
 

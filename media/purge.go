@@ -1,0 +1,181 @@
+package media
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/veil-media/veil/metrics"
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/purge"
+)
+
+// EventPurge reports the CDN purge of one URL of an item after its privacy changed.
+const EventPurge EventKind = "PURGE"
+
+// UsePurger sets the CDN purger called after every privacy change (nil: none). publicURL is the
+// external base URL of Veil's serve views (VEIL_PUBLIC_URL), which the CDN caches them under.
+func (s *Service) UsePurger(p purge.Purger, publicURL string) {
+	s.purger, s.publicURL = p, strings.TrimRight(publicURL, "/")
+}
+
+// purgeTarget is what a purge needs of one item.
+type purgeTarget struct {
+	urls       []string // serve views first, then direct URLs
+	collection string
+	privacy    models.Privacy
+}
+
+// PurgeURLs lists every URL under which a CDN may hold a file of the items: first the serve views
+// (original or document, and every rendition's signed URL and preset URL), then the direct storage
+// URLs of the same files. Items that no longer exist are skipped.
+func (s *Service) PurgeURLs(ctx context.Context, ids []string) (map[string][]string, error) {
+	targets, err := s.purgeTargets(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for id, t := range targets {
+		out[id] = t.urls
+	}
+	return out, nil
+}
+
+func (s *Service) purgeTargets(ctx context.Context, ids []string) (map[string]*purgeTarget, error) {
+	imgs, docs := splitIDs(ids)
+	serve, direct := map[string][]string{}, map[string][]string{}
+	targets := map[string]*purgeTarget{}
+	if len(imgs) > 0 {
+		var rows []*models.Image
+		if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(imgs)).Scan(ctx); err != nil {
+			return nil, err
+		}
+		byID := map[string]*models.Image{}
+		for _, img := range rows {
+			byID[img.ID] = img
+			targets[img.ID] = &purgeTarget{collection: img.CollectionID, privacy: img.Privacy}
+			serve[img.ID] = append(serve[img.ID], s.publicURL+"/media/originals/"+img.ID+"/"+url.PathEscape(img.Filename))
+			direct[img.ID] = appendDirect(direct[img.ID], s.DirectURL(img.StorageKey))
+		}
+		var rends []models.Rendition
+		if err := s.db.NewSelect().Model(&rends).Where("image_id IN (?)", bun.In(imgs)).OrderExpr("id").Scan(ctx); err != nil {
+			return nil, err
+		}
+		for _, r := range rends {
+			img := byID[r.ImageID]
+			if img == nil {
+				continue
+			}
+			for _, u := range s.renditionServeURLs(img, r) {
+				serve[img.ID] = append(serve[img.ID], s.publicURL+u)
+			}
+			direct[img.ID] = appendDirect(direct[img.ID], s.DirectURL(r.StorageKey))
+		}
+	}
+	if len(docs) > 0 {
+		var rows []*models.Document
+		if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(docs)).Scan(ctx); err != nil {
+			return nil, err
+		}
+		for _, d := range rows {
+			targets[d.ID] = &purgeTarget{collection: d.CollectionID, privacy: d.Privacy}
+			serve[d.ID] = append(serve[d.ID], s.publicURL+"/media/documents/"+d.ID+"/"+url.PathEscape(d.Filename))
+			direct[d.ID] = appendDirect(direct[d.ID], s.DirectURL(d.StorageKey))
+		}
+	}
+	for id, t := range targets {
+		t.urls = append(serve[id], direct[id]...)
+	}
+	return targets, nil
+}
+
+func appendDirect(list []string, u string) []string {
+	if u == "" {
+		return list
+	}
+	return append(list, u)
+}
+
+// renditionServeURLs returns the serve-view paths of a stored rendition: its signed URL, and its
+// preset URL when a preset names the same spec.
+func (s *Service) renditionServeURLs(img *models.Image, r models.Rendition) []string {
+	sp, err := s.parseSpec(r.Spec)
+	if err != nil {
+		return nil
+	}
+	info, err := s.renditionInfo(img, sp, "")
+	if err != nil {
+		return nil
+	}
+	urls := []string{info.URL}
+	for name, spec := range s.rend.cfg.Presets {
+		if p, err := s.parseSpec(spec); err == nil && p.String() == sp.String() {
+			if pi, err := s.renditionInfo(img, p, name); err == nil {
+				urls = append(urls, pi.URL)
+			}
+		}
+	}
+	return urls
+}
+
+// purgeItems purges every URL of the items in one batch (serve URLs first) and publishes each
+// outcome as an event. It never fails the caller: a purge that fails is logged and reported, and
+// the CDN entry expires by its max-age (public files) or was never shared-cacheable (private).
+func (s *Service) purgeItems(ctx context.Context, ids []string) {
+	if s.purger == nil || len(ids) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	targets, err := s.purgeTargets(ctx, ids)
+	if err != nil {
+		s.log.ErrorContext(ctx, "cdn purge: list urls", "err", err)
+		return
+	}
+	var batch []string
+	owner := map[string]string{}
+	collect := func(serveFirst bool) {
+		for _, id := range ids {
+			t := targets[id]
+			if t == nil {
+				continue
+			}
+			for _, u := range t.urls {
+				isServe := s.publicURL != "" && strings.HasPrefix(u, s.publicURL+"/media/") || strings.HasPrefix(u, "/media/")
+				if isServe == serveFirst {
+					if _, dup := owner[u]; !dup {
+						owner[u] = id
+						batch = append(batch, u)
+					}
+				}
+			}
+		}
+	}
+	collect(true)
+	collect(false)
+	if len(batch) == 0 {
+		return
+	}
+	results := s.purger.Purge(ctx, batch)
+	why := causeOf(ctx)
+	failed := 0
+	for _, r := range results {
+		outcome := "ok"
+		if !r.OK {
+			outcome = "error"
+			failed++
+			s.log.WarnContext(ctx, "cdn purge failed", "url", r.URL, "status", r.Status, "err", r.Err, "purger", s.purger.Name())
+		}
+		metrics.PurgeCalls.WithLabelValues(s.purger.Name(), outcome).Inc()
+		id := owner[r.URL]
+		ev := Event{Kind: EventPurge, MediaID: id, Key: r.URL, OK: r.OK, Error: r.Err, ContentID: why.contentID, Cause: why.what, Time: time.Now()}
+		if t := targets[id]; t != nil {
+			ev.CollectionID, ev.Privacy = t.collection, t.privacy
+			ev.CollectionPath, _ = s.collectionPath(ctx, t.collection)
+		}
+		s.bus.Publish(ctx, ev)
+	}
+	s.log.InfoContext(ctx, "cdn purged", "urls", len(batch), "failed", failed, "purger", s.purger.Name())
+}
