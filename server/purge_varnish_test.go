@@ -107,7 +107,9 @@ func TestPurgeURLs(t *testing.T) {
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg})
 	srv.Media.UsePurger(purgeNothing{}, "https://media.example")
 	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "webp/vnc-d.webp")), nil)
-	var q struct{ Image struct{ Rendition struct{ URL string } } }
+	var q struct {
+		Image struct{ Rendition struct{ URL string } }
+	}
 	srv.GraphQL(`query($id: ID!) { image(id: $id) { rendition(spec: "width-40|format-png") { url } } }`, map[string]any{"id": img.ID}).Decode(t, &q)
 	if resp, _ := srv.Get(t, q.Image.Rendition.URL, nil); resp.StatusCode != 200 {
 		t.Fatalf("rendition: %d", resp.StatusCode)
