@@ -83,8 +83,11 @@ func StartVarnish(t testing.TB, backend string) string {
 	}
 	addr := freeAddr(t)
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "-F", "-n", filepath.Join(dir, "work"), "-a", addr, "-f", vcl,
-		"-s", "malloc,32m", "-T", "none", "-p", "default_grace=0")
+	args := []string{"-F", "-n", filepath.Join(dir, "work"), "-a", addr, "-f", vcl, "-s", "malloc,32m", "-T", "none", "-p", "default_grace=0"}
+	if os.Geteuid() != 0 {
+		args = append(args, "-j", "none") // no privileges to drop
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
