@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts a fresh `veil serve` and uploads corpus images to it with apollo-upload-client.
+# Starts a fresh `veil serve`, uploads corpus images to it with apollo-upload-client, and checks
+# subscriptions with the graphql-ws client.
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d)
@@ -13,3 +14,4 @@ url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
 tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
 [ -n "$url" ] && [ -n "$tok" ] || { cat "$work/out.log"; exit 1; }
 node upload.mjs "$url" "$tok" ../../../shared/corpus/photos/LadyBird.jpg ../../../shared/corpus/orientation/upright.jpg
+node subscriptions.mjs "$url" "$tok" ../../../shared/corpus/photos/Garden.jpg

@@ -1,0 +1,111 @@
+// Checks Veil's websocket subscriptions with the graphql-ws npm client (the graphql-transport-ws
+// protocol): an admin receives the privacy change of a publish made over HTTP, and a bad token is
+// refused with close code 4403. Usage: node subscriptions.mjs <base url> <token> <image file>
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
+
+const [base, token, imagePath] = process.argv.slice(2);
+if (!base || !token || !imagePath) {
+  console.error("usage: node subscriptions.mjs <base url> <token> <image file>");
+  process.exit(2);
+}
+const wsURL = base.replace(/^http/, "ws") + "/graphql";
+
+function fail(msg) {
+  console.error(`FAIL ${msg}`);
+  process.exit(1);
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms); }),
+  ]);
+}
+
+async function gql(query, variables) {
+  const res = await fetch(`${base}/graphql`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  if (body.errors) fail(`${query.slice(0, 40)}…: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+async function upload(path) {
+  const form = new FormData();
+  form.append("operations", JSON.stringify({
+    query: "mutation($f: Upload!) { uploadImage(input: {file: $f}) { id } }",
+    variables: { f: null },
+  }));
+  form.append("map", JSON.stringify({ 0: ["variables.f"] }));
+  form.append("0", new Blob([await readFile(path)]), basename(path));
+  const res = await fetch(`${base}/graphql`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Apollo-Require-Preflight": "true" },
+    body: form,
+  });
+  const body = await res.json();
+  if (body.errors) fail(`upload: ${JSON.stringify(body.errors)}`);
+  return body.data.uploadImage.id;
+}
+
+// subscriptions reads Veil's own gauge, so the publish is made only once the server holds the
+// subscription (graphql-transport-ws does not acknowledge a subscribe).
+async function waitSubscriptions(n) {
+  for (let i = 0; i < 200; i++) {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = text.match(/^veil_subscriptions (\S+)$/m);
+    if (m && Number(m[1]) >= n) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  fail(`the server never held ${n} subscription(s)`);
+}
+
+// 1. An admin's subscription receives the privacy change of a publish made over HTTP.
+const client = createClient({
+  url: wsURL,
+  webSocketImpl: WebSocket,
+  connectionParams: { Authorization: `Bearer ${token}` },
+  retryAttempts: 0,
+});
+const imageId = await upload(imagePath);
+const received = new Promise((resolve, reject) => {
+  client.subscribe(
+    { query: "subscription { privacyChanged { mediaId privacy cause contentId } }" },
+    { next: (msg) => resolve(msg), error: reject, complete: () => reject(new Error("completed early")) },
+  );
+});
+await waitSubscriptions(1);
+const { upsertContent } = await gql(
+  'mutation($m: ID!) { upsertContent(input: {kind: "page", key: "graphql-ws", references: [{mediaId: $m}]}) { id } }',
+  { m: imageId },
+);
+await gql("mutation($id: ID!) { publishContent(id: $id) { madePublic } }", { id: upsertContent.id });
+const msg = await withTimeout(received, 10000, "privacyChanged");
+const ev = msg.data?.privacyChanged;
+if (!ev || ev.mediaId !== imageId || ev.privacy !== "PUBLIC" || ev.cause !== "publish" || ev.contentId !== upsertContent.id) {
+  fail(`privacyChanged: ${JSON.stringify(msg)}`);
+}
+await client.dispose();
+console.log(`ok graphql-ws: privacyChanged ${imageId} PUBLIC after publishContent`);
+
+// 2. A bad token closes the socket with 4403.
+const bad = createClient({
+  url: wsURL,
+  webSocketImpl: WebSocket,
+  connectionParams: { Authorization: "Bearer veil_tok_01M818HZN4S9NGPTE8NJGQZFVH_nonsense" },
+  retryAttempts: 0,
+  lazy: false,
+  onNonLazyError: () => {}, // the close is checked below
+});
+const closed = new Promise((resolve) => bad.on("closed", (event) => resolve(event)));
+const event = await withTimeout(closed, 10000, "close after a bad token");
+if (event.code !== 4403) fail(`bad token closed with ${event.code} ${event.reason}, want 4403`);
+await bad.dispose();
+console.log(`ok graphql-ws: bad token closed with 4403 (${event.reason})`);
