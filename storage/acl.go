@@ -19,10 +19,11 @@ type ACL interface {
 }
 
 // ACLFor picks the driver for a store by name. "" or "auto" chooses file-mode for file:// stores,
-// mem for mem:// stores, and for s3:// stores probes the bucket (object ACLs, else object tags);
-// other cloud buckets have no driver yet (an error: run proxy-only). "file-mode", "mem",
-// "simulate", "s3-acl" and "s3-tags" are explicit; an explicit S3 strategy the bucket refuses is an
-// error, not a runtime surprise.
+// mem for mem:// stores, probes s3:// buckets (object ACLs, else object tags) and gs:// buckets
+// (object ACLs; uniform bucket-level access refuses them), and reports azblob:// as proxy-only
+// (Azure has no per-blob public access). An error under "auto" means proxy-only, with the reason.
+// "file-mode", "mem", "simulate", "s3-acl", "s3-tags" and "gcs-acl" are explicit; an explicit
+// strategy the bucket refuses is an error, not a runtime surprise.
 func ACLFor(ctx context.Context, s *Store, name string, log *slog.Logger) (ACL, error) {
 	switch name {
 	case "", "auto":
@@ -33,8 +34,12 @@ func ACLFor(ctx context.Context, s *Store, name string, log *slog.Logger) (ACL, 
 			return NewMemACL(MemACLOptions{}), nil
 		case "s3":
 			return detectS3(ctx, s)
+		case "gs":
+			return detectGCS(ctx, s)
+		case "azblob":
+			return nil, fmt.Errorf("%w: Azure Blob Storage grants public access per container, not per blob; serving proxy-only", ErrACLNotSupported)
 		}
-		return nil, fmt.Errorf("no file-permission driver for %s:// buckets yet; serving proxy-only", s.Scheme)
+		return nil, fmt.Errorf("no file-permission driver for %s:// buckets; serving proxy-only", s.Scheme)
 	case "s3-acl", "s3-tags":
 		a, err := detectS3(ctx, s)
 		if err != nil {
@@ -44,6 +49,11 @@ func ACLFor(ctx context.Context, s *Store, name string, log *slog.Logger) (ACL, 
 			return nil, fmt.Errorf("%s was configured but the bucket only supports %s", name, a.Name())
 		}
 		return a, nil
+	case "gcs-acl":
+		if s.Scheme != "gs" {
+			return nil, errors.New("gcs-acl needs a gs:// bucket")
+		}
+		return detectGCS(ctx, s)
 	case "file-mode":
 		if s.Scheme != "file" {
 			return nil, errors.New("file-mode needs a file:// bucket")

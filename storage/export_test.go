@@ -1,0 +1,4 @@
+package storage
+
+// ClassifyGCSForTest exposes the GCS error classifier to the external tests.
+var ClassifyGCSForTest = classifyGCS
