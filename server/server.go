@@ -42,11 +42,16 @@ type Config struct {
 	// CORSOrigins lists origins allowed to call the API from a browser (VEIL_CORS_ORIGINS,
 	// default none; "*" allows any).
 	CORSOrigins []string
+	// WebsocketInitTimeout closes a websocket that sends no connection_init in time (default 10s).
+	WebsocketInitTimeout time.Duration
+	// WebsocketKeepAlive is the interval of keep-alive messages on websockets (default 15s).
+	WebsocketKeepAlive time.Duration
 }
 
 // DefaultConfig returns defaults for everything but PublicURL.
 func DefaultConfig() Config {
-	return Config{MaxRequestBytes: 1 << 20, MaxComplexity: 5000, Introspection: true}
+	return Config{MaxRequestBytes: 1 << 20, MaxComplexity: 5000, Introspection: true,
+		WebsocketInitTimeout: 10 * time.Second, WebsocketKeepAlive: 15 * time.Second}
 }
 
 // Validate names the offending setting.
