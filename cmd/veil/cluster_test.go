@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -56,6 +59,25 @@ type instance struct {
 	url   string
 	token string
 	out   *bytes.Buffer
+	logs  *lockedBuffer // stderr: the JSON log
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while the process still writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var runningRE = regexp.MustCompile(`Veil is running at (http://\S+)`)
@@ -66,13 +88,13 @@ func startVeil(t *testing.T, env []string) *instance {
 	cmd := exec.Command(veilBinary(t), "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	inst := &instance{out: &bytes.Buffer{}}
+	inst := &instance{out: &bytes.Buffer{}, logs: stderr}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -125,8 +147,9 @@ func gql(t *testing.T, base, token, query string, vars map[string]any) map[strin
 }
 
 // TestTwoInstancesShareEvents runs two `veil serve` processes on one Postgres, one folder bucket
-// and NATS: a subscription on the first receives the privacy change of a publish performed
-// through the second.
+// and NATS: a subscription on the first receives the privacy change and the file-permission
+// results of a publish performed through the second. Then both retry loops (every second) work
+// through 300 outdated items at once: every item's file is set exactly once, by one of them.
 func TestTwoInstancesShareEvents(t *testing.T) {
 	natsURL := os.Getenv("NATS_SERVER_URL")
 	if natsURL == "" {
@@ -147,6 +170,10 @@ func TestTwoInstancesShareEvents(t *testing.T) {
 		"VEIL_SECRET=" + strings.Repeat("s", 40),
 		"VEIL_EVENTS_URL=nats://veil-test-" + hex.EncodeToString(rnd[:]),
 		"NATS_SERVER_URL=" + natsURL,
+		"VEIL_STORAGE_ACL=simulate", // logs each permission it sets: the test reads who set what
+		"VEIL_LOG_FORMAT=json",
+		"VEIL_PERMISSION_RETRY_INTERVAL=1s",
+		"VEIL_PERMISSION_RETRY_BATCH=7", // many small claims, so the two loops interleave
 	}
 	a := startVeil(t, env)
 	b := startVeil(t, env)
@@ -167,6 +194,7 @@ func TestTwoInstancesShareEvents(t *testing.T) {
 		t.Fatalf("init: %v %v", ack, err)
 	}
 	_ = ws.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { privacyChanged { mediaId privacy cause } }"}})
+	_ = ws.WriteJSON(map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{"query": "subscription { filePermissionResults { mediaId key public ok complete } }"}})
 	time.Sleep(300 * time.Millisecond) // the subscribe message has no acknowledgement in this protocol
 
 	// Upload and publish through B.
@@ -202,17 +230,93 @@ func TestTwoInstancesShareEvents(t *testing.T) {
 	gql(t, b.url, token, `mutation($id: ID!) { publishContent(id: $id) { madePublic } }`, map[string]any{"id": cid})
 
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
+	var sawPrivacy, sawFile, sawComplete bool
+	for !sawPrivacy || !sawFile || !sawComplete {
 		var m map[string]any
 		if err := ws.ReadJSON(&m); err != nil {
-			t.Fatalf("A did not receive B's privacy change: %v", err)
+			t.Fatalf("A did not receive B's results (privacy %v, file %v, complete %v): %v", sawPrivacy, sawFile, sawComplete, err)
 		}
 		if m["type"] != "next" {
 			continue
 		}
-		ev := m["payload"].(map[string]any)["data"].(map[string]any)["privacyChanged"].(map[string]any)
-		if ev["mediaId"] == img && ev["privacy"] == "PUBLIC" && ev["cause"] == "publish" {
-			return
+		data := m["payload"].(map[string]any)["data"].(map[string]any)
+		if ev, ok := data["privacyChanged"].(map[string]any); ok && ev["mediaId"] == img && ev["privacy"] == "PUBLIC" && ev["cause"] == "publish" {
+			sawPrivacy = true
+		}
+		if ev, ok := data["filePermissionResults"].(map[string]any); ok && ev["mediaId"] == img && ev["public"] == true && ev["ok"] == true {
+			if ev["complete"] == true {
+				sawComplete = true
+			} else {
+				sawFile = true
+			}
 		}
 	}
+	ws.Close()
+
+	retryLoopsTakeTurns(t, dbURL, img, a, b)
+}
+
+// retryLoopsTakeTurns makes 300 copies of img with outdated permissions and their own keys, waits
+// for the two instances' retry loops to settle them, and reads from each instance's log which
+// files it set.
+func retryLoopsTakeTurns(t *testing.T, dbURL, img string, a, b *instance) {
+	ctx := context.Background()
+	db, err := models.Open(ctx, models.DBConfig{URL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var src models.Image
+	if err := db.NewSelect().Model(&src).Where("id = ?", img).Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	rows := make([]models.Image, 300)
+	for i := range rows {
+		cp := src
+		cp.ID = media.NewID(media.KindImage)
+		cp.SHA256 = fmt.Sprintf("%064x", i+1)
+		cp.StorageKey = "originals/" + cp.ID + "/copy.jpg"
+		cp.FilePermissionsLastSet = nil
+		rows[i] = cp
+		want[cp.StorageKey] = true
+	}
+	if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := db.NewSelect().Model((*models.Image)(nil)).Where("file_permissions_last_set IS NULL").Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d items still outdated after 30s of two retry loops", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	setBy := map[string][]string{}
+	for name, inst := range map[string]*instance{"a": a, "b": b} {
+		for _, line := range strings.Split(inst.logs.String(), "\n") {
+			var rec struct{ Msg, Key string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "would set file permission" && want[rec.Key] {
+				setBy[rec.Key] = append(setBy[rec.Key], name)
+			}
+		}
+	}
+	perInstance := map[string]int{}
+	for key := range want {
+		switch by := setBy[key]; len(by) {
+		case 1:
+			perInstance[by[0]]++
+		case 0:
+			t.Errorf("%s was never set", key)
+		default:
+			t.Errorf("%s was set %d times, by %v", key, len(by), by)
+		}
+	}
+	t.Logf("the two retry loops set %d and %d of the 300 items", perInstance["a"], perInstance["b"])
 }

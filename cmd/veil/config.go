@@ -42,6 +42,7 @@ type Config struct {
 
 	StorageACL              string
 	PermissionRetryInterval time.Duration
+	PermissionRetryBatch    int
 
 	EventsURL string
 
@@ -102,6 +103,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "storage-acl", env: "VEIL_STORAGE_ACL", def: "auto", usage: "file-permission driver: auto (probe the bucket), file-mode, s3-acl, s3-tags, gcs-acl, mem, simulate or none (proxy-only)"},
 		{flag: "public-storage-url", env: "VEIL_PUBLIC_STORAGE_URL", usage: "public base URL of the bucket or its CDN (object key appended); empty: proxy-only"},
 		{flag: "permission-retry-interval", env: "VEIL_PERMISSION_RETRY_INTERVAL", def: "5m", usage: "how often outdated file permissions are retried"},
+		{flag: "permission-retry-batch", env: "VEIL_PERMISSION_RETRY_BATCH", def: "500", usage: "items one retry claims at a time"},
 		{flag: "serve-cache-ttl", env: "VEIL_SERVE_CACHE_TTL", def: "1s", usage: "how long serve views reuse an image's row (0 disables)"},
 		{flag: "log-level", env: "VEIL_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "log-format", env: "VEIL_LOG_FORMAT", def: "text", usage: "text or json"},
@@ -318,6 +320,13 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 			fail(name, "nats:// needs NATS_SERVER_URL (e.g. nats://127.0.0.1:4222)")
 		}
 		c.EventsURL = v
+	}
+	if v, name := get("permission-retry-batch"); true {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			fail(name, "%q is not an integer from 1 to 10000", v)
+		}
+		c.PermissionRetryBatch = n
 	}
 	if v, name := get("permission-workers"); true {
 		n, err := strconv.Atoi(v)

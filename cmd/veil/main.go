@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	background.Add(3)
 	go func() { defer background.Done(); svc.RunEager(bg, 2) }()
 	go func() { defer background.Done(); bus.Run(bg) }()
-	go func() { defer background.Done(); svc.RunRetryLoop(bg, cfg.PermissionRetryInterval, 500) }()
+	go func() { defer background.Done(); svc.RunRetryLoop(bg, cfg.PermissionRetryInterval, cfg.PermissionRetryBatch) }()
 	defer func() { stopBackground(); background.Wait(); bus.Close(context.Background()) }()
 	handler := server.New(cfg.Server, server.Deps{DB: db, Media: svc, Auth: authSvc, Logger: log})
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -399,7 +399,7 @@ func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "%d item(s) with outdated file permissions (dry run: nothing changed)\n", len(ids))
 		return 0
 	}
-	total, err := svc.RetryAll(ctx, 500)
+	total, err := svc.RetryAll(ctx, cfg.PermissionRetryBatch)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
