@@ -491,8 +491,10 @@ func (s *Service) release(ctx context.Context, items map[string]*syncItem, ids [
 	for _, id := range ids {
 		it := items[id]
 		switch {
+		case it == nil && items != nil: // deleted meanwhile: nothing left to set
+			ok = append(ok, id)
 		case it == nil:
-			byErr["item not found"] = append(byErr["item not found"], id)
+			byErr["could not load the item"] = append(byErr["could not load the item"], id)
 		case it.failed > 0:
 			byErr[it.firstErr] = append(byErr[it.firstErr], id)
 		case it.contended:

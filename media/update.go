@@ -203,10 +203,10 @@ func (s *Service) DeleteImage(ctx context.Context, id string, force bool) error 
 		if err := tx.NewSelect().Model((*models.Rendition)(nil)).Column("storage_key").Where("image_id = ?", id).Scan(ctx, &rendKeys); err != nil {
 			return fmt.Errorf("media: delete image: %w", err)
 		}
-		for _, m := range []any{(*models.Rendition)(nil), (*models.MediaTag)(nil)} {
-			col := "image_id"
-			if _, ok := m.(*models.MediaTag); ok {
-				col = "media_id"
+		for _, m := range []any{(*models.Rendition)(nil), (*models.MediaTag)(nil), (*models.PermissionSync)(nil)} {
+			col := "media_id"
+			if _, ok := m.(*models.Rendition); ok {
+				col = "image_id"
 			}
 			if _, err := tx.NewDelete().Model(m).Where("? = ?", bun.Ident(col), id).Exec(ctx); err != nil {
 				return fmt.Errorf("media: delete image: %w", err)
@@ -244,6 +244,9 @@ func (s *Service) DeleteDocument(ctx context.Context, id string, force bool) err
 			return fmt.Errorf("media: delete references: %w", err)
 		}
 		if _, err := tx.NewDelete().Model((*models.MediaTag)(nil)).Where("media_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("media: delete document: %w", err)
+		}
+		if _, err := tx.NewDelete().Model((*models.PermissionSync)(nil)).Where("media_id = ?", id).Exec(ctx); err != nil {
 			return fmt.Errorf("media: delete document: %w", err)
 		}
 		if _, err := tx.NewDelete().Model(doc).WherePK().Exec(ctx); err != nil {

@@ -451,3 +451,38 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestDeletingMediaDropsItsPermissionRecord: an item whose permissions failed keeps its last error
+// until it is deleted; deleting it leaves no bookkeeping behind.
+func TestDeletingMediaDropsItsPermissionRecord(t *testing.T) {
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		mem := storage.NewMemACL(storage.MemACLOptions{})
+		srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{ACL: mem})
+		img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "webp/vnc-d.webp")), nil)
+		doc := srv.UploadDocument(t, veiltest.FilePart(t, veiltest.Corpus(t, "documents/shared-mime-info-spec.pdf")), nil)
+		mem.SetFail(func(string, bool) error { return storage.ErrUnavailable })
+		ctx := auth.WithViewer(context.Background(), auth.System)
+		c, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "del", References: []media.ReferenceInput{{MediaID: img.ID}, {MediaID: doc.ID}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Media.PublishContent(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			n, err := srv.DB.NewSelect().Model((*models.PermissionSync)(nil)).Count(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count(); n != 2 {
+			t.Fatalf("%d permission records after the failed sync, want 2", n)
+		}
+		srv.GraphQL(`mutation($i: ID!, $d: ID!) { a: deleteImage(id: $i, force: true) { deletedId } b: deleteDocument(id: $d, force: true) { deletedId } }`,
+			map[string]any{"i": img.ID, "d": doc.ID}).Decode(t, &struct{}{})
+		if n := count(); n != 0 {
+			t.Errorf("%d permission records left after deleting the items", n)
+		}
+	})
+}
