@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,10 +22,10 @@ type ACL interface {
 
 // ACLFor picks the driver for a store by name. "" or "auto" chooses file-mode for file:// stores,
 // mem for mem:// stores, probes s3:// buckets (object ACLs, else object tags) and gs:// buckets
-// (object ACLs; uniform bucket-level access refuses them), and reports azblob:// as proxy-only
-// (Azure has no per-blob public access). An error under "auto" means proxy-only, with the reason.
-// "file-mode", "mem", "simulate", "s3-acl", "s3-tags" and "gcs-acl" are explicit; an explicit
-// strategy the bucket refuses is an error, not a runtime surprise.
+// (object ACLs; uniform bucket-level access and public access prevention refuse them), and reports
+// azblob:// as proxy-only (Azure has no per-blob public access). An error under "auto" means
+// proxy-only, with the reason. "file-mode", "mem", "simulate", "s3-acl", "s3-tags" and "gcs-acl"
+// are explicit; an explicit strategy the bucket refuses is an error, not a runtime surprise.
 func ACLFor(ctx context.Context, s *Store, name string, log *slog.Logger) (ACL, error) {
 	switch name {
 	case "", "auto":
@@ -65,4 +67,12 @@ func ACLFor(ctx context.Context, s *Store, name string, log *slog.Logger) (ACL, 
 		return NewSimulateACL(log), nil
 	}
 	return nil, fmt.Errorf("unknown file-permission driver %q", name)
+}
+
+// probeKey names a permission probe object; each probe has its own, so instances starting at the
+// same moment never delete each other's.
+func probeKey() string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return ".veil-probe/acl-" + hex.EncodeToString(rnd[:])
 }

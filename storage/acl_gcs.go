@@ -13,7 +13,7 @@ import (
 
 // GCSACL expresses public/private as the object ACL entry allUsers:READER on buckets with
 // fine-grained access control, through the gcsblob bucket's As escape hatch. Buckets with uniform
-// bucket-level access refuse object ACLs: Veil serves them proxy-only.
+// bucket-level access or enforced public access prevention refuse it: Veil serves them proxy-only.
 type GCSACL struct {
 	bucket *gcs.BucketHandle
 }
@@ -50,6 +50,9 @@ func (a *GCSACL) SetPublic(ctx context.Context, key string, public bool) error {
 	return classifyGCS(key, err)
 }
 
+// classifyGCS wraps an error of the GCS client: ErrNotFound for a missing object,
+// ErrACLNotSupported (with the reason) for a bucket that refuses public object ACLs, ErrUnavailable
+// for the rest. Context cancellation passes through; nil stays nil.
 func classifyGCS(key string, err error) error {
 	if err == nil {
 		return nil
@@ -65,40 +68,46 @@ func classifyGCS(key string, err error) error {
 		switch {
 		case api.Code == http.StatusNotFound:
 			return fmt.Errorf("storage: permission of %s: %w: %w", key, ErrNotFound, err)
-		case uniformAccess(api):
-			return fmt.Errorf("storage: permission of %s: %w (uniform bucket-level access is on): %w", key, ErrACLNotSupported, err)
+		case api.Code == http.StatusBadRequest && gcsMessageHas(api, "uniform bucket-level access"):
+			return fmt.Errorf("storage: permission of %s: %w: the bucket uses uniform bucket-level access: %w", key, ErrACLNotSupported, err)
+		case api.Code == http.StatusPreconditionFailed && gcsMessageHas(api, "public access prevention"):
+			return fmt.Errorf("storage: permission of %s: %w: the bucket enforces public access prevention: %w", key, ErrACLNotSupported, err)
 		}
 	}
 	return fmt.Errorf("storage: permission of %s: %w: %w", key, ErrUnavailable, err)
 }
 
-// uniformAccess recognises GCS's refusal of object ACLs on a bucket with uniform bucket-level
-// access: 400 "Cannot use ACL API to ... when uniform bucket-level access is enabled".
-func uniformAccess(api *googleapi.Error) bool {
-	if api.Code != http.StatusBadRequest {
-		return false
-	}
+// gcsMessageHas reports whether the messages of a GCS error mention phrase. GCS gives no specific
+// reason code for its ACL refusals: uniform bucket-level access answers 400 "invalid" with
+// "Cannot insert legacy ACL for an object when uniform bucket-level access is enabled", public
+// access prevention 412 "conditionNotMet" with "… not allowed since public access prevention is
+// enforced".
+func gcsMessageHas(api *googleapi.Error, phrase string) bool {
 	msg := strings.ToLower(api.Message)
 	for _, e := range api.Errors {
 		msg += " " + strings.ToLower(e.Message)
 	}
-	return strings.Contains(msg, "uniform bucket-level access")
+	return strings.Contains(msg, phrase)
 }
 
-// detectGCS writes a probe object and sets its ACL: a fine-grained bucket accepts it, a uniform one
-// refuses with the reason.
+// detectGCS writes a probe object under a key of its own (instances may start together), makes it
+// public and then private again, and deletes it. A fine-grained bucket accepts both; a bucket with
+// uniform bucket-level access refuses the first, as does one enforcing public access prevention
+// (which would accept the private step alone), and the error says which.
 func detectGCS(ctx context.Context, s *Store) (ACL, error) {
 	acl, err := NewGCSACL(s)
 	if err != nil {
 		return nil, err
 	}
-	key := ".veil-probe/acl"
+	key := probeKey()
 	if _, err := s.Write(ctx, key, "text/plain", strings.NewReader("veil acl probe")); err != nil {
 		return nil, err
 	}
 	defer s.Delete(context.WithoutCancel(ctx), key)
-	if err := acl.SetPublic(ctx, key, false); err != nil {
-		return nil, fmt.Errorf("the bucket refuses object ACLs (%w); serving proxy-only", err)
+	for _, public := range []bool{true, false} {
+		if err := acl.SetPublic(ctx, key, public); err != nil {
+			return nil, fmt.Errorf("storage: gs://%s: object ACLs unusable, serving proxy-only: %w", s.BucketName, err)
+		}
 	}
 	return acl, nil
 }

@@ -104,10 +104,12 @@ func classifyS3(key string, err error) error {
 	return fmt.Errorf("storage: permission of %s: %w: %w", key, ErrUnavailable, err)
 }
 
-// detectS3 writes a probe object and tries the strategies in order: object ACLs, then object
-// tags; it returns the first the bucket accepts, or an error saying why neither works.
+// detectS3 writes a probe object under a key of its own (instances may start together) and tries
+// the strategies in order: object ACLs — made public, then private again, since a bucket blocking
+// public ACLs (S3 Block Public Access) accepts only the second — then object tags; it returns the
+// first the bucket accepts, or an error saying why neither works.
 func detectS3(ctx context.Context, s *Store) (ACL, error) {
-	key := ".veil-probe/acl"
+	key := probeKey()
 	if _, err := s.Write(ctx, key, "text/plain", strings.NewReader("veil acl probe")); err != nil {
 		return nil, err
 	}
@@ -116,12 +118,18 @@ func detectS3(ctx context.Context, s *Store) (ACL, error) {
 	if err != nil {
 		return nil, err
 	}
-	aclErr := acl.SetPublic(ctx, key, false)
+	aclErr := acl.SetPublic(ctx, key, true)
+	if aclErr == nil {
+		aclErr = acl.SetPublic(ctx, key, false)
+	}
 	if aclErr == nil {
 		return acl, nil
 	}
 	tags, _ := NewS3TagACL(s)
-	tagErr := tags.SetPublic(ctx, key, false)
+	tagErr := tags.SetPublic(ctx, key, true)
+	if tagErr == nil {
+		tagErr = tags.SetPublic(ctx, key, false)
+	}
 	if tagErr == nil {
 		return tags, nil
 	}
