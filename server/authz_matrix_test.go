@@ -482,9 +482,12 @@ func TestCSRFAndCORS(t *testing.T) {
 			t.Errorf("preflight from %s: allow-origin %q", origin, resp.Header.Get("Access-Control-Allow-Origin"))
 		}
 		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-		c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", http.Header{"Origin": {origin}})
+		c, wsResp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", http.Header{"Origin": {origin}})
 		if (err == nil) != allowed {
 			t.Errorf("websocket from %s: err = %v", origin, err)
+		}
+		if !allowed && (wsResp == nil || wsResp.StatusCode != http.StatusForbidden) {
+			t.Errorf("websocket from %s: want 403, got %v", origin, wsResp)
 		}
 		if c != nil {
 			c.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/veil-media/veil/auth"
@@ -164,6 +165,11 @@ func (s *Server) graphQLHandler() http.Handler {
 		return errorf("panic: %v", p) // becomes INTERNAL in the presenter
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if websocket.IsWebSocketUpgrade(r) && !s.websocketOriginAllowed(r) {
+			// Refused here, once: past this point both the upgrader and gqlgen would answer.
+			writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "websocket origin %q is not allowed (VEIL_CORS_ORIGINS)", r.Header.Get("Origin"))
+			return
+		}
 		if isMultipart(r) && !csrfSafe(r) {
 			writeGraphQLError(w, http.StatusBadRequest, "CSRF_PROTECTION", "multipart requests must carry an Authorization header or Apollo-Require-Preflight: true (protection against cross-site uploads)")
 			return
