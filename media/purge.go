@@ -92,6 +92,20 @@ func (s *Service) purgeTargets(ctx context.Context, ids []string) (map[string]*p
 	return targets, nil
 }
 
+// RedactURL masks the signature of a rendition serve URL (/media/renditions/{id}/{signature}/…) so
+// the URL can be logged: a signed URL is a capability. Other URLs pass unchanged.
+func RedactURL(u string) string {
+	i := strings.Index(u, "/media/renditions/")
+	if i < 0 {
+		return u
+	}
+	rest := strings.SplitN(u[i+len("/media/renditions/"):], "/", 3)
+	if len(rest) < 3 || rest[1] == "preset" {
+		return u
+	}
+	return u[:i] + "/media/renditions/" + rest[0] + "/…/" + rest[2]
+}
+
 func appendDirect(list []string, u string) []string {
 	if u == "" {
 		return list
@@ -166,7 +180,7 @@ func (s *Service) purgeItems(ctx context.Context, ids []string) {
 		if !r.OK {
 			outcome = "error"
 			failed++
-			s.log.WarnContext(ctx, "cdn purge failed", "url", r.URL, "status", r.Status, "err", r.Err, "purger", s.purger.Name())
+			s.log.WarnContext(ctx, "cdn purge failed", "media_id", owner[r.URL], "url", RedactURL(r.URL), "status", r.Status, "err", r.Err, "purger", s.purger.Name())
 		}
 		metrics.PurgeCalls.WithLabelValues(s.purger.Name(), outcome).Inc()
 		id := owner[r.URL]

@@ -141,3 +141,16 @@ func (purgeNothing) Purge(_ context.Context, urls []string) []purge.Result {
 	return out
 }
 func (purgeNothing) Name() string { return "nothing (test)" }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://m.example/media/renditions/img_A/c2lnbmF0dXJl/width-40%7Cformat-png.png": "https://m.example/media/renditions/img_A/…/width-40%7Cformat-png.png",
+		"/media/renditions/img_A/sig/fill-10x10@1.2.3.4.webp":                             "/media/renditions/img_A/…/fill-10x10@1.2.3.4.webp",
+		"https://m.example/media/renditions/img_A/preset/thumb.png":                       "https://m.example/media/renditions/img_A/preset/thumb.png",
+		"https://m.example/media/originals/img_A/a.jpg":                                   "https://m.example/media/originals/img_A/a.jpg",
+	} {
+		if got := media.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

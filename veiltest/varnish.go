@@ -2,26 +2,29 @@ package veiltest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// varnishVCL caches like Varnish's defaults (it honours Cache-Control, caches 200 and 302, and does
-// not cache requests with Authorization), accepts PURGE from loopback, and marks answers with
-// X-Cache: HIT or MISS for tests.
+// varnishVCL is the configuration StartVarnish runs: Varnish's built-in caching (it honours
+// Cache-Control and caches 200 and 302 answers by default, without forcing any TTL), plus PURGE
+// from loopback, and X-Cache: HIT or MISS on every answer for tests to read.
 const varnishVCL = `vcl 4.1;
 
 backend veil {
-    .host = "%s";
-    .port = "%s";
+    .host = %q;
+    .port = %q;
 }
 
 acl purgers {
@@ -30,12 +33,22 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # The built-in VCL pipes methods it does not know, PURGE among them: handle it first.
     if (req.method == "PURGE") {
         if (client.ip !~ purgers) {
             return (synth(405, "Not allowed"));
         }
         return (purge);
     }
+    # The built-in VCL passes these too; said here so that it stays true.
+    if (req.http.Authorization) {
+        return (pass);
+    }
+    # Fall through to the built-in vcl_recv.
+}
+
+sub vcl_purge {
+    return (synth(200, "Purged"));
 }
 
 sub vcl_deliver {
@@ -47,82 +60,136 @@ sub vcl_deliver {
 }
 `
 
-// StartVarnish runs a real Varnish (the Debian package's varnishd) in front of backend (an
-// http://host:port URL) on a free loopback port, and returns its base URL. It stops at the end of
-// the test. Without varnishd the test is skipped: .ci/run installs the package.
+// varnishReadyPath is purged to learn that Varnish answers: a PURGE never reaches the backend.
+const varnishReadyPath = "/.veiltest-ready"
+
+// StartVarnish runs a real Varnish (varnishd from the Debian package varnish) in front of backend
+// ("host:port" or "http://host:port") on a free 127.0.0.1 port, and returns its base URL
+// ("http://127.0.0.1:port"). It returns once Varnish answers HTTP, and stops it (its whole process
+// group) when the test ends; varnishd's output is logged if the test failed. The cache keys on
+// the Host header and path as usual, so a URL is purged by sending PURGE for it with the same
+// Host. Without varnishd the test is skipped: .ci/run installs the package.
 func StartVarnish(t testing.TB, backend string) string {
 	t.Helper()
-	bin, err := exec.LookPath("varnishd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/varnishd", "/usr/local/sbin/varnishd"} {
-			if _, statErr := os.Stat(p); statErr == nil {
-				bin, err = p, nil
-			}
+	bin := varnishd()
+	if bin == "" {
+		t.Skip("varnishd is not installed (.ci/run installs the Debian package varnish: apt-get install --no-install-recommends varnish)")
+	}
+	hostPort := backend
+	if strings.Contains(backend, "://") {
+		u, err := url.Parse(backend)
+		if err != nil || u.Scheme != "http" || (u.Path != "" && u.Path != "/") {
+			t.Fatalf("veiltest: varnish backend %q: want host:port or http://host:port", backend)
 		}
+		hostPort = u.Host
 	}
-	if err != nil {
-		t.Skip("varnishd is not installed (.ci/run installs the Debian package varnish)")
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil || host == "" || port == "" {
+		t.Fatalf("veiltest: varnish backend %q: want host:port or http://host:port", backend)
 	}
-	u, err := url.Parse(backend)
-	if err != nil || u.Hostname() == "" || u.Port() == "" {
-		t.Fatalf("veiltest: varnish backend %q must be http://host:port", backend)
-	}
-	dir, err := os.MkdirTemp("", "veil-varnish-")
-	if err != nil {
+	dir := t.TempDir()
+	vcl := filepath.Join(dir, "veiltest.vcl")
+	if err := os.WriteFile(vcl, fmt.Appendf(nil, varnishVCL, host, port), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// varnishd started as root hands its work to its own unprivileged users, which must reach the
-	// working folder and the VCL.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	vcl := filepath.Join(dir, "veil.vcl")
-	if err := os.WriteFile(vcl, fmt.Appendf(nil, varnishVCL, u.Hostname(), u.Port()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	var out bytes.Buffer
-	args := []string{"-F", "-n", filepath.Join(dir, "work"), "-a", addr, "-f", vcl, "-s", "malloc,32m", "-T", "none", "-p", "default_grace=0"}
-	if os.Geteuid() != 0 {
-		args = append(args, "-j", "none") // no privileges to drop
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("veiltest: start varnishd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+	var last string
+	for attempt := range 3 { // another process may take the free port before varnishd binds it
+		addr := freeAddr(t)
+		base, out, err := runVarnish(t, bin, filepath.Join(dir, fmt.Sprintf("work%d", attempt)), vcl, addr)
+		if err == nil {
+			return base
 		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("veiltest: varnishd exited: %v\n%s", err, out.String())
-		default:
+		last = fmt.Sprintf("%v\n%s", err, out)
+		if !strings.Contains(out, "Address already in use") {
+			break
 		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("veiltest: varnishd did not listen on %s within 30s\n%s", addr, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	t.Fatalf("veiltest: varnishd: %s", last)
+	return ""
 }
 
-// freeAddr returns a loopback address with a port free at the moment of asking.
+// runVarnish starts varnishd and waits until it answers at addr. On failure the process is gone
+// and its output is returned.
+func runVarnish(t testing.TB, bin, workDir, vcl, addr string) (base, output string, err error) {
+	out := &lockedBuffer{}
+	// -j none: no jail, so every process runs as the test's user, who owns workDir. Started as
+	// root, varnishd would otherwise use the unix jail and hand its work to the users varnish and
+	// vcache, which cannot reach a private temp dir.
+	cmd := exec.Command(bin,
+		"-F", // foreground: the process group is ours to stop
+		"-j", "none",
+		"-n", workDir, // a private instance
+		"-a", addr,
+		"-f", vcl,
+		"-s", "malloc,32m",
+		"-T", "none", // no management port
+		"-l", "4m", // shared memory log (default 80 MB)
+	)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return "", "", err
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+
+	base = "http://" + addr
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "PURGE", base+varnishReadyPath, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			err = fmt.Errorf("PURGE answered %s", resp.Status)
+		}
+		select {
+		case <-done:
+			return "", out.String(), fmt.Errorf("exited: %v", waitErr)
+		case <-ctx.Done():
+			stop()
+			return "", out.String(), fmt.Errorf("not answering at %s within 30s: %w", addr, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("varnishd at %s:\n%s", addr, out.String())
+		}
+	})
+	return base, "", nil
+}
+
+// varnishd returns the path of varnishd, or "" without one. Debian installs it in /usr/sbin, which
+// is not on every PATH.
+func varnishd() string {
+	if p, err := exec.LookPath("varnishd"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/varnishd", "/usr/local/sbin/varnishd"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// freeAddr returns a loopback address whose port was free at the moment of asking.
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -130,5 +197,23 @@ func freeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return strings.Replace(l.Addr().String(), "[::]", "127.0.0.1", 1)
+	return l.Addr().String()
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

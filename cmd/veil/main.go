@@ -176,7 +176,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
-	if p, err := purge.Open(cfg.CDNPurge, cfg.CDNPurgeAuth, purge.Options{}, log); err != nil {
+	if p, err := purge.Open(cfg.CDNPurge, cfg.CDNPurgeAuth, purge.Options{Redact: media.RedactURL}, log); err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	} else if p != nil {
@@ -188,7 +188,10 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	background.Add(3)
 	go func() { defer background.Done(); svc.RunEager(bg, 2) }()
 	go func() { defer background.Done(); bus.Run(bg) }()
-	go func() { defer background.Done(); svc.RunRetryLoop(bg, cfg.PermissionRetryInterval, cfg.PermissionRetryBatch) }()
+	go func() {
+		defer background.Done()
+		svc.RunRetryLoop(bg, cfg.PermissionRetryInterval, cfg.PermissionRetryBatch)
+	}()
 	defer func() { stopBackground(); background.Wait(); bus.Close(context.Background()) }()
 	handler := server.New(cfg.Server, server.Deps{DB: db, Media: svc, Auth: authSvc, Logger: log})
 	ln, err := net.Listen("tcp", cfg.Listen)
