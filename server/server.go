@@ -45,7 +45,8 @@ type Config struct {
 	CORSOrigins []string
 	// WebsocketInitTimeout closes a websocket that sends no connection_init in time (default 10s).
 	WebsocketInitTimeout time.Duration
-	// WebsocketKeepAlive is the interval of keep-alive messages on websockets (default 15s).
+	// WebsocketKeepAlive is the interval of keep-alive messages on websockets and SSE streams
+	// (default 15s).
 	WebsocketKeepAlive time.Duration
 }
 
@@ -92,6 +93,9 @@ type Server struct {
 	handler http.Handler
 	ready   *readiness
 	urls    URLs
+	// streams ends when CloseStreams is called; every subscription stream's context ends with it.
+	streams      context.Context
+	closeStreams context.CancelFunc
 }
 
 // New assembles the handler.
@@ -102,6 +106,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), urls: URLs{Base: cfg.PublicURL}}
 	s.ready = newReadiness(deps.DB, deps.Media)
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
 
 	gql := s.graphQLHandler()
 	s.mux.Handle("POST /graphql", gql)
@@ -125,6 +130,12 @@ func New(cfg Config, deps Deps) *Server {
 	return s
 }
 
+// CloseStreams ends every open subscription stream, and any opened later: server-sent-event
+// responses finish with "event: complete", websockets close with 1000. Register it with
+// http.Server.RegisterOnShutdown: Shutdown waits for active requests, and an SSE response stays
+// active for as long as its client listens.
+func (s *Server) CloseStreams() { s.closeStreams() }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
@@ -144,7 +155,11 @@ func (s *Server) graphQLHandler() http.Handler {
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(s.websocketTransport())
-	srv.AddTransport(transport.SSE{})
+	keepAlive := s.cfg.WebsocketKeepAlive
+	if keepAlive <= 0 {
+		keepAlive = 15 * time.Second
+	}
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive}) // SSE comments keep proxies from cutting idle streams
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -182,8 +197,21 @@ func (s *Server) graphQLHandler() http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
 		}
 		ctx := graph.WithLoaders(r.Context(), graph.NewLoaders(s.deps.Media, s.deps.Auth))
+		if isStream(r) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(s.streams, cancel)
+			defer stop()
+		}
 		srv.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// isStream reports a request the SSE or websocket transport serves: it lasts until the client or
+// CloseStreams ends it.
+func isStream(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 func isMultipart(r *http.Request) bool {

@@ -207,6 +207,10 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 		// No read/write timeout: uploads and downloads of large files take as long as they take;
 		// slow-loris is bounded by ReadHeaderTimeout.
 	}
+	// Subscription streams (SSE, websockets) last as long as their clients listen; Shutdown waits
+	// for active requests, so end the streams when it starts.
+	srv.RegisterOnShutdown(handler.CloseStreams)
+
 	log.Info("veil listening", "url", "http://"+ln.Addr().String(), "database", models.RedactURL(cfg.DB.URL), "storage", store.Scheme, "storage_dir", store.Dir)
 	fmt.Fprintf(stdout, "Veil is running at http://%s (GraphiQL at /, API at /graphql)\n", ln.Addr())
 

@@ -4,7 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+# On any failure, show what the server logged (its token line aside) before it is stopped and its
+# data removed.
+finish() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -s "$work/out.log" ]; then
+    { echo "--- veil log (last 40 lines)"; grep -v '^    veil_' "$work/out.log" | tail -n 40; } >&2
+  fi
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  rm -rf "$work"
+  exit "$rc"
+}
+trap finish EXIT
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 (cd ../.. && go build -o "$work/veil" ./cmd/veil)
 VEIL_DATA_DIR="$work/data" "$work/veil" serve --listen 127.0.0.1:0 >"$work/out.log" 2>&1 &
@@ -12,6 +24,6 @@ pid=$!
 for _ in $(seq 100); do grep -q "Veil is running at" "$work/out.log" && break; sleep 0.1; done
 url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
 tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
-[ -n "$url" ] && [ -n "$tok" ] || { cat "$work/out.log"; exit 1; }
+[ -n "$url" ] && [ -n "$tok" ] || { echo "FAIL veil did not start within 10 s" >&2; exit 1; }
 node upload.mjs "$url" "$tok" ../../../shared/corpus/photos/LadyBird.jpg ../../../shared/corpus/orientation/upright.jpg
 node subscriptions.mjs "$url" "$tok" ../../../shared/corpus/photos/Garden.jpg

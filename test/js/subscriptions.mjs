@@ -1,6 +1,7 @@
 // Checks Veil's websocket subscriptions with the graphql-ws npm client (the graphql-transport-ws
-// protocol): an admin receives the privacy change of a publish made over HTTP, and a bad token is
-// refused with close code 4403. Usage: node subscriptions.mjs <base url> <token> <image file>
+// protocol): an admin receives the privacy change and the file-permission results of a publish
+// made over HTTP, and a bad token is refused with close code 4403.
+// Usage: node subscriptions.mjs <base url> <token> <image file>
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { readFile } from "node:fs/promises";
@@ -67,7 +68,28 @@ async function waitSubscriptions(n) {
   fail(`the server never held ${n} subscription(s)`);
 }
 
-// 1. An admin's subscription receives the privacy change of a publish made over HTTP.
+// events subscribes and resolves with the events up to and including the first one done(event)
+// accepts; it rejects on an error or an early completion. The rejection is marked handled here
+// and surfaces where the promise is awaited.
+function events(client, payload, field, done) {
+  const seen = [];
+  const p = new Promise((resolve, reject) => {
+    client.subscribe(payload, {
+      next: (msg) => {
+        if (msg.errors) return reject(new Error(`${field}: ${JSON.stringify(msg.errors)}`));
+        seen.push(msg.data[field]);
+        if (done(msg.data[field])) resolve(seen);
+      },
+      error: (err) => reject(new Error(`${field}: ${err instanceof Error ? err.message : JSON.stringify(err)}`)),
+      complete: () => reject(new Error(`${field}: completed after ${JSON.stringify(seen)}`)),
+    });
+  });
+  p.catch(() => {});
+  return p;
+}
+
+// 1. An admin's subscriptions receive the privacy change and the file-permission results of a
+// publish made over HTTP.
 const client = createClient({
   url: wsURL,
   webSocketImpl: WebSocket,
@@ -75,25 +97,41 @@ const client = createClient({
   retryAttempts: 0,
 });
 const imageId = await upload(imagePath);
-const received = new Promise((resolve, reject) => {
-  client.subscribe(
-    { query: "subscription { privacyChanged { mediaId privacy cause contentId } }" },
-    { next: (msg) => resolve(msg), error: reject, complete: () => reject(new Error("completed early")) },
-  );
-});
-await waitSubscriptions(1);
+const privacy = events(client,
+  { query: "subscription { privacyChanged { mediaId privacy cause contentId } }" },
+  "privacyChanged", () => true);
+const permissions = events(client,
+  {
+    query: "subscription($ids: [ID!]) { filePermissionResults(mediaIds: $ids) { mediaId key public ok complete files failed contentId } }",
+    variables: { ids: [imageId] },
+  },
+  "filePermissionResults", (ev) => ev.complete);
+await waitSubscriptions(2);
 const { upsertContent } = await gql(
   'mutation($m: ID!) { upsertContent(input: {kind: "page", key: "graphql-ws", references: [{mediaId: $m}]}) { id } }',
   { m: imageId },
 );
-await gql("mutation($id: ID!) { publishContent(id: $id) { madePublic } }", { id: upsertContent.id });
-const msg = await withTimeout(received, 10000, "privacyChanged");
-const ev = msg.data?.privacyChanged;
-if (!ev || ev.mediaId !== imageId || ev.privacy !== "PUBLIC" || ev.cause !== "publish" || ev.contentId !== upsertContent.id) {
-  fail(`privacyChanged: ${JSON.stringify(msg)}`);
+const contentId = upsertContent.id;
+await gql("mutation($id: ID!) { publishContent(id: $id) { madePublic } }", { id: contentId });
+
+const [ev] = await withTimeout(privacy, 10000, "privacyChanged");
+if (ev.mediaId !== imageId || ev.privacy !== "PUBLIC" || ev.cause !== "publish" || ev.contentId !== contentId) {
+  fail(`privacyChanged: ${JSON.stringify(ev)}`);
+}
+const perms = await withTimeout(permissions, 10000, "filePermissionResults up to the item's completion");
+const files = perms.slice(0, -1);
+const done = perms.at(-1);
+for (const f of files) {
+  if (f.mediaId !== imageId || !f.key || !f.public || !f.ok || f.contentId !== contentId) {
+    fail(`file permission event: ${JSON.stringify(f)}`);
+  }
+}
+if (done.mediaId !== imageId || !done.public || !done.ok || done.failed !== 0 || done.contentId !== contentId ||
+    files.length < 1 || done.files !== files.length) {
+  fail(`file permission completion after ${files.length} file event(s): ${JSON.stringify(done)}`);
 }
 await client.dispose();
-console.log(`ok graphql-ws: privacyChanged ${imageId} PUBLIC after publishContent`);
+console.log(`ok graphql-ws: privacyChanged ${imageId} PUBLIC; filePermissionResults: ${files.length} file event(s), completion files=${done.files} failed=0`);
 
 // 2. A bad token closes the socket with 4403.
 const bad = createClient({
@@ -104,6 +142,7 @@ const bad = createClient({
   lazy: false,
   onNonLazyError: () => {}, // the close is checked below
 });
+bad.on("connected", () => fail("bad token: the server acknowledged connection_init"));
 const closed = new Promise((resolve) => bad.on("closed", (event) => resolve(event)));
 const event = await withTimeout(closed, 10000, "close after a bad token");
 if (event.code !== 4403) fail(`bad token closed with ${event.code} ${event.reason}, want 4403`);
