@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -54,6 +55,18 @@ func (s *Server) authError(w http.ResponseWriter, r *http.Request, status int, c
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.Error(w, msg, status)
+}
+
+type clientAddrKey struct{}
+
+// withClientAddr remembers the client address for code that sees only a context (websocket init).
+func withClientAddr(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, clientAddr(r))
+}
+
+func clientAddrFrom(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
 }
 
 // clientAddr is the address failures are counted against: the TCP peer. (Behind a proxy every

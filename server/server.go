@@ -197,6 +197,7 @@ func (s *Server) graphQLHandler() http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
 		}
 		ctx := graph.WithLoaders(r.Context(), graph.NewLoaders(s.deps.Media, s.deps.Auth))
+		ctx = withClientAddr(ctx, r)
 		if isStream(r) {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)

@@ -111,16 +111,28 @@ func (s *Server) websocketTransport() transport.Websocket {
 					header = v
 				}
 			}
-			v, err := s.deps.Auth.Authenticate(ctx, header)
-			if err != nil {
+			addr := clientAddrFrom(ctx)
+			refuse := func(reason string) (context.Context, *transport.InitPayload, error) {
 				// graphql-transport-ws: 4403 Forbidden closes a connection whose init is refused.
 				ctx = transport.WithWebsocketCloseCode(ctx, 4403)
 				ctx = transport.AppendCloseReason(ctx, "Forbidden")
+				return ctx, nil, errors.New(reason)
+			}
+			if header != "" {
+				if blocked, _ := s.deps.Auth.Limiter.Blocked(addr); blocked {
+					return refuse("too many failed authentications from this address; retry later")
+				}
+			}
+			v, err := s.deps.Auth.Authenticate(ctx, header)
+			if err != nil {
 				if errors.Is(err, auth.ErrUnauthenticated) {
-					return ctx, nil, errors.New("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
+					// Counted and logged like a failed HTTP authentication, never with the token.
+					s.deps.Auth.Limiter.Fail(addr)
+					s.log.InfoContext(ctx, "websocket authentication failed", "addr", addr, "reason", err.Error())
+					return refuse("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
 				}
 				s.log.ErrorContext(ctx, "websocket authentication error", "err", err)
-				return ctx, nil, errors.New("internal error")
+				return refuse("internal error")
 			}
 			ctx = auth.WithViewer(ctx, v)
 			ctx = media.WithSubscriptionBudget(ctx, maxSubscriptionsPerConnection)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/veiltest"
 )
@@ -366,5 +367,34 @@ func acceptedOrRefused(t *testing.T, srv *veiltest.Server, msgs <-chan map[strin
 		case <-deadline:
 			t.Fatalf("operation %s neither refused nor subscribed within %v", id, wsWait)
 		}
+	}
+}
+
+// TestWSProtoAuthRateLimit: failed websocket authentications count against the client address
+// like failed HTTP ones: past the limit even a valid token is refused (4403, with the reason), and
+// HTTP from the same address gets 429.
+func TestWSProtoAuthRateLimit(t *testing.T) {
+	acfg := auth.DefaultConfig()
+	acfg.FailuresPerMinute = 3
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Auth: &acfg})
+	attempt := func(token string) (string, *websocket.CloseError) {
+		w := dialWSProto(t, srv, "graphql-ws")
+		w.send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+		msgs, ce := readUntilClose(t, w)
+		return mustJSON(msgs), ce
+	}
+	for range 3 {
+		if msgs, ce := attempt("veil_tok_01M818HZN4S9NGPTE8NJGQZFVH_nonsense"); ce.Code != 4403 || !strings.Contains(msgs, "unauthenticated") {
+			t.Fatalf("bad token: %s %v", msgs, ce)
+		}
+	}
+	if msgs, ce := attempt(srv.AdminToken); ce.Code != 4403 || !strings.Contains(msgs, "too many failed authentications") {
+		t.Errorf("valid token past the limit: %s %v", msgs, ce)
+	}
+	if got := srv.GraphQL(`{ me { id } }`, nil); got.Code() != "RATE_LIMITED" {
+		t.Errorf("HTTP from the same address: %s", got.Raw)
+	}
+	if strings.Contains(srv.Logs.String(), "nonsense") {
+		t.Error("a token reached the log")
 	}
 }
