@@ -414,6 +414,16 @@ func (s *Service) RevokeToken(ctx context.Context, id string) (*models.Token, er
 	if t.UserID != v.UserID && !v.HasGlobal(models.PermManageUsers) {
 		return nil, fmt.Errorf("auth: token %s: %w", id, ErrNotFound) // other people's tokens are not listed to you
 	}
+	if t.UserID != v.UserID && !v.Admin {
+		// As with updateUser: an admin's tokens are managed only by admins.
+		var owner models.User
+		if err := s.db.NewSelect().Model(&owner).Column("is_admin").Where("id = ?", t.UserID).Scan(ctx); err != nil {
+			return nil, notFound(err, "user "+t.UserID)
+		}
+		if owner.Admin {
+			return nil, fmt.Errorf("auth: %w: only admins revoke an admin's tokens", ErrForbidden)
+		}
+	}
 	if t.RevokedAt == nil {
 		now := models.Now()
 		t.RevokedAt = &now

@@ -238,6 +238,12 @@ func (r *mutationResolver) RevokeToken(ctx context.Context, id string) (*models.
 
 // CreatePreviewToken is the resolver for the createPreviewToken field.
 func (r *mutationResolver) CreatePreviewToken(ctx context.Context, contentID string, ttlSeconds int) (*model.PreviewToken, error) {
+	if err := r.Media.RequirePublish(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := r.Media.Content(ctx, contentID, "", ""); err != nil {
+		return nil, err // a token for content that does not exist would open nothing
+	}
 	tok, exp, err := r.Auth.CreatePreviewToken(ctx, contentID, time.Duration(ttlSeconds)*time.Second)
 	if err != nil {
 		return nil, err

@@ -416,10 +416,17 @@ func TestAuthRateLimit(t *testing.T) {
 	}
 }
 
-// TestPreviewTokens: creating needs PUBLISH; a fresh token verifies, a tampered or expired one not.
+// TestPreviewTokens: creating needs PUBLISH and existing content; a fresh token verifies, a
+// tampered or expired one not.
 func TestPreviewTokens(t *testing.T) {
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	q := `mutation($ttl: Int!) { createPreviewToken(contentId: "cnt_01M818HZN4S9NGPTE8NJGQZFVH", ttlSeconds: $ttl) { token expiresAt } }`
+	var c struct{ UpsertContent struct{ ID string } }
+	srv.GraphQL(`mutation { upsertContent(input: {kind: "page", key: "preview"}) { id } }`, nil).Decode(t, &c)
+	contentID := c.UpsertContent.ID
+	if r := srv.GraphQL(`mutation { createPreviewToken(contentId: "cnt_01M818HZN4S9NGPTE8NJGQZFVH", ttlSeconds: 60) { token } }`, nil); r.Code() != "NOT_FOUND" {
+		t.Errorf("content that does not exist: %s", r.Raw)
+	}
+	q := `mutation($ttl: Int!) { createPreviewToken(contentId: "` + contentID + `", ttlSeconds: $ttl) { token expiresAt } }`
 	if r := srv.As("").GraphQL(q, map[string]any{"ttl": 60}); r.Code() != "UNAUTHENTICATED" {
 		t.Errorf("anonymous: %s", r.Raw)
 	}
@@ -431,7 +438,7 @@ func TestPreviewTokens(t *testing.T) {
 	var out struct{ CreatePreviewToken struct{ Token string } }
 	srv.GraphQL(q, map[string]any{"ttl": 1}).Decode(t, &out)
 	tok := out.CreatePreviewToken.Token
-	if c, _, err := srv.Auth.VerifyPreviewToken(tok); err != nil || c != "cnt_01M818HZN4S9NGPTE8NJGQZFVH" {
+	if c, _, err := srv.Auth.VerifyPreviewToken(tok); err != nil || c != contentID {
 		t.Fatalf("fresh token: %q %v", c, err)
 	}
 	bad := []byte(tok)

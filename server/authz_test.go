@@ -1524,3 +1524,30 @@ func TestAuthzCSRFAndCORS(t *testing.T) {
 		azNoSecretsInLogs(t, srv, srv.AdminToken)
 	})
 }
+
+// TestManagersCannotRevokeAdminTokens: a MANAGE_USERS holder revokes other users' tokens but not an
+// admin's (as with updateUser, admins are managed only by admins); an admin can.
+func TestManagersCannotRevokeAdminTokens(t *testing.T) {
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
+	mgr, mgrGroup := azUserInGroup(t, srv, "manager")
+	azGrant(t, srv, mgrGroup, "MANAGE_USERS", "")
+	mgrTok := azToken(t, srv, mgr, nil)
+	plain, _ := azUserInGroup(t, srv, "plain")
+	_, plainTokID := azTokenWithID(t, srv, plain, nil)
+	var toks struct{ Tokens []struct{ ID string } }
+	srv.GraphQL(`{ tokens { id } }`, nil).Decode(t, &toks)
+	if len(toks.Tokens) == 0 {
+		t.Fatal("the admin has no tokens")
+	}
+	adminTokID := toks.Tokens[0].ID
+	revoke := `mutation($id: ID!) { revokeToken(id: $id) { revokedAt } }`
+	if r := srv.As(mgrTok).GraphQL(revoke, map[string]any{"id": adminTokID}); r.Code() != azFB {
+		t.Errorf("manager revoking an admin's token: %s", r.Raw)
+	}
+	if r := srv.GraphQL(`{ me { id } }`, nil); r.Code() != "" {
+		t.Errorf("the admin's token must still work: %s", r.Raw)
+	}
+	if r := srv.As(mgrTok).GraphQL(revoke, map[string]any{"id": plainTokID}); r.Code() != "" {
+		t.Errorf("manager revoking a plain user's token: %s", r.Raw)
+	}
+}
