@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/veil-media/veil/auth"
-	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -34,15 +32,7 @@ func benchFanOut(b *testing.B, images int) {
 	srv := veiltest.NewServer(b, veiltest.SQLite(b), &veiltest.ServerOptions{ACL: &acceptingACL{}})
 	ids := seedImages(b, srv, images)
 	ctx := auth.WithViewer(context.Background(), auth.System)
-	refs := make([]media.ReferenceInput, len(ids))
-	for i, id := range ids {
-		refs[i] = media.ReferenceInput{MediaID: id}
-	}
-	content, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "delay", References: refs})
-	if err != nil {
-		b.Fatal(err)
-	}
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	content := contentUsing(b, srv, "delay", ids)
 	const query = `subscription { privacyChanged { mediaId privacy time } }`
 
 	var mu sync.Mutex
@@ -50,18 +40,8 @@ func benchFanOut(b *testing.B, images int) {
 	var round sync.WaitGroup
 	conns := make([]*websocket.Conn, subscribers)
 	for i := range subscribers {
-		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-		c, _, err := d.Dial(wsURL, nil)
-		if err != nil {
-			b.Fatalf("subscriber %d: %v", i, err)
-		}
+		c := subscriber(b, srv, query)
 		conns[i] = c
-		_ = c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + srv.AdminToken}})
-		var ack map[string]any
-		if err := c.ReadJSON(&ack); err != nil || ack["type"] != "connection_ack" {
-			b.Fatalf("subscriber %d init: %v %v", i, ack, err)
-		}
-		_ = c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
 		go func() {
 			local := make([]time.Duration, 0, images)
 			for {
@@ -95,7 +75,7 @@ func benchFanOut(b *testing.B, images int) {
 			c.Close()
 		}
 	}()
-	waitSubscribersB(b, srv, subscribers)
+	waitSubscribers(b, srv, subscribers)
 
 	mu.Lock()
 	delays = delays[:0]
@@ -126,14 +106,4 @@ func benchFanOut(b *testing.B, images int) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(delays[len(delays)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(float64(len(delays))/elapsed.Seconds(), "deliveries/s")
-}
-
-func waitSubscribersB(b *testing.B, srv *veiltest.Server, n int) {
-	deadline := time.Now().Add(30 * time.Second)
-	for srv.Media.Bus().Subscribers() < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d subscriptions registered", srv.Media.Bus().Subscribers(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

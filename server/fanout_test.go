@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -22,6 +23,38 @@ type acceptingACL struct{ calls atomic.Int64 }
 
 func (a *acceptingACL) SetPublic(context.Context, string, bool) error { a.calls.Add(1); return nil }
 func (a *acceptingACL) Name() string                                  { return "accept-all (test)" }
+
+// contentUsing makes a content item whose draft references every id, ready to publish.
+func contentUsing(t testing.TB, srv *veiltest.Server, key string, ids []string) *models.Content {
+	t.Helper()
+	refs := make([]media.ReferenceInput, len(ids))
+	for i, id := range ids {
+		refs[i] = media.ReferenceInput{MediaID: id}
+	}
+	ctx := auth.WithViewer(context.Background(), auth.System)
+	content, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: key, References: refs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return content
+}
+
+// subscriber opens a graphql-transport-ws connection as the admin and subscribes to query.
+func subscriber(t testing.TB, srv *veiltest.Server, query string) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatalf("subscriber: %v", err)
+	}
+	_ = c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + srv.AdminToken}})
+	var ack map[string]any
+	if err := c.ReadJSON(&ack); err != nil || ack["type"] != "connection_ack" {
+		t.Fatalf("subscriber init: %v %v", ack, err)
+	}
+	_ = c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
+	return c
+}
 
 // waitProgress waits until finished closes, failing only when delivery stalls: no new message for
 // 30 s, or a subscriber dropped by the bus. A slow machine passes; a lost message (which stops progress for good) fails.
@@ -63,34 +96,15 @@ func TestFanOutThousandSubscribers(t *testing.T) {
 	ids := seedImages(t, srv, images)
 	ctx := auth.WithViewer(context.Background(), auth.System)
 	seedRenditions(t, srv, ids, 4)
-	refs := make([]media.ReferenceInput, len(ids))
-	for i, id := range ids {
-		refs[i] = media.ReferenceInput{MediaID: id}
-	}
-	content, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "fanout", References: refs})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	content := contentUsing(t, srv, "fanout", ids)
 	query := fmt.Sprintf(`subscription { filePermissionResults(contentId: %q) { mediaId key ok complete } }`, content.ID)
 	counts := make([]atomic.Int64, subscribers)
 	completes := make([]atomic.Int64, subscribers)
 	var ready, done sync.WaitGroup
 	conns := make([]*websocket.Conn, subscribers)
 	for i := range subscribers {
-		d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
-		c, _, err := d.Dial(wsURL, nil)
-		if err != nil {
-			t.Fatalf("subscriber %d: %v", i, err)
-		}
+		c := subscriber(t, srv, query)
 		conns[i] = c
-		_ = c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + srv.AdminToken}})
-		var ack map[string]any
-		if err := c.ReadJSON(&ack); err != nil || ack["type"] != "connection_ack" {
-			t.Fatalf("subscriber %d init: %v %v", i, ack, err)
-		}
-		_ = c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}})
 		ready.Add(1)
 		done.Add(1)
 		go func() {

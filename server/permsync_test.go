@@ -68,31 +68,25 @@ func collectEvents(t *testing.T, srv *veiltest.Server) (stop func() []media.Even
 	}
 }
 
-// outdatedPage is one page of outdatedFilePermissions.
-type outdatedPage struct {
-	OutdatedFilePermissions struct {
-		Nodes []struct {
-			MediaID   string
-			Privacy   string
-			Attempts  int
-			LastError *string
-			Syncing   bool
-			Media     *struct{ ID string }
-		}
-		PageInfo struct {
-			HasNextPage bool
-			EndCursor   *string
-		}
-	}
-}
-
-type outdatedNode = struct {
+// outdatedNode is one item of outdatedFilePermissions.
+type outdatedNode struct {
 	MediaID   string
 	Privacy   string
 	Attempts  int
 	LastError *string
 	Syncing   bool
 	Media     *struct{ ID string }
+}
+
+// outdatedPage is one page of outdatedFilePermissions.
+type outdatedPage struct {
+	OutdatedFilePermissions struct {
+		Nodes    []outdatedNode
+		PageInfo struct {
+			HasNextPage bool
+			EndCursor   *string
+		}
+	}
 }
 
 // listOutdated pages through outdatedFilePermissions, 7 at a time to cross page boundaries.

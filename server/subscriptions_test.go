@@ -170,9 +170,9 @@ func mustJSON(v any) string {
 var _ = http.StatusOK
 
 // waitSubscribers polls until the server's event bus has n subscribers.
-func waitSubscribers(t *testing.T, srv *veiltest.Server, n int) {
+func waitSubscribers(t testing.TB, srv *veiltest.Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for srv.Media.Bus().Subscribers() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d subscriptions registered", srv.Media.Bus().Subscribers(), n)

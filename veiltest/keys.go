@@ -5,15 +5,12 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"gocloud.dev/blob"
 
 	"github.com/veil-media/veil/storage"
 )
-
-type syncMutex = sync.Mutex
 
 // ListKeys lists every object key in a store, sorted, skipping start-up probe objects.
 func ListKeys(t testing.TB, s *storage.Store) []string {

@@ -36,7 +36,7 @@ type Server struct {
 	AdminToken string
 	HTTP       *httptest.Server
 	// Logs holds everything the server logged (JSON lines).
-	Logs *bytes.Buffer
+	Logs *LockedBuffer
 	t    testing.TB
 }
 
@@ -80,8 +80,8 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	if scfg.MaxUploadRequestBytes == 0 {
 		scfg.MaxUploadRequestBytes = max(mcfg.MaxImageBytes, mcfg.MaxDocumentBytes) + 4<<20
 	}
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &LockedBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := media.New(db, store, mcfg, log)
 	if opts.ACL != nil {
 		svc.UseACL(opts.ACL)
@@ -336,17 +336,6 @@ func (s *Server) RowCounts(t testing.TB) map[string]int {
 		out[name] = n
 	}
 	return out
-}
-
-type lockedWriter struct {
-	mu syncMutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func escapeQuotes(s string) string {

@@ -1,7 +1,6 @@
 package veiltest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,7 +109,7 @@ func StartVarnish(t testing.TB, backend string) string {
 // runVarnish starts varnishd and waits until it answers at addr. On failure the process is gone
 // and its output is returned.
 func runVarnish(t testing.TB, bin, workDir, vcl, addr string) (base, output string, err error) {
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	// -j none: no jail, so every process runs as the test's user, who owns workDir. Started as
 	// root, varnishd would otherwise use the unix jail and hand its work to the users varnish and
 	// vcache, which cannot reach a private temp dir.
@@ -198,22 +196,4 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -59,25 +59,7 @@ type instance struct {
 	url   string
 	token string
 	out   *bytes.Buffer
-	logs  *lockedBuffer // stderr: the JSON log
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while the process still writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs  *veiltest.LockedBuffer // stderr: the JSON log
 }
 
 var runningRE = regexp.MustCompile(`Veil is running at (http://\S+)`)
@@ -88,7 +70,7 @@ func startVeil(t *testing.T, env []string) *instance {
 	cmd := exec.Command(veilBinary(t), "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
-	stderr := &lockedBuffer{}
+	stderr := &veiltest.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
