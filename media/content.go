@@ -56,10 +56,6 @@ var (
 	mediaIDPattern = regexp.MustCompile(`\b(?:img|doc)_[0-9A-HJKMNP-TV-Z]{26}\b`)
 )
 
-// RequirePublish answers whether the viewer may change privacy: UNAUTHENTICATED when anonymous,
-// FORBIDDEN without PUBLISH.
-func (s *Service) RequirePublish(ctx context.Context) error { return requirePublish(ctx) }
-
 func requirePublish(ctx context.Context) error {
 	v := auth.ViewerFrom(ctx)
 	switch {

@@ -42,8 +42,15 @@ func (s *Service) PermissionStrategy() (strategy, reason string) {
 	return "proxy-only", s.proxyReason
 }
 
-// CountOutdated counts the items whose file permissions may not match their privacy.
+// CountOutdated counts the items whose file permissions may not match their privacy. /readyz and
+// /metrics both ask, as often as their callers poll, so the count is taken at most once per
+// outdatedCountTTL and shared.
 func (s *Service) CountOutdated(ctx context.Context) (int, error) {
+	s.outdatedMu.Lock()
+	defer s.outdatedMu.Unlock()
+	if !s.outdatedAt.IsZero() && time.Since(s.outdatedAt) < outdatedCountTTL {
+		return s.outdatedN, nil
+	}
 	total := 0
 	for _, table := range []string{"images", "documents"} {
 		n, err := s.db.NewSelect().Table(table).Where(outdatedWhere).Count(ctx)
@@ -52,8 +59,12 @@ func (s *Service) CountOutdated(ctx context.Context) (int, error) {
 		}
 		total += n
 	}
+	s.outdatedAt, s.outdatedN = time.Now(), total
 	return total, nil
 }
+
+// outdatedCountTTL is how long CountOutdated reuses its answer.
+const outdatedCountTTL = 10 * time.Second
 
 // PermissionConfig governs how file permissions are set.
 type PermissionConfig struct {
@@ -412,9 +423,8 @@ func (s *Service) upsertLeases(ctx context.Context, db bun.IDB, ids []string, no
 	return nil
 }
 
-// outdatedWhere selects the items of a media table whose file permissions may not match their
-// privacy: never set, or set before the last privacy change.
-const outdatedWhere = "(file_permissions_last_set IS NULL OR file_permissions_last_set < privacy_last_changed)"
+// outdatedWhere selects the items of a media table whose file permissions may be outdated.
+const outdatedWhere = models.PermissionsOutdatedSQL
 
 // claimOutdated leases up to limit outdated items no live lease covers, oldest ids first, in one
 // short transaction. On Postgres the candidate rows are locked FOR UPDATE SKIP LOCKED, so two
@@ -575,7 +585,7 @@ func (s *Service) ListOutdated(ctx context.Context, p PageRequest) (Page[*Outdat
 			ColumnExpr("m.id, m.collection_id, m.privacy, m.privacy_last_changed, m.file_permissions_last_set").
 			ColumnExpr("COALESCE(ps.attempts, 0) AS attempts, NULLIF(ps.last_error, '') AS last_error, ps.last_attempt_at, ps.claimed_until").
 			Join("LEFT JOIN permission_sync AS ps ON ps.media_id = m.id").
-			Where("(m.file_permissions_last_set IS NULL OR m.file_permissions_last_set < m.privacy_last_changed)").
+			Where(outdatedWhere). // its columns exist only on m
 			OrderExpr("m.id").Limit(n + 1)
 		q = auth.ViewerFrom(ctx).ReadFilter(q)
 		if after != "" {
@@ -597,7 +607,14 @@ func (s *Service) ListOutdated(ctx context.Context, p PageRequest) (Page[*Outdat
 // RetryOutdated claims up to batch outdated items (see claimOutdated) and sets their file
 // permissions again with the same bulk logic as a publish. With dryRun it only reports which
 // items it would retry, claiming nothing.
+// It needs PUBLISH; batch is 1 to 10,000.
 func (s *Service) RetryOutdated(ctx context.Context, batch int, dryRun bool) (SyncReport, []string, error) {
+	if err := requirePublish(ctx); err != nil {
+		return SyncReport{}, nil, err
+	}
+	if batch < 1 || batch > 10_000 {
+		return SyncReport{}, nil, inputErr("limit", "must be between 1 and 10000, got %d", batch)
+	}
 	return s.retryOutdated(ctx, batch, dryRun, time.Now().UTC())
 }
 

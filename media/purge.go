@@ -24,9 +24,9 @@ func (s *Service) UsePurger(p purge.Purger, publicURL string) {
 
 // purgeTarget is what a purge needs of one item.
 type purgeTarget struct {
-	urls       []string // serve views first, then direct URLs
-	collection string
-	privacy    models.Privacy
+	serve, direct []string // serve-view URLs; direct storage/CDN URLs
+	collection    string
+	privacy       models.Privacy
 }
 
 // PurgeURLs lists every URL under which a CDN may hold a file of the items: first the serve views
@@ -39,14 +39,13 @@ func (s *Service) PurgeURLs(ctx context.Context, ids []string) (map[string][]str
 	}
 	out := map[string][]string{}
 	for id, t := range targets {
-		out[id] = t.urls
+		out[id] = append(append([]string{}, t.serve...), t.direct...)
 	}
 	return out, nil
 }
 
 func (s *Service) purgeTargets(ctx context.Context, ids []string) (map[string]*purgeTarget, error) {
 	imgs, docs := splitIDs(ids)
-	serve, direct := map[string][]string{}, map[string][]string{}
 	targets := map[string]*purgeTarget{}
 	if len(imgs) > 0 {
 		var rows []*models.Image
@@ -56,23 +55,24 @@ func (s *Service) purgeTargets(ctx context.Context, ids []string) (map[string]*p
 		byID := map[string]*models.Image{}
 		for _, img := range rows {
 			byID[img.ID] = img
-			targets[img.ID] = &purgeTarget{collection: img.CollectionID, privacy: img.Privacy}
-			serve[img.ID] = append(serve[img.ID], s.publicURL+"/media/originals/"+img.ID+"/"+url.PathEscape(img.Filename))
-			direct[img.ID] = appendDirect(direct[img.ID], s.DirectURL(img.StorageKey))
+			targets[img.ID] = &purgeTarget{collection: img.CollectionID, privacy: img.Privacy,
+				serve:  []string{s.publicURL + "/media/originals/" + img.ID + "/" + url.PathEscape(img.Filename)},
+				direct: appendDirect(nil, s.DirectURL(img.StorageKey))}
 		}
 		var rends []models.Rendition
 		if err := s.db.NewSelect().Model(&rends).Where("image_id IN (?)", bun.In(imgs)).OrderExpr("id").Scan(ctx); err != nil {
 			return nil, err
 		}
+		presets := s.presetsBySpec()
 		for _, r := range rends {
-			img := byID[r.ImageID]
+			img, t := byID[r.ImageID], targets[r.ImageID]
 			if img == nil {
 				continue
 			}
-			for _, u := range s.renditionServeURLs(img, r) {
-				serve[img.ID] = append(serve[img.ID], s.publicURL+u)
+			for _, u := range s.renditionServeURLs(img, r, presets) {
+				t.serve = append(t.serve, s.publicURL+u)
 			}
-			direct[img.ID] = appendDirect(direct[img.ID], s.DirectURL(r.StorageKey))
+			t.direct = appendDirect(t.direct, s.DirectURL(r.StorageKey))
 		}
 	}
 	if len(docs) > 0 {
@@ -81,13 +81,10 @@ func (s *Service) purgeTargets(ctx context.Context, ids []string) (map[string]*p
 			return nil, err
 		}
 		for _, d := range rows {
-			targets[d.ID] = &purgeTarget{collection: d.CollectionID, privacy: d.Privacy}
-			serve[d.ID] = append(serve[d.ID], s.publicURL+"/media/documents/"+d.ID+"/"+url.PathEscape(d.Filename))
-			direct[d.ID] = appendDirect(direct[d.ID], s.DirectURL(d.StorageKey))
+			targets[d.ID] = &purgeTarget{collection: d.CollectionID, privacy: d.Privacy,
+				serve:  []string{s.publicURL + "/media/documents/" + d.ID + "/" + url.PathEscape(d.Filename)},
+				direct: appendDirect(nil, s.DirectURL(d.StorageKey))}
 		}
-	}
-	for id, t := range targets {
-		t.urls = append(serve[id], direct[id]...)
 	}
 	return targets, nil
 }
@@ -113,9 +110,20 @@ func appendDirect(list []string, u string) []string {
 	return append(list, u)
 }
 
+// presetsBySpec maps the canonical spec of each configured preset to its name.
+func (s *Service) presetsBySpec() map[string]string {
+	out := map[string]string{}
+	for name, spec := range s.rend.cfg.Presets {
+		if sp, err := s.parseSpec(spec); err == nil {
+			out[sp.String()] = name
+		}
+	}
+	return out
+}
+
 // renditionServeURLs returns the serve-view paths of a stored rendition: its signed URL, and its
 // preset URL when a preset names the same spec.
-func (s *Service) renditionServeURLs(img *models.Image, r models.Rendition) []string {
+func (s *Service) renditionServeURLs(img *models.Image, r models.Rendition, presets map[string]string) []string {
 	sp, err := s.parseSpec(r.Spec)
 	if err != nil {
 		return nil
@@ -125,11 +133,9 @@ func (s *Service) renditionServeURLs(img *models.Image, r models.Rendition) []st
 		return nil
 	}
 	urls := []string{info.URL}
-	for name, spec := range s.rend.cfg.Presets {
-		if p, err := s.parseSpec(spec); err == nil && p.String() == sp.String() {
-			if pi, err := s.renditionInfo(img, p, name); err == nil {
-				urls = append(urls, pi.URL)
-			}
+	if name, ok := presets[sp.String()]; ok {
+		if pi, err := s.renditionInfo(img, sp, name); err == nil {
+			urls = append(urls, pi.URL)
 		}
 	}
 	return urls
@@ -148,27 +154,27 @@ func (s *Service) purgeItems(ctx context.Context, ids []string) {
 		s.log.ErrorContext(ctx, "cdn purge: list urls", "err", err)
 		return
 	}
+	// One batch: every item's serve views first, then the direct URLs.
 	var batch []string
 	owner := map[string]string{}
-	collect := func(serveFirst bool) {
-		for _, id := range ids {
-			t := targets[id]
-			if t == nil {
-				continue
-			}
-			for _, u := range t.urls {
-				isServe := s.publicURL != "" && strings.HasPrefix(u, s.publicURL+"/media/") || strings.HasPrefix(u, "/media/")
-				if isServe == serveFirst {
-					if _, dup := owner[u]; !dup {
-						owner[u] = id
-						batch = append(batch, u)
-					}
-				}
+	add := func(id string, urls []string) {
+		for _, u := range urls {
+			if _, dup := owner[u]; !dup {
+				owner[u] = id
+				batch = append(batch, u)
 			}
 		}
 	}
-	collect(true)
-	collect(false)
+	for _, id := range ids {
+		if t := targets[id]; t != nil {
+			add(id, t.serve)
+		}
+	}
+	for _, id := range ids {
+		if t := targets[id]; t != nil {
+			add(id, t.direct)
+		}
+	}
 	if len(batch) == 0 {
 		return
 	}

@@ -75,7 +75,11 @@ type Service struct {
 	proxyReason string
 	purger      purge.Purger
 	publicURL   string // for purging serve views
-	bus         *Bus
+
+	outdatedMu sync.Mutex // CountOutdated's shared answer
+	outdatedAt time.Time
+	outdatedN  int
+	bus        *Bus
 
 	instance string      // this process, for leases on permission syncs
 	eager    chan string // image ids waiting for their eager renditions

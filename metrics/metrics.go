@@ -59,13 +59,13 @@ func init() {
 type Gauges struct {
 	// Subscriptions returns the number of open event subscriptions.
 	Subscriptions func() int
-	// Outdated returns the number of items whose file permissions may not match their privacy.
+	// Outdated returns the number of items whose file permissions may not match their privacy
+	// (the caller bounds how often it really counts).
 	Outdated func(context.Context) (int, error)
 }
 
-// Handler serves the metrics, reading the gauges in g at each scrape. Outdated items are counted
-// at most once per cacheFor, so a scraper cannot turn the endpoint into database load.
-func Handler(g Gauges, cacheFor time.Duration) http.Handler {
+// Handler serves the metrics, reading the gauges in g at each scrape.
+func Handler(g Gauges) http.Handler {
 	reg := prometheus.NewRegistry()
 	if g.Subscriptions != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -74,11 +74,18 @@ func Handler(g Gauges, cacheFor time.Duration) http.Handler {
 		}, func() float64 { return float64(g.Subscriptions()) }))
 	}
 	if g.Outdated != nil {
-		c := &cachedCount{fn: g.Outdated, every: cacheFor}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "veil_permission_outdated_items",
 			Help: "Media items whose file permissions may not match their privacy (-1 when the database cannot be read).",
-		}, c.get))
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := g.Outdated(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
 	}
 	return promhttp.HandlerFor(prometheus.Gatherers{Registry, reg}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -46,6 +46,10 @@ func (p PrivacyState) PermissionsOutdated() bool {
 	return p.FilePermissionsLastSet == nil || p.FilePermissionsLastSet.Before(p.PrivacyLastChanged)
 }
 
+// PermissionsOutdatedSQL is PermissionsOutdated as a WHERE condition on a media table; keep the two
+// the same rule.
+const PermissionsOutdatedSQL = "(file_permissions_last_set IS NULL OR file_permissions_last_set < privacy_last_changed)"
+
 // Image is an uploaded image. Width and Height are of the upright image (after EXIF orientation).
 // The focal point, when set, is its centre and size in upright source pixels.
 type Image struct {

@@ -56,6 +56,18 @@ func DefaultConfig() Config {
 		WebsocketInitTimeout: 10 * time.Second, WebsocketKeepAlive: 15 * time.Second}
 }
 
+// withStreamDefaults fills the stream timings a Config built by hand may leave zero.
+func (c Config) withStreamDefaults() Config {
+	def := DefaultConfig()
+	if c.WebsocketInitTimeout <= 0 {
+		c.WebsocketInitTimeout = def.WebsocketInitTimeout
+	}
+	if c.WebsocketKeepAlive <= 0 {
+		c.WebsocketKeepAlive = def.WebsocketKeepAlive
+	}
+	return c
+}
+
 // Validate names the offending setting.
 func (c Config) Validate() error {
 	if c.PublicURL != "" {
@@ -104,6 +116,7 @@ func New(cfg Config, deps Deps) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg = cfg.withStreamDefaults()
 	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), urls: URLs{Base: cfg.PublicURL}}
 	s.ready = newReadiness(deps.DB, deps.Media)
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
@@ -122,7 +135,7 @@ func New(cfg Config, deps Deps) *Server {
 			return 0
 		},
 		Outdated: deps.Media.CountOutdated,
-	}, 10*time.Second))
+	}))
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())
 	s.mux.HandleFunc("GET /media/documents/{id}/{filename}", s.serveDocument())
 	s.mux.HandleFunc("GET /media/renditions/{id}/{token}/{segment}", s.serveRendition())
@@ -155,11 +168,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(s.websocketTransport())
-	keepAlive := s.cfg.WebsocketKeepAlive
-	if keepAlive <= 0 {
-		keepAlive = 15 * time.Second
-	}
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: keepAlive}) // SSE comments keep proxies from cutting idle streams
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}) // SSE comments keep proxies from cutting idle streams
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

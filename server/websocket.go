@@ -85,23 +85,16 @@ const maxSubscriptionsPerConnection = 20
 
 func (s *Server) websocketTransport() transport.Websocket {
 	limit := int64(64 << 10)
-	initTimeout, keepAlive := s.cfg.WebsocketInitTimeout, s.cfg.WebsocketKeepAlive
-	if initTimeout <= 0 {
-		initTimeout = 10 * time.Second
-	}
-	if keepAlive <= 0 {
-		keepAlive = 15 * time.Second
-	}
 	return transport.Websocket{
 		Implementation: gorillaWebsocket{upgrader: websocket.Upgrader{
 			ReadBufferSize: 4096, WriteBufferSize: 4096,
 			CheckOrigin: s.websocketOriginAllowed,
 		}},
-		InitTimeout:           initTimeout,
-		KeepAlivePingInterval: keepAlive, // legacy graphql-ws: "ka" messages
+		InitTimeout:           s.cfg.WebsocketInitTimeout,
+		KeepAlivePingInterval: s.cfg.WebsocketKeepAlive, // legacy graphql-ws: "ka" messages
 		// graphql-transport-ws: "ping" messages. A client that does not answer with "pong" is not
 		// closed for it: a stalled client is caught by the write deadline instead.
-		PingPongInterval: keepAlive,
+		PingPongInterval: s.cfg.WebsocketKeepAlive,
 		MissingPongOk:    true,
 		PayloadReadLimit: &limit,
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
