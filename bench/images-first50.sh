@@ -20,7 +20,7 @@ for i in $(seq 60); do
   c=$(curl -s -H "$auth" http://127.0.0.1:18282/graphql -H 'content-type: application/json' \
     -d "{\"query\":\"mutation { createCollection(input:{name:\\\"c$i\\\"}) { id } }\"}" | sed 's/.*"id":"\([^"]*\)".*/\1/')
   curl -s -H "$auth" http://127.0.0.1:18282/graphql -F operations="${ops/\"c\":null/\"c\":\"$c\"}" -F map='{"0":["variables.f"]}' \
-    -F 0=@../shared/corpus/webp/vnc-d.webp >/dev/null
+    -F 0=@testdata/corpus/webp/vnc-d.webp >/dev/null
 done
 q='{ images(first: 50) { nodes { id title alt filename url fileSize contentType sha256 width height privacy createdAt updatedAt focalPoint { x y width height } tags collection { id name } } pageInfo { hasNextPage endCursor } } }'
 body=$(printf '{"query":%s}' "$(printf '%s' "$q" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')")

@@ -27,7 +27,7 @@ vpid=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18383/healthz >/dev/null && break; sleep 0.1; done
 tok=$(awk "/^    veil_/ {print \$1}" "$work/out.log"); auth="Authorization: Bearer $tok"
 resp=$(curl -s -H "$auth" http://127.0.0.1:18383/graphql -F operations='{"query":"mutation($f: Upload!) { uploadImage(input: {file: $f}) { rendition(spec: \"width-400\") { url } } }","variables":{"f":null}}' \
-  -F map='{"0":["variables.f"]}' -F 0=@../shared/corpus/photos/Garden.jpg)
+  -F map='{"0":["variables.f"]}' -F 0=@testdata/corpus/photos/Garden.jpg)
 url=$(printf '%s' "$resp" | sed 's/.*"url":"\([^"]*\)".*/\1/')
 curl -sf -H "$auth" -o /dev/null "http://127.0.0.1:18383$url"          # generate once
 file=$(find "$work/data/media/renditions" -type f | head -1)

@@ -11,7 +11,8 @@ runs=${1:-15}
 work=$(mktemp -d /tmp/veil-bench.XXXX)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/veil" ./cmd/veil
-src=../shared/corpus/large/Elephants_5640x3172.jpg
+src=${VEIL_LARGE_CORPUS:-../shared/corpus/large}/Elephants_5640x3172.jpg
+[ -f "$src" ] || { echo "$src not found: the 16 MB Elephants JPEG is not in the repository; set VEIL_LARGE_CORPUS to its folder" >&2; exit 1; }
 export GOMAXPROCS=1 VIPS_CONCURRENCY=1
 one="taskset -c 0"
 hyperfine -N -w 2 -r "$runs" --export-json "$work/h.json" \

@@ -136,8 +136,8 @@ func TestParseID(t *testing.T) {
 	}
 }
 
-// corpusPath and corpusFiles read ../shared/corpus (veiltest cannot be imported here: it imports media).
-func corpusPath(rel string) string { return filepath.Join("..", "..", "shared", "corpus", rel) }
+// corpusPath and corpusFiles read testdata/corpus (veiltest cannot be imported here: it imports media).
+func corpusPath(rel string) string { return filepath.Join("..", "testdata", "corpus", rel) }
 
 func corpusFiles(t *testing.T, dir string) []string {
 	entries, err := os.ReadDir(corpusPath(dir))

@@ -12,8 +12,6 @@ import (
 	"github.com/gen2brain/jpegn"
 )
 
-const elephants = "large/Elephants_5640x3172.jpg"
-
 var (
 	baselineOnce sync.Once
 	baselineJPEG []byte
@@ -22,7 +20,7 @@ var (
 // elephantsBaseline is the large corpus JPEG (progressive) re-encoded as a baseline JPEG at
 // quality 90, the other common kind of upload.
 func elephantsBaseline(b *testing.B) []byte {
-	src := corpusFile(b, elephants)
+	src := largeCorpusFile(b)
 	baselineOnce.Do(func() {
 		img, err := jpegn.Decode(bytes.NewReader(src))
 		if err != nil {
@@ -44,7 +42,7 @@ func BenchmarkGenerate(b *testing.B) {
 		name string
 		data func(*testing.B) []byte
 	}{
-		{"progressive", func(b *testing.B) []byte { return corpusFile(b, elephants) }},
+		{"progressive", func(b *testing.B) []byte { return largeCorpusFile(b) }},
 		{"baseline", elephantsBaseline},
 	} {
 		for _, spec := range []string{"width-400", "fill-300x300|format-webp", "fill-300x300", "width-1600"} {
@@ -76,7 +74,7 @@ func BenchmarkNaive(b *testing.B) {
 		name string
 		data func(*testing.B) []byte
 	}{
-		{"progressive", func(b *testing.B) []byte { return corpusFile(b, elephants) }},
+		{"progressive", func(b *testing.B) []byte { return largeCorpusFile(b) }},
 		{"baseline", elephantsBaseline},
 	} {
 		b.Run(src.name+"/width-400", func(b *testing.B) {

@@ -13,7 +13,7 @@
 //   - ErrFormatNotSupported: the requested output format has no encoder in this build.
 //   - ErrCorrupt: the source could not be parsed or is truncated.
 //
-// Geometry follows Wagtail's public behaviour (see shared/reference/renditions.md): size
+// Geometry follows Wagtail's public behaviour (see docs/renditions.md): size
 // operations run left to right on the size the previous one produced, and the source is then
 // cropped once and resized once. All sizes and crops are of the upright image: EXIF
 // orientation is applied before anything else.

@@ -382,7 +382,8 @@ func (e errWriter) Write([]byte) (int, error) { return 0, e.err }
 func TestEstimateDecodeBytes(t *testing.T) {
 	// The estimate must cover what Generate really allocates (a loose upper bound on peak).
 	for _, tt := range []struct{ file, spec string }{
-		{"large/Elephants_5640x3172.jpg", "width-400"},
+		{"large/Elephants_5640x3172.jpg", "width-400"}, // skipped when absent (see largeCorpusFile)
+		{"photos/FreshFlower.jpg", "width-400"},        // progressive
 		{"photos/Garden.jpg", "width-1600"},
 		{"png/Spring.png", "width-400"},
 	} {

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/image/webp"
 )
 
-// sharedDir finds ../shared relative to the repository root (the directory with go.mod).
-func sharedDir(t testing.TB) string {
+// testdataDir finds testdata/ at the repository root (the directory with go.mod).
+func testdataDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -25,7 +25,7 @@ func sharedDir(t testing.TB) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return filepath.Join(dir, "testdata")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -33,21 +33,40 @@ func sharedDir(t testing.TB) string {
 		}
 		dir = parent
 	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("shared directory not found beside the repository: %v", err)
-	}
-	return shared
 }
 
-// corpusFile reads a file of ../shared/corpus.
+// corpusFile reads a file of testdata/corpus, or the large file the repository leaves out.
 func corpusFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir(t), "corpus", rel))
+	if rel == largeCorpusName {
+		return largeCorpusFile(t)
+	}
+	b, err := os.ReadFile(filepath.Join(testdataDir(t), "corpus", rel))
 	if err != nil {
 		t.Fatalf("read corpus file: %v", err)
 	}
 	return b
+}
+
+const largeCorpusName = "large/Elephants_5640x3172.jpg"
+
+// largeCorpusFile reads the 16 MB progressive JPEG that the repository leaves out, from
+// $VEIL_LARGE_CORPUS (a folder) or ../shared/corpus/large beside the repository; the benchmarks and
+// tests that need it skip with the reason when it is absent.
+func largeCorpusFile(t testing.TB) []byte {
+	t.Helper()
+	name := filepath.Base(largeCorpusName)
+	dirs := []string{filepath.Join(filepath.Dir(testdataDir(t)), "..", "shared", "corpus", "large")}
+	if d := os.Getenv("VEIL_LARGE_CORPUS"); d != "" {
+		dirs = append([]string{d}, dirs...)
+	}
+	for _, d := range dirs {
+		if b, err := os.ReadFile(filepath.Join(d, name)); err == nil {
+			return b
+		}
+	}
+	t.Skipf("%s is not in the repository (16 MB); set VEIL_LARGE_CORPUS to a folder holding it (looked in %v)", name, dirs)
+	return nil
 }
 
 // gradient returns a w×h image whose red grows with x and green with y, so a pixel's colour

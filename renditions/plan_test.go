@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// vector is one row of shared/reference/rendition-vectors.tsv.
+// vector is one row of testdata/rendition-vectors.tsv.
 type vector struct {
 	line       int
 	srcW, srcH int
@@ -34,7 +34,7 @@ func (v vector) String() string {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedDir(t), "reference", "rendition-vectors.tsv"))
+	f, err := os.Open(filepath.Join(testdataDir(t), "rendition-vectors.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func s3Store(t *testing.T) (*storage.Store, string) {
 	t.Helper()
 	endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
 	if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
-		t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see ../shared/tools/s3-radosgw)")
+		t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see tools/s3-radosgw)")
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])

@@ -1,5 +1,5 @@
 // Package veiltest gives tests real parts: a SQLite database in a temp dir, a fresh Postgres
-// schema when VEIL_TEST_POSTGRES_URL is set, and the path of the shared corpus. It is imported by
+// schema when VEIL_TEST_POSTGRES_URL is set, and the path of the test corpus (testdata/corpus). It is imported by
 // _test.go files only.
 package veiltest
 
@@ -8,6 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"image"
+	"image/jpeg"
+	mrand "math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -98,10 +101,11 @@ func open(t testing.TB, dbURL string) *models.DB {
 	return db
 }
 
-// Corpus returns the absolute path of a file in ../shared/corpus (relative to the module root).
+// Corpus returns the absolute path of a file in the repository's test corpus, testdata/corpus
+// (licences in testdata/corpus/README.md).
 func Corpus(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(ModuleRoot(), "..", "shared", "corpus", filepath.FromSlash(rel))
+	p := filepath.Join(CorpusDir(), filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("veiltest: corpus file %s: %v", rel, err)
 	}
@@ -111,7 +115,7 @@ func Corpus(t testing.TB, rel string) string {
 // CorpusFiles lists the files of a corpus folder (e.g. "photos"), as corpus-relative paths.
 func CorpusFiles(t testing.TB, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(ModuleRoot(), "..", "shared", "corpus", dir))
+	entries, err := os.ReadDir(filepath.Join(CorpusDir(), dir))
 	if err != nil {
 		t.Fatalf("veiltest: corpus folder %s: %v", dir, err)
 	}
@@ -123,6 +127,40 @@ func CorpusFiles(t testing.TB, dir string) []string {
 	}
 	return out
 }
+
+// LargeJPEG writes an 18-megapixel (5640×3172) baseline JPEG of about 10 MB into a temporary
+// folder of t and returns its path: the large upload the corpus leaves out to keep the repository
+// small (the 16 MB original stays in ../shared/corpus/large for the benchmarks).
+func LargeJPEG(t testing.TB) string {
+	t.Helper()
+	const w, h = 5640, 3172
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Y[y*img.YStride+x] = uint8((x*255/w+y*255/h)/2 + rng.IntN(48))
+		}
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = uint8(96+rng.IntN(64)), uint8(96+rng.IntN(64))
+	}
+	p := filepath.Join(t.TempDir(), "large.jpg")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := jpeg.Encode(f, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// CorpusDir returns the absolute path of testdata/corpus.
+func CorpusDir() string { return filepath.Join(ModuleRoot(), "testdata", "corpus") }
 
 // ModuleRoot returns the directory holding go.mod.
 func ModuleRoot() string {

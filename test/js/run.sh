@@ -25,5 +25,5 @@ for _ in $(seq 100); do grep -q "Veil is running at" "$work/out.log" && break; s
 url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
 tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
 [ -n "$url" ] && [ -n "$tok" ] || { echo "FAIL veil did not start within 10 s" >&2; exit 1; }
-node upload.mjs "$url" "$tok" ../../../shared/corpus/photos/LadyBird.jpg ../../../shared/corpus/orientation/upright.jpg
-node subscriptions.mjs "$url" "$tok" ../../../shared/corpus/photos/Garden.jpg
+node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../testdata/corpus/orientation/upright.jpg
+node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg
