@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -54,6 +55,8 @@ type Config struct {
 	Storage storage.Config
 	Media   media.Config
 	Server  server.Config
+
+	listener net.Listener // veil serve binds before creating anything
 }
 
 // setting is one configuration value: a flag and the environment variable behind it.
@@ -124,6 +127,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		s.val = fs.String(s.flag, "", s.usage+" ["+s.env+"]"+defaultNote(s.def))
 		byFlag[s.flag] = s
 	}
+	fs.Usage = func() { printUsage(fs, byFlag) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -151,8 +155,10 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 	}
 	c.Listen, _ = get("listen")
-	if v, name := get("listen"); !strings.Contains(v, ":") {
-		fail(name, "%q is not host:port", v)
+	if v, name := get("listen"); true {
+		if err := validListen(v); err != nil {
+			fail(name, "%v", err)
+		}
 	}
 	c.DataDir, _ = get("data-dir")
 	if v, name := get("data-dir-mode"); true {
@@ -412,6 +418,87 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// validListen checks a host:port listen address, suggesting ":8081" for a bare "8081".
+func validListen(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		if n, perr := strconv.Atoi(v); perr == nil && n >= 0 && n <= 65535 {
+			return fmt.Errorf("%q is not host:port; did you mean \":%s\" (all interfaces) or \"127.0.0.1:%s\"?", v, v, v)
+		}
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080 or :8080)", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", v, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: %q is not a host name or address", v, host)
+	}
+	return nil
+}
+
+// secretMismatch warns when VEIL_SECRET is set on a data dir whose generated secret differs and
+// is not kept as an old secret: every rendition URL and preview token made before stops verifying.
+func secretMismatch(c *Config) string {
+	if c.Secret == "" {
+		return ""
+	}
+	path := filepath.Join(c.DataDir, "secret")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	generated := strings.TrimSpace(string(b))
+	if generated == "" || generated == c.Secret {
+		return ""
+	}
+	for _, old := range c.OldSecrets {
+		if old == generated {
+			return ""
+		}
+	}
+	return fmt.Sprintf("VEIL_SECRET differs from the secret generated earlier in %s: rendition URLs and preview tokens made with it no longer verify. "+
+		"To keep them valid, add it as an old secret: VEIL_RENDITION_OLD_SECRETS=\"$(cat %s)\" (or --rendition-old-secrets)", path, path)
+}
+
+// printUsage lists every flag with the type of value it takes, its meaning, its VEIL_* variable
+// and its default.
+func printUsage(fs *flag.FlagSet, settings map[string]*setting) {
+	w := fs.Output()
+	fmt.Fprintf(w, "usage: %s [flags]\n\nFlags win over VEIL_* variables, which win over defaults.\n\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := "", f.Usage
+		if s, ok := settings[f.Name]; ok {
+			kind = settingType(s.def)
+		} else if k, u := flag.UnquoteUsage(f); k != "" {
+			kind, usage = k, u
+		}
+		fmt.Fprintf(w, "  --%s %s\n    \t%s\n", f.Name, kind, usage)
+	})
+}
+
+// settingType names the kind of value a setting takes, for -h (flag shows it after the name).
+func settingType(def string) string {
+	switch {
+	case def == "":
+		return "string"
+	case def == "true" || def == "false":
+		return "bool"
+	}
+	if _, err := strconv.Atoi(def); err == nil {
+		if strings.HasPrefix(def, "0") && len(def) > 1 {
+			return "mode"
+		}
+		return "int"
+	}
+	if _, err := time.ParseDuration(def); err == nil {
+		return "duration"
+	}
+	if _, err := parseSize(def); err == nil {
+		return "size"
+	}
+	return "string"
 }
 
 func defaultNote(def string) string {

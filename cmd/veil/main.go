@@ -1,9 +1,12 @@
 // Command veil runs Veil, the headless media backend.
 //
-//	veil serve     run the server (creates ./data with SQLite and a media folder by default)
-//	veil migrate   apply database migrations and exit
-//	veil doctor    check configuration, storage and database, print a diagnosis, and exit
-//	veil render    make one rendition of a local file, as the server would
+//	veil serve              run the server (creates ./data with SQLite and a media folder by default)
+//	veil migrate            apply database migrations and exit
+//	veil doctor             check configuration, storage and database, print a diagnosis, and exit
+//	veil token create       make an admin (if needed) and print a new API token
+//	veil retry-permissions  set the file permissions of every outdated item now
+//	veil render             make one rendition of a local file, as the server would
+//	veil version            print the module version, commit and Go version
 //
 // Every flag has a VEIL_* environment variable; `veil <command> -h` lists them.
 package main
@@ -19,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +44,7 @@ commands:
   render    make one rendition of a local file: veil render -spec SPEC IN OUT
   token     veil token create --admin: make an admin (if needed) and print a new API token
   retry-permissions [--dry-run]   set the file permissions of every outdated item now
+  version   print the version, commit and Go version
 
 Run 'veil <command> -h' for the flags and their VEIL_* environment variables.
 `
@@ -54,12 +59,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	if cmd == "render" {
+	switch cmd {
+	case "render":
 		return render(rest, stdout, stderr)
-	}
-	if cmd == "token" {
+	case "version", "--version":
+		version(stdout)
+		return 0
+	case "token":
+		const tokenUsage = "usage: veil token create --admin [--email admin@localhost] [--token-name cli] [config flags]"
+		if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
+			fmt.Fprintln(stdout, tokenUsage)
+			return 0
+		}
 		if len(rest) == 0 || rest[0] != "create" {
-			fmt.Fprintln(stderr, "usage: veil token create --admin [--email admin@localhost] [--token-name cli] [config flags]")
+			fmt.Fprintln(stderr, tokenUsage)
 			return 2
 		}
 		cmd, rest = "token create", rest[1:]
@@ -85,6 +98,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "veil: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+	var init bool
+	if cmd == "serve" || cmd == "migrate" {
+		fs.BoolVar(&init, "init", false, "create the data dir even outside the current folder (a new, empty instance)")
+	}
 	cfg, err := loadConfig(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -92,6 +109,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "veil: invalid configuration:\n%v\n", indent(err.Error()))
 		return 2
+	}
+	if cmd == "serve" {
+		// Bind before anything is created, so a port in use leaves no admin behind whose
+		// one-time token nobody saw.
+		if cfg.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+			fmt.Fprintf(stderr, "veil: VEIL_LISTEN: cannot listen on %s: %v\n", cfg.Listen, err)
+			return 1
+		}
+		defer cfg.listener.Close()
+	}
+	if err := describeInstance(cfg, cmd == "serve").prepare(cmd, cfg, init, stderr); err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -148,6 +178,10 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	} else if created {
 		log.Warn("generated a signing secret; set VEIL_SECRET to share one between instances", "path", cfg.DataDir+"/secret")
 	}
+	if warning := secretMismatch(cfg); warning != "" {
+		fmt.Fprintf(stderr, "veil: WARNING: %s\n", warning)
+		log.Warn("VEIL_SECRET differs from the generated secret of this data dir", "path", filepath.Join(cfg.DataDir, "secret"))
+	}
 	cfg.Media.Renditions.SigningKeys = [][]byte{derivedKey(secret, "rendition url signing")}
 	for _, old := range cfg.OldSecrets {
 		cfg.Media.Renditions.SigningKeys = append(cfg.Media.Renditions.SigningKeys, derivedKey(old, "rendition url signing"))
@@ -194,11 +228,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	}()
 	defer func() { stopBackground(); background.Wait(); bus.Close(context.Background()) }()
 	handler := server.New(cfg.Server, server.Deps{DB: db, Media: svc, Auth: authSvc, Logger: log})
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: VEIL_LISTEN: cannot listen on %s: %v\n", cfg.Listen, err)
-		return 1
-	}
+	ln := cfg.listener
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +19,9 @@ func render(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	spec := fs.String("spec", "", "rendition spec, e.g. width-400 or fill-300x300|format-webp")
 	focal := fs.String("focal", "", "focal point x,y,width,height in upright pixels")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	if fs.NArg() != 2 || *spec == "" {
