@@ -12,7 +12,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/server/graphiql"
 	"github.com/veil-media/veil/upload"
 )
 
@@ -124,7 +124,10 @@ func New(cfg Config, deps Deps) *Server {
 	gql := s.graphQLHandler()
 	s.mux.Handle("POST /graphql", gql)
 	s.mux.Handle("GET /graphql", gql)
-	s.mux.Handle("GET /{$}", playground.Handler("Veil", "/graphql"))
+	page := graphiql.Handler() // embedded: works offline
+	s.mux.Handle("GET /{$}", page)
+	s.mux.Handle("GET /favicon.ico", page)
+	s.mux.Handle("GET /graphiql/", page)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", metrics.Handler(metrics.Gauges{

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts a fresh `veil serve`, uploads corpus images to it with apollo-upload-client, and checks
-# subscriptions with the graphql-ws client.
+# Starts a fresh `veil serve`, uploads corpus images to it with apollo-upload-client, checks
+# subscriptions with the graphql-ws client, and the GraphiQL page offline in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d)
@@ -27,3 +27,8 @@ tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
 [ -n "$url" ] && [ -n "$tok" ] || { echo "FAIL veil did not start within 10 s" >&2; exit 1; }
 node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../testdata/corpus/orientation/upright.jpg
 node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg
+if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  node graphiql.mjs "$url" "$tok" ../../testdata/corpus/photos/FreshFlower.jpg
+else
+  echo "SKIP graphiql: no Chromium at ${CHROMIUM:-/usr/bin/chromium} (.ci/run installs Debian's chromium)"
+fi

@@ -1,0 +1,140 @@
+// Package graphiql serves Veil's GraphiQL page at / with every asset it needs embedded in the
+// binary (GraphiQL 4.1.2, React 18.2.0, their licences beside them in assets/vendor), so the page
+// works offline and under a Content-Security-Policy that allows nothing but this server.
+package graphiql
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// CSP is the page's Content-Security-Policy: scripts, styles, images, fonts and connections
+// (HTTP and the subscription websocket) only from this server; GraphiQL's own styles set inline.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Handler serves GET/HEAD of "/" (the page), "/favicon.ico" and "/graphiql/…" (its assets).
+// Versioned vendor files are cached for a year; the page and Veil's own script revalidate by ETag.
+// Every response is gzip-compressed for clients that accept it.
+func Handler() http.Handler {
+	return http.HandlerFunc(serve)
+}
+
+type file struct {
+	body, gz    []byte
+	etag, ctype string
+	immutable   bool
+}
+
+var (
+	filesOnce sync.Once
+	files     map[string]*file // by URL path
+)
+
+func load() {
+	files = map[string]*file{}
+	_ = fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".sh") {
+			return err
+		}
+		body, err := assets.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		f := &file{body: body, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`,
+			ctype: mime.TypeByExtension(path.Ext(p)), immutable: strings.HasPrefix(p, "assets/vendor/")}
+		if strings.HasSuffix(p, ".ico") {
+			f.ctype = "image/x-icon"
+		}
+		if f.ctype == "" {
+			f.ctype = "application/octet-stream"
+		}
+		if !strings.HasSuffix(p, ".ico") {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+			f.gz = buf.Bytes()
+		}
+		rel := strings.TrimPrefix(p, "assets/")
+		switch rel {
+		case "index.html":
+			files["/"] = f
+		case "favicon.ico":
+			files["/favicon.ico"] = f
+		default:
+			files["/graphiql/"+rel] = f
+		}
+		return nil
+	})
+}
+
+func serve(w http.ResponseWriter, r *http.Request) {
+	filesOnce.Do(load)
+	f, ok := files[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", f.etag)
+	h.Set("Vary", "Accept-Encoding")
+	if f.immutable {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	if r.URL.Path == "/" {
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+	}
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body := f.body
+	if f.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		body = f.gz
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(body)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip (q=0 refuses it).
+func acceptsGzip(ae string) bool {
+	for _, part := range strings.Split(ae, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.TrimSpace(name) != "*" {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}
