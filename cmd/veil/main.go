@@ -119,8 +119,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer cfg.listener.Close()
 	}
-	if err := describeInstance(cfg, cmd == "serve").prepare(cmd, cfg, init, stderr); err != nil {
+	in := describeInstance(cfg, cmd == "serve")
+	if err := in.prepare(cmd, cfg, init, stderr); err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	if diag := in.diagnose(); diag != "" {
+		fmt.Fprintf(stderr, "veil: %s\n", diag)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

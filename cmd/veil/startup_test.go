@@ -182,3 +182,56 @@ func TestGracefulShutdownFinishesUploads(t *testing.T) {
 		t.Fatalf("exit: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestDataDirDiagnosisAsUnprivilegedUser (issue 15.6): a data dir made by root (the database file,
+// media folder and secret inside it), and one root keeps closed (0700), stop `veil serve` as
+// another user with one diagnosis naming every path it cannot use and one command; running that
+// command (as root) lets the next start succeed.
+func TestDataDirDiagnosisAsUnprivilegedUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the server as uid 65534")
+	}
+	root := t.TempDir()
+	for d := root; d != "/"; d = filepath.Dir(d) { // let nobody reach the test folders
+		fi, _ := os.Stat(d)
+		_ = os.Chmod(d, fi.Mode().Perm()|0o005)
+	}
+	for _, c := range []struct {
+		name string
+		mode os.FileMode
+		want []string
+	}{
+		{"made by root", 0o755, []string{"cannot create files in the data dir", "veil.db: cannot read and write", "media: cannot read and write", "secret: cannot read and write"}},
+		{"closed by root", 0o700, []string{"cannot enter the data dir"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			work := filepath.Join(root, strings.ReplaceAll(c.name, " ", "-"))
+			_ = os.MkdirAll(work, 0o777)
+			_ = os.Chmod(work, 0o777)
+			data := filepath.Join(work, "data")
+			// A first start as root makes the instance root's.
+			if code, out := runVeil(t, work, nil, "serve", "--listen", "127.0.0.1:0"); code != 0 {
+				t.Fatalf("start as root: %d\n%s", code, out)
+			}
+			_ = os.Chmod(data, c.mode)
+			code, out := runAsNobody(t, work, nil, "serve", "--listen", "127.0.0.1:0")
+			if code != 1 {
+				t.Fatalf("serve as nobody on root's data dir: exit %d\n%s", code, out)
+			}
+			for _, want := range append(c.want, "uid=65534 gid=65534", "owned by uid=0 gid=0", "fix (one command): ") {
+				if !strings.Contains(out, want) {
+					t.Errorf("diagnosis lacks %q:\n%s", want, out)
+				}
+			}
+			fix := out[strings.Index(out, "fix (one command): ")+len("fix (one command): "):]
+			fix = strings.TrimSpace(fix[:strings.Index(fix, "   (")])
+			if out, err := exec.Command("sh", "-c", strings.ReplaceAll(fix, "sudo ", "")).CombinedOutput(); err != nil {
+				t.Fatalf("the fix %q: %v\n%s", fix, err, out)
+			}
+			// runAsNobody stops a started serve only at its 20 s deadline; doctor checks the same.
+			if code, out := runAsNobody(t, work, nil, "doctor"); code != 0 {
+				t.Fatalf("after the fix %q, doctor as nobody: exit %d\n%s", fix, code, out)
+			}
+		})
+	}
+}
