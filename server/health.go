@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,11 +26,12 @@ type readiness struct {
 }
 
 type readyReport struct {
-	Ready           bool             `json:"ready"`
-	Database        string           `json:"database"`
-	Storage         string           `json:"storage"`
-	FilePermissions permissionReport `json:"filePermissions"`
-	Checked         string           `json:"checked"`
+	Ready           bool              `json:"ready"`
+	Database        string            `json:"database"`
+	Storage         string            `json:"storage"`
+	StoragePrefixes map[string]string `json:"storagePrefixes"` // "originals/": "ok" or why not
+	FilePermissions permissionReport  `json:"filePermissions"`
+	Checked         string            `json:"checked"`
 }
 
 // permissionReport says how privacy reaches storage and how far behind it is. Drift does not make
@@ -54,12 +56,22 @@ func (r *readiness) check(ctx context.Context) readyReport {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rep := readyReport{Ready: true, Database: "ok", Storage: "ok"}
+	rep := readyReport{Ready: true, Database: "ok", Storage: "ok", StoragePrefixes: map[string]string{}}
 	if err := r.db.PingContext(ctx); err != nil {
 		rep.Ready, rep.Database = false, err.Error()
 	}
-	if err := r.store.Probe(ctx); err != nil {
-		rep.Ready, rep.Storage = false, err.Error()
+	// Each prefix Veil writes is probed: one that is not writable fails the uploads (or
+	// renditions) that go there, whatever the top folder allows.
+	var failed []string
+	for _, p := range r.store.ProbeEach(ctx) {
+		rep.StoragePrefixes[p.Prefix] = "ok"
+		if p.Err != nil {
+			rep.StoragePrefixes[p.Prefix] = p.Err.Error()
+			failed = append(failed, p.Prefix)
+		}
+	}
+	if len(failed) > 0 {
+		rep.Ready, rep.Storage = false, "not writable: "+strings.Join(failed, ", ")+" (see storagePrefixes)"
 	}
 	rep.FilePermissions.Strategy, rep.FilePermissions.Reason = r.media.PermissionStrategy()
 	if rep.Database == "ok" {

@@ -1,10 +1,7 @@
 package storage
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -162,40 +159,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		st.BucketName = u.Host
 	}
 	return st, nil
-}
-
-// Probe writes, reads back and deletes a small object, proving the bucket works for Veil's
-// credentials. Failures are classified (ErrUnavailable) and, for file:// buckets, explained by a
-// *Diagnosis.
-func (s *Store) Probe(ctx context.Context) error {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	key := ".veil-probe/" + hex.EncodeToString(rnd[:])
-	want := []byte("veil storage probe " + key)
-	fail := func(op string, err error) error {
-		if s.Scheme == "file" {
-			if d := diagnoseWritable(s.Dir); d != nil {
-				return d
-			}
-		}
-		return fmt.Errorf("storage: probe %s %s: %w", op, key, Classify(err))
-	}
-	if err := s.Bucket.WriteAll(ctx, key, want, &blob.WriterOptions{ContentType: "text/plain"}); err != nil {
-		return fail("write", err)
-	}
-	got, err := s.Bucket.ReadAll(ctx, key)
-	if err != nil {
-		_ = s.Delete(ctx, key)
-		return fail("read", err)
-	}
-	if !bytes.Equal(got, want) {
-		_ = s.Delete(ctx, key)
-		return fmt.Errorf("storage: probe read back different bytes from %s: %w", key, ErrUnavailable)
-	}
-	if err := s.Delete(ctx, key); err != nil {
-		return fail("delete", err)
-	}
-	return nil
 }
 
 // Write streams r to key with an explicit content type and returns the bytes written. The object

@@ -25,7 +25,7 @@ func ListKeys(t testing.TB, s *storage.Store) []string {
 		if err != nil {
 			t.Fatalf("veiltest: list bucket: %v", err)
 		}
-		if !strings.HasPrefix(obj.Key, ".veil-probe/") {
+		if !strings.HasPrefix(obj.Key, ".veil-probe/") && !strings.Contains(obj.Key, "/.veil-probe-") {
 			keys = append(keys, obj.Key)
 		}
 	}
