@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -487,7 +489,8 @@ func (s *Service) CreateAdmin(ctx context.Context, name, email, tokenName string
 }
 
 // CreatePreviewToken signs a token that opens, until it expires, the private media referenced by
-// the draft of content item contentID. Creating one needs PUBLISH.
+// the draft of content item contentID that the token's creator (the viewer in ctx) may read.
+// Creating one needs PUBLISH.
 func (s *Service) CreatePreviewToken(ctx context.Context, contentID string, ttl time.Duration) (string, time.Time, error) {
 	v := ViewerFrom(ctx)
 	switch {
@@ -502,13 +505,72 @@ func (s *Service) CreatePreviewToken(ctx context.Context, contentID string, ttl 
 		return "", time.Time{}, inputErr("contentId", "must be a content id")
 	}
 	exp := time.Now().Add(ttl).Truncate(time.Second)
-	return signPreview(s.cfg.PreviewKeys[0], contentID, exp), exp, nil
+	return signPreview(s.cfg.PreviewKeys[0], contentID, v.UserID, exp), exp, nil
 }
 
 // VerifyPreviewToken returns the content id a preview token opens, or ErrBadPreviewToken when it
 // is malformed, tampered with or expired.
 func (s *Service) VerifyPreviewToken(tok string) (string, time.Time, error) {
-	return verifyPreview(s.cfg.PreviewKeys, tok, time.Now())
+	c, err := verifyPreview(s.cfg.PreviewKeys, tok, time.Now())
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return c.ContentID, time.Unix(c.Expires, 0), nil
+}
+
+// OpenPreview verifies a preview token and returns the content id it opens and the viewer of its
+// creator, with the creator's permissions now (read again at most every VEIL_AUTH_CACHE_TTL): the
+// token opens only what that viewer may read. A creator who was deleted or deactivated yields
+// ErrBadPreviewToken.
+func (s *Service) OpenPreview(ctx context.Context, tok string) (string, *Viewer, error) {
+	c, err := verifyPreview(s.cfg.PreviewKeys, tok, time.Now())
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := s.viewerOfUser(ctx, c.Creator)
+	if err != nil {
+		return "", nil, err
+	}
+	return c.ContentID, v, nil
+}
+
+// viewerOfUser returns the viewer of an active user (ErrBadPreviewToken for a missing or
+// deactivated one), cached like the viewers of API tokens.
+func (s *Service) viewerOfUser(ctx context.Context, userID string) (*Viewer, error) {
+	now := time.Now()
+	s.mu.Lock()
+	c, hit := s.users[userID]
+	s.mu.Unlock()
+	if hit && now.Before(c.until) {
+		if c.viewer == nil {
+			return nil, fmt.Errorf("%w: its creator is no longer active", ErrBadPreviewToken)
+		}
+		return c.viewer, nil
+	}
+	u := new(models.User)
+	err := s.db.NewSelect().Model(u).Where("id = ?", userID).Scan(ctx)
+	var v *Viewer
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("auth: load preview creator: %w", err)
+	case u.Active:
+		if v, err = s.loadViewer(ctx, u.ID, u.Name, u.Admin); err != nil {
+			return nil, err
+		}
+	}
+	if s.cfg.CacheTTL > 0 {
+		s.mu.Lock()
+		if len(s.users) > 10000 {
+			s.users = map[string]cachedUser{}
+		}
+		s.users[userID] = cachedUser{viewer: v, until: now.Add(s.cfg.CacheTTL)}
+		s.mu.Unlock()
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%w: its creator is no longer active", ErrBadPreviewToken)
+	}
+	return v, nil
 }
 
 func asInput(err error, target **InputError) bool {

@@ -82,6 +82,12 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedToken // token id → resolved viewer
+	users map[string]cachedUser  // user id → viewer of a preview token's creator
+}
+
+type cachedUser struct {
+	viewer *Viewer // nil: no such active user
+	until  time.Time
 }
 
 type cachedToken struct {
@@ -108,13 +114,14 @@ func New(db *models.DB, cfg Config, log *slog.Logger) *Service {
 	if cfg.MaxPreviewTTL == 0 {
 		cfg.MaxPreviewTTL = 24 * time.Hour
 	}
-	return &Service{db: db, cfg: cfg, log: log, cache: map[string]cachedToken{}, Limiter: NewLimiter(cfg.FailuresPerMinute, time.Minute)}
+	return &Service{db: db, cfg: cfg, log: log, cache: map[string]cachedToken{}, users: map[string]cachedUser{}, Limiter: NewLimiter(cfg.FailuresPerMinute, time.Minute)}
 }
 
 // invalidate forgets every cached viewer: called after any change to users, groups, grants or tokens.
 func (s *Service) invalidate() {
 	s.mu.Lock()
 	s.cache = map[string]cachedToken{}
+	s.users = map[string]cachedUser{}
 	s.mu.Unlock()
 }
 

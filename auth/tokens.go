@@ -60,33 +60,37 @@ func secretMatches(secret string, hash []byte) bool {
 
 // Preview tokens let a preview frontend read the private media a draft references. They are
 // self-contained: base64url(JSON claims) "." base64url(HMAC-SHA256), signed with the preview key.
+// They name their creator: a token opens only what its creator may read (see OpenPreview), so
+// a token without one (made before creators were recorded) is refused.
 type previewClaims struct {
 	ContentID string `json:"c"`
+	Creator   string `json:"u"` // user id of the creator
 	Expires   int64  `json:"e"` // unix seconds
 }
 
 // ErrBadPreviewToken is a preview token that is malformed, tampered with or expired.
 var ErrBadPreviewToken = errors.New("invalid or expired preview token")
 
-func signPreview(key []byte, contentID string, expires time.Time) string {
-	payload, _ := json.Marshal(previewClaims{ContentID: contentID, Expires: expires.Unix()})
+func signPreview(key []byte, contentID, creator string, expires time.Time) string {
+	payload, _ := json.Marshal(previewClaims{ContentID: contentID, Creator: creator, Expires: expires.Unix()})
 	p := base64.RawURLEncoding.EncodeToString(payload)
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("veil-preview-v1." + p))
 	return p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func verifyPreview(keys [][]byte, tok string, now time.Time) (string, time.Time, error) {
+func verifyPreview(keys [][]byte, tok string, now time.Time) (previewClaims, error) {
+	var c previewClaims
 	if len(tok) > 2048 {
-		return "", time.Time{}, ErrBadPreviewToken
+		return c, ErrBadPreviewToken
 	}
 	p, sig, ok := strings.Cut(tok, ".")
 	if !ok {
-		return "", time.Time{}, ErrBadPreviewToken
+		return previewClaims{}, ErrBadPreviewToken
 	}
 	got, err := base64.RawURLEncoding.Strict().DecodeString(sig) // strict: no second spelling of one signature
 	if err != nil {
-		return "", time.Time{}, ErrBadPreviewToken
+		return previewClaims{}, ErrBadPreviewToken
 	}
 	valid := false
 	for _, k := range keys {
@@ -95,19 +99,18 @@ func verifyPreview(keys [][]byte, tok string, now time.Time) (string, time.Time,
 		valid = valid || hmac.Equal(got, m.Sum(nil))
 	}
 	if !valid {
-		return "", time.Time{}, ErrBadPreviewToken
+		return previewClaims{}, ErrBadPreviewToken
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(p)
 	if err != nil {
-		return "", time.Time{}, ErrBadPreviewToken
+		return previewClaims{}, ErrBadPreviewToken
 	}
-	var c previewClaims
-	if err := json.Unmarshal(raw, &c); err != nil || c.ContentID == "" {
-		return "", time.Time{}, ErrBadPreviewToken
+	if err := json.Unmarshal(raw, &c); err != nil || c.ContentID == "" || c.Creator == "" {
+		return previewClaims{}, ErrBadPreviewToken
 	}
 	exp := time.Unix(c.Expires, 0)
 	if !now.Before(exp) {
-		return "", time.Time{}, fmt.Errorf("%w: expired at %s", ErrBadPreviewToken, exp.UTC().Format(time.RFC3339))
+		return previewClaims{}, fmt.Errorf("%w: expired at %s", ErrBadPreviewToken, exp.UTC().Format(time.RFC3339))
 	}
-	return c.ContentID, exp, nil
+	return c, nil
 }

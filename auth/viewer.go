@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -122,5 +123,47 @@ func (v *Viewer) ReadFilter(q *bun.SelectQuery) *bun.SelectQuery {
 			return s
 		})
 		return q.WhereOr("collection_id IN (?)", sub)
+	})
+}
+
+// collectionPerms are the permissions granted on collections: holding any of them on a collection
+// or an ancestor makes the collection visible.
+var collectionPerms = []models.Permission{models.PermView, models.PermAdd, models.PermChange, models.PermDelete}
+
+// CollectionFilter adds to a select on collections the condition that keeps only the collections
+// v may see. It is the one rule for every place that hands out a collection (lists, by id, node,
+// parent, a media item's collection, grants):
+//
+//   - admins and MANAGE_USERS holders (who grant permissions on collections) see every one;
+//   - everyone else, anonymous viewers included, sees a collection when they hold a grant
+//     (VIEW, ADD, CHANGE or DELETE) on it or on an ancestor, or when it or a descendant holds a
+//     PUBLIC image or document.
+//
+// So a collection of an item v may read is always visible, and the ancestors of a collection
+// that is visible only through a grant are not (their parent field is null).
+func (v *Viewer) CollectionFilter(q *bun.SelectQuery) *bun.SelectQuery {
+	if v.HasGlobal(models.PermManageUsers) {
+		return q
+	}
+	var ids []string
+	if !v.IsAnonymous() {
+		seen := map[string]bool{}
+		for _, p := range collectionPerms {
+			for _, id := range v.collections[p] {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	// A public item in the subtree: its collection's path starts with this collection's path.
+	const public = `EXISTS (SELECT 1 FROM collections AS pc JOIN %[1]s AS pm ON pm.collection_id = pc.id
+		WHERE pm.privacy = 'PUBLIC' AND substr(pc.path, 1, length(?TableAlias.path)) = ?TableAlias.path)`
+	return q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+		for _, id := range ids {
+			q = q.WhereOr("?TableAlias.path LIKE ? ESCAPE '\\'", "%/"+likeEscaper.Replace(id)+"/%")
+		}
+		return q.WhereOr(fmt.Sprintf(public, "images")).WhereOr(fmt.Sprintf(public, "documents"))
 	})
 }

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/uptrace/bun"
 	"gocloud.dev/blob"
 
 	"github.com/veil-media/veil/auth"
@@ -155,26 +157,88 @@ func (s *Service) DocumentURL(doc *models.Document) string {
 	return "/media/documents/" + doc.ID + "/" + url.PathEscape(doc.Filename)
 }
 
-type previewKey struct{}
-
-// WithPreview marks ctx as carrying a valid preview token for content item contentID.
-func WithPreview(ctx context.Context, contentID string) context.Context {
-	return context.WithValue(ctx, previewKey{}, contentID)
+// unreadable returns, in id order, the ids among ids (images and documents) that name no item or
+// an item the viewer in ctx may not read (Authorize with ActionRead: PUBLIC, or VIEW, ADD or
+// CHANGE on its collection). It is the one check behind "what you may not read, you cannot
+// reference or publish": UpsertContent and PublishContent call it, and both answer the two kinds
+// alike (unknownMedia), so a reference never tells which ids exist. db is where to read the items:
+// the publish transaction reads them under its locks, so the privacy it sees is the one it
+// changes.
+func (s *Service) unreadable(ctx context.Context, db bun.IDB, ids []string) ([]string, error) {
+	imgs, docs := splitIDs(ids)
+	var out []string
+	for _, set := range []struct {
+		model any
+		ids   []string
+	}{{(*models.Image)(nil), imgs}, {(*models.Document)(nil), docs}} {
+		if len(set.ids) == 0 {
+			continue
+		}
+		var rows []struct {
+			ID           string         `bun:"id"`
+			CollectionID string         `bun:"collection_id"`
+			Privacy      models.Privacy `bun:"privacy"`
+		}
+		if err := db.NewSelect().Model(set.model).Column("id", "collection_id", "privacy").
+			Where("id IN (?)", bun.In(set.ids)).Scan(ctx, &rows); err != nil {
+			return nil, fmt.Errorf("media: check references: %w", err)
+		}
+		readable := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			err := s.Authorize(ctx, ActionRead, r.CollectionID, models.PrivacyState{Privacy: r.Privacy})
+			switch {
+			case err == nil:
+				readable[r.ID] = true
+			case !errors.Is(err, ErrHidden):
+				return nil, err
+			}
+		}
+		for _, id := range set.ids {
+			if !readable[id] {
+				out = append(out, id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
-// authorizeServe is Authorize for serve views, where a preview token may also open a private item
-// that the draft of its content references.
+// unknownMedia is the answer for references to ids that name nothing the viewer may read.
+func unknownMedia(ids []string) error {
+	return inputErr("references", "unknown media: %s", strings.Join(first(ids, 5), ", "))
+}
+
+type previewKey struct{}
+
+type preview struct {
+	contentID string
+	creator   *auth.Viewer
+}
+
+// WithPreview marks ctx as carrying a valid preview token for content item contentID, made by
+// creator (with the creator's current permissions, see auth.Service.OpenPreview).
+func WithPreview(ctx context.Context, contentID string, creator *auth.Viewer) context.Context {
+	return context.WithValue(ctx, previewKey{}, preview{contentID, creator})
+}
+
+// authorizeServe is Authorize for serve views, where a preview token may also open a private item:
+// one that the draft of its content references and that the token's creator may read now. So a
+// token never opens more than its creator could open with their own API token, and revoking the
+// creator's grant (or deactivating them) closes their preview tokens too.
 func (s *Service) authorizeServe(ctx context.Context, id, collectionID string, st models.PrivacyState) error {
 	err := s.Authorize(ctx, ActionRead, collectionID, st)
 	if !errors.Is(err, ErrHidden) {
 		return err
 	}
-	contentID, ok := ctx.Value(previewKey{}).(string)
-	if !ok {
+	p, ok := ctx.Value(previewKey{}).(preview)
+	if !ok || p.creator == nil {
+		return err
+	}
+	if s.Authorize(auth.WithViewer(ctx, p.creator), ActionRead, collectionID, st) != nil {
 		return err
 	}
 	n, qerr := s.db.NewSelect().Model((*models.Reference)(nil)).
-		Where("content_id = ? AND state = ? AND media_id = ?", contentID, models.Draft, id).Count(ctx)
+		Where("content_id = ? AND state = ? AND media_id = ?", p.contentID, models.Draft, id).Count(ctx)
 	if qerr != nil {
 		return fmt.Errorf("media: check preview: %w", qerr)
 	}

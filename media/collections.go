@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/models"
 )
 
@@ -21,22 +22,26 @@ func (s *Service) resolveCollection(ctx context.Context, id string, perm models.
 	return id, nil
 }
 
-// Collection returns the collection with id, or ErrNotFound.
+// Collection returns the collection with id if the viewer may see it (auth.Viewer.CollectionFilter),
+// else ErrNotFound: a hidden collection is answered like one that does not exist.
 func (s *Service) Collection(ctx context.Context, id string) (*models.Collection, error) {
 	if err := parseIDOf("collectionId", id, KindCollection); err != nil {
 		return nil, err
 	}
 	c := new(models.Collection)
-	if err := s.db.NewSelect().Model(c).Where("id = ?", id).Scan(ctx); err != nil {
+	q := auth.ViewerFrom(ctx).CollectionFilter(s.db.NewSelect().Model(c).Where("id = ?", id))
+	if err := q.Scan(ctx); err != nil {
 		return nil, notFound(err, "collection", id)
 	}
 	return c, nil
 }
 
-// Collections returns every collection, ordered by path (parents before children).
+// Collections returns every collection the viewer may see, ordered by path (parents before
+// children).
 func (s *Service) Collections(ctx context.Context) ([]*models.Collection, error) {
 	var rows []*models.Collection
-	if err := s.db.NewSelect().Model(&rows).OrderExpr("path").Scan(ctx); err != nil {
+	q := auth.ViewerFrom(ctx).CollectionFilter(s.db.NewSelect().Model(&rows).OrderExpr("path"))
+	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("media: list collections: %w", err)
 	}
 	return rows, nil

@@ -131,7 +131,8 @@ func (s *Service) UpsertContent(ctx context.Context, in UpsertContentInput) (*mo
 }
 
 // collectRefs validates the explicit references, adds the ids found in the body, removes
-// duplicates and checks that every referenced item exists (one query per media table).
+// duplicates and checks that the viewer may read every referenced item (one query per media
+// table): an item they may not read is refused exactly like an id that names nothing.
 func (s *Service) collectRefs(ctx context.Context, in UpsertContentInput) ([]ReferenceInput, error) {
 	seen := map[ReferenceInput]bool{}
 	var refs []ReferenceInput
@@ -176,38 +177,16 @@ func (s *Service) collectRefs(ctx context.Context, in UpsertContentInput) ([]Ref
 			return nil, walkErr
 		}
 	}
-	var imgs, docs []string
+	ids := make([]string, 0, len(refs))
 	for _, r := range refs {
-		if strings.HasPrefix(r.MediaID, "img_") {
-			imgs = append(imgs, r.MediaID)
-		} else {
-			docs = append(docs, r.MediaID)
-		}
+		ids = append(ids, r.MediaID)
 	}
-	for _, set := range []struct {
-		model any
-		ids   []string
-	}{{(*models.Image)(nil), dedupe(imgs)}, {(*models.Document)(nil), dedupe(docs)}} {
-		if len(set.ids) == 0 {
-			continue
-		}
-		var found []string
-		if err := s.db.NewSelect().Model(set.model).Column("id").Where("id IN (?)", bun.In(set.ids)).Scan(ctx, &found); err != nil {
-			return nil, fmt.Errorf("media: check references: %w", err)
-		}
-		if len(found) != len(set.ids) {
-			have := map[string]bool{}
-			for _, id := range found {
-				have[id] = true
-			}
-			var missing []string
-			for _, id := range set.ids {
-				if !have[id] {
-					missing = append(missing, id)
-				}
-			}
-			return nil, inputErr("references", "unknown media: %s", strings.Join(first(missing, 5), ", "))
-		}
+	bad, err := s.unreadable(ctx, s.db.DB, dedupe(ids))
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, unknownMedia(bad)
 	}
 	return refs, nil
 }
@@ -321,6 +300,11 @@ func (s *Service) changeLive(ctx context.Context, id string, change liveChange) 
 					}
 				}
 			}
+			if change == publish {
+				if err := s.checkDraftReadable(ctx, tx, id); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.NewDelete().Model((*models.Reference)(nil)).Where("content_id = ? AND state = ?", id, models.Live).Exec(ctx); err != nil {
 				return fmt.Errorf("media: drop live references: %w", err)
 			}
@@ -392,6 +376,34 @@ func (s *Service) changeLive(ctx context.Context, id string, change liveChange) 
 		s.purgeItems(WithCause(ctx, id, cause), changed)
 	}
 	return res, nil
+}
+
+// checkDraftReadable refuses to publish a draft that references an item the publisher may not
+// read, as UpsertContent refuses to save one. A draft can hold such a reference when the grant
+// that allowed it was revoked after the draft was saved, or when another editor saved it: the
+// reference stays (drafts and live references are never rewritten behind an editor's back), but
+// publishing it would make a private item public on the authority of someone who may not see it.
+// An item that is already PUBLIC is readable by everyone, so re-publishing content whose live
+// items stay the same never needs a grant; an item that is PRIVATE needs read access to it. It
+// runs in the publish transaction after the media rows are locked, so the privacy it checks is
+// the one the publish changes.
+func (s *Service) checkDraftReadable(ctx context.Context, tx bun.Tx, contentID string) error {
+	var ids []string
+	if err := tx.NewSelect().Model((*models.Reference)(nil)).ColumnExpr("DISTINCT media_id").
+		Where("content_id = ? AND state = ?", contentID, models.Draft).Scan(ctx, &ids); err != nil {
+		return fmt.Errorf("media: draft references: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	bad, err := s.unreadable(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return unknownMedia(bad)
+	}
+	return nil
 }
 
 func splitIDs(ids []string) (imgs, docs []string) {

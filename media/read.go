@@ -228,10 +228,12 @@ func (s *Service) ImagesByID(ctx context.Context, ids []string) ([]*models.Image
 	return inOrder(ids, rows, func(i *models.Image) string { return i.ID }), nil
 }
 
-// CollectionsByID loads collections for a batch of ids in one query, in the order of ids.
+// CollectionsByID loads collections for a batch of ids in one query, in the order of ids; an id
+// the viewer may not see (auth.Viewer.CollectionFilter) yields a nil entry, as a missing one does.
 func (s *Service) CollectionsByID(ctx context.Context, ids []string) ([]*models.Collection, error) {
 	var rows []*models.Collection
-	if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	q := auth.ViewerFrom(ctx).CollectionFilter(s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)))
+	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("media: load collections: %w", err)
 	}
 	return inOrder(ids, rows, func(c *models.Collection) string { return c.ID }), nil

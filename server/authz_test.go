@@ -1150,7 +1150,10 @@ func TestAuthzPreviewTokens(t *testing.T) {
 			}
 		}
 
-		// The serve view: the private image opens with a valid preview token, and only then.
+		// The serve view: the private image opens with a valid preview token whose creator may read
+		// it (the admin's, issued second), and only then; the publisher's token does not (PUBLISH
+		// alone does not read private media: TestPublishWithoutViewPreview).
+		adminTok := issued[1]
 		anon := srv.As("")
 		get := func(query string) (int, string) {
 			resp, _ := anon.Get(t, img.URL+query, nil)
@@ -1159,8 +1162,11 @@ func TestAuthzPreviewTokens(t *testing.T) {
 		if s, _ := get(""); s != 403 {
 			t.Errorf("private image without preview token: %d, want 403", s)
 		}
-		if s, cc := get("?preview=" + tok); s != 200 || cc != "private, no-store" {
+		if s, cc := get("?preview=" + adminTok); s != 200 || cc != "private, no-store" {
 			t.Errorf("private image with a preview token: %d %q, want 200 private, no-store", s, cc)
+		}
+		if s, _ := get("?preview=" + tok); s != 403 {
+			t.Errorf("private image with the preview token of a publisher who may not read it: %d, want 403", s)
 		}
 		if s, _ := get("?preview=" + payload + "." + flip(sig, 3)); s != 403 {
 			t.Errorf("private image with a tampered preview token: %d, want 403", s)
@@ -1168,7 +1174,7 @@ func TestAuthzPreviewTokens(t *testing.T) {
 
 		// Expiry: a one-second token stops verifying, and stops opening the image.
 		var o out
-		srv.As(tokens["publisher"]).GraphQL(q, map[string]any{"c": content, "ttl": 1}).Decode(t, &o)
+		srv.As(tokens["admin"]).GraphQL(q, map[string]any{"c": content, "ttl": 1}).Decode(t, &o)
 		short := o.CreatePreviewToken.Token
 		deadline := time.Now().Add(10 * time.Second)
 		for {

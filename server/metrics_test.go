@@ -26,14 +26,14 @@ func metricValue(t *testing.T, body []byte, series string) float64 {
 	return v
 }
 
-// TestMetrics: /metrics counts permission calls by driver and outcome, the outdated items, open
-// subscriptions and the pool queue, in the Prometheus text format.
+// TestMetrics: /metrics (on the metrics listener) counts permission calls by driver and outcome,
+// the outdated items, open subscriptions and the pool queue, in the Prometheus text format.
 func TestMetrics(t *testing.T) {
 	mem := storage.NewMemACL(storage.MemACLOptions{})
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ACL: mem})
 	read := func(series string) float64 {
 		t.Helper()
-		resp, body := srv.Get(t, "/metrics", nil)
+		resp, body := srv.Get(t, srv.MetricsURL+"/metrics", nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("/metrics: %d", resp.StatusCode)
 		}
@@ -65,7 +65,7 @@ func TestMetrics(t *testing.T) {
 	// The outdated gauge is read at most every 10s: a second server over the same database scrapes
 	// it fresh and sees the item whose permissions failed.
 	second := veiltest.NewServer(t, srv.DB, nil)
-	_, body := second.Get(t, "/metrics", nil)
+	_, body := second.Get(t, second.MetricsURL+"/metrics", nil)
 	if got := metricValue(t, body, "veil_permission_outdated_items"); got != 1 {
 		t.Errorf("outdated gauge %v, want 1", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 )
@@ -120,17 +121,22 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // withPreview reads a preview token from ?preview=: a valid one lets the request read the private
-// media its content's draft references; an invalid or expired one is refused with 403.
+// media its content's draft references that the token's creator may read; an invalid or expired
+// one, or one whose creator is no longer active, is refused with 403.
 func (s *Server) withPreview(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	tok := r.URL.Query().Get("preview")
 	if tok == "" {
 		return r, true
 	}
-	contentID, _, err := s.deps.Auth.VerifyPreviewToken(tok)
-	if err != nil {
+	contentID, creator, err := s.deps.Auth.OpenPreview(r.Context(), tok)
+	if errors.Is(err, auth.ErrBadPreviewToken) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "invalid or expired preview token", http.StatusForbidden)
 		return r, false
 	}
-	return r.WithContext(media.WithPreview(r.Context(), contentID)), true
+	if err != nil {
+		s.serveError(w, r, err)
+		return r, false
+	}
+	return r.WithContext(media.WithPreview(r.Context(), contentID, creator)), true
 }

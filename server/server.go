@@ -130,20 +130,29 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.Handle("GET /graphiql/", page)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", metrics.Handler(metrics.Gauges{
-		Subscriptions: func() int {
-			if b := deps.Media.Bus(); b != nil {
-				return b.Subscribers()
-			}
-			return 0
-		},
-		Outdated: deps.Media.CountOutdated,
-	}))
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())
 	s.mux.HandleFunc("GET /media/documents/{id}/{filename}", s.serveDocument())
 	s.mux.HandleFunc("GET /media/renditions/{id}/{token}/{segment}", s.serveRendition())
 	s.handler = s.withRequestID(s.withRecover(s.withAccessLog(s.withCORS(s.withAuth(s.mux)))))
 	return s
+}
+
+// MetricsHandler serves the Prometheus metrics at /metrics. The main handler does not: metrics
+// tell anyone who can fetch them how busy the server is and how many items are outdated, so they
+// are served on their own listener (VEIL_METRICS_LISTEN, loopback by default), without
+// authentication, for a scraper on the host or the private network.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(metrics.Gauges{
+		Subscriptions: func() int {
+			if b := s.deps.Media.Bus(); b != nil {
+				return b.Subscribers()
+			}
+			return 0
+		},
+		Outdated: s.deps.Media.CountOutdated,
+	}))
+	return mux
 }
 
 // CloseStreams ends every open subscription stream, and any opened later: server-sent-event

@@ -35,6 +35,9 @@ type Server struct {
 	// AdminToken is the token of the admin NewServer created.
 	AdminToken string
 	HTTP       *httptest.Server
+	// MetricsURL is the base URL of the server's metrics listener (GET MetricsURL+"/metrics"):
+	// the main handler does not serve /metrics.
+	MetricsURL string
 	// Logs holds everything the server logged (JSON lines).
 	Logs *LockedBuffer
 	t    testing.TB
@@ -111,7 +114,9 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	}
 	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
-	return &Server{URL: ts.URL, DB: db, Store: store, Media: svc, Auth: as, Token: admin, AdminToken: admin, HTTP: ts, Logs: logs, t: t}
+	ms := httptest.NewServer(h.MetricsHandler())
+	t.Cleanup(ms.Close)
+	return &Server{URL: ts.URL, DB: db, Store: store, Media: svc, Auth: as, Token: admin, AdminToken: admin, HTTP: ts, MetricsURL: ms.URL, Logs: logs, t: t}
 }
 
 // As returns a copy of s whose helpers send token ("" = anonymous).

@@ -67,7 +67,7 @@ var runningRE = regexp.MustCompile(`Veil is running at (http://\S+)`)
 // startVeil runs `veil serve` with env and returns its URL and the bootstrap token if it printed one.
 func startVeil(t *testing.T, env []string) *instance {
 	t.Helper()
-	cmd := exec.Command(veilBinary(t), "serve", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(veilBinary(t), "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr := &veiltest.LockedBuffer{}

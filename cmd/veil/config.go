@@ -27,7 +27,10 @@ import (
 
 // Config is Veil's whole configuration, composed of each package's own.
 type Config struct {
-	Listen          string
+	Listen string
+	// MetricsListen is where /metrics is served (VEIL_METRICS_LISTEN, default 127.0.0.1:9090;
+	// empty: nowhere). The main listener does not serve it.
+	MetricsListen   string
 	DataDir         string
 	DataDirMode     os.FileMode
 	Secret          string
@@ -71,6 +74,7 @@ type setting struct {
 func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 	settings := []*setting{
 		{flag: "listen", env: "VEIL_LISTEN", def: "127.0.0.1:8080", usage: "address to listen on"},
+		{flag: "metrics-listen", env: "VEIL_METRICS_LISTEN", def: "127.0.0.1:9090", usage: "address of the Prometheus /metrics listener, not served on the main one (empty: no metrics)"},
 		{flag: "data-dir", env: "VEIL_DATA_DIR", def: "./data", usage: "folder for the embedded database, media and secret"},
 		{flag: "data-dir-mode", env: "VEIL_DATA_DIR_MODE", def: "0750", usage: "mode of folders Veil creates (octal)"},
 		{flag: "database-url", env: "VEIL_DATABASE_URL", usage: "sqlite:<path> or postgres://… (default sqlite:<data-dir>/veil.db)"},
@@ -159,6 +163,10 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		if err := validListen(v); err != nil {
 			fail(name, "%v", err)
 		}
+	}
+	c.MetricsListen, _ = get("metrics-listen")
+	if v, name := get("metrics-listen"); v != "" && !strings.Contains(v, ":") {
+		fail(name, "%q is not host:port (empty: no metrics)", v)
 	}
 	c.DataDir, _ = get("data-dir")
 	if v, name := get("data-dir-mode"); true {

@@ -245,6 +245,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	// Subscription streams (SSE, websockets) last as long as their clients listen; Shutdown waits
 	// for active requests, so end the streams when it starts.
 	srv.RegisterOnShutdown(handler.CloseStreams)
+	stopMetrics, err := serveMetrics(cfg.MetricsListen, handler.MetricsHandler(), log, stdout)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer stopMetrics()
 
 	log.Info("veil listening", "url", "http://"+ln.Addr().String(), "database", models.RedactURL(cfg.DB.URL), "storage", store.Scheme, "storage_dir", store.Dir)
 	fmt.Fprintf(stdout, "Veil is running at http://%s (GraphiQL at /, API at /graphql)\n", ln.Addr())
@@ -266,6 +273,27 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// serveMetrics serves /metrics on its own listener at addr ("" serves none) until stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger, stdout io.Writer) (stop func(), err error) {
+	if addr == "" {
+		log.Info("metrics: not served (VEIL_METRICS_LISTEN is empty)")
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("VEIL_METRICS_LISTEN: cannot listen on %s: %w (choose another address, or set it empty to serve no metrics)", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	fmt.Fprintf(stdout, "Metrics at http://%s/metrics\n", ln.Addr())
+	return func() { srv.Close() }, nil
 }
 
 func migrate(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {

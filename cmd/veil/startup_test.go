@@ -68,7 +68,7 @@ func TestStorageDiagnosisAsUnprivilegedUser(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			env := []string{"VEIL_STORAGE_URL=" + c.storage, "VEIL_DATABASE_URL=sqlite:" + filepath.Join(work, "veil.db"), "VEIL_DATA_DIR=" + filepath.Join(work, "data")}
 			for _, cmd := range []string{"serve", "doctor"} {
-				code, out := runAsNobody(t, work, env, cmd, "--listen", "127.0.0.1:0")
+				code, out := runAsNobody(t, work, env, cmd, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 				if code == 0 {
 					t.Fatalf("veil %s succeeded:\n%s", cmd, out)
 				}
@@ -103,7 +103,7 @@ func TestStorageDiagnosisAsUnprivilegedUser(t *testing.T) {
 // process then exits 0.
 func TestGracefulShutdownFinishesUploads(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(veilBinary(t), "serve", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(veilBinary(t), "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "VEIL_DATA_DIR="+filepath.Join(dir, "data"))
 	stdout, _ := cmd.StdoutPipe()

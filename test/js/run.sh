@@ -19,14 +19,15 @@ finish() {
 trap finish EXIT
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 (cd ../.. && go build -o "$work/veil" ./cmd/veil)
-VEIL_DATA_DIR="$work/data" "$work/veil" serve --listen 127.0.0.1:0 >"$work/out.log" 2>&1 &
+VEIL_DATA_DIR="$work/data" "$work/veil" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$work/out.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "Veil is running at" "$work/out.log" && break; sleep 0.1; done
 url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
+metrics=$(sed -n 's/^Metrics at \(http:[^ ]*\).*/\1/p' "$work/out.log")
 tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
-[ -n "$url" ] && [ -n "$tok" ] || { echo "FAIL veil did not start within 10 s" >&2; exit 1; }
+[ -n "$url" ] && [ -n "$tok" ] && [ -n "$metrics" ] || { echo "FAIL veil did not start within 10 s" >&2; exit 1; }
 node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../testdata/corpus/orientation/upright.jpg
-node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg
+node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg "$metrics"
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   node graphiql.mjs "$url" "$tok" ../../testdata/corpus/photos/FreshFlower.jpg
 else

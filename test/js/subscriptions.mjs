@@ -1,15 +1,15 @@
 // Checks Veil's websocket subscriptions with the graphql-ws npm client (the graphql-transport-ws
 // protocol): an admin receives the privacy change and the file-permission results of a publish
 // made over HTTP, and a bad token is refused with close code 4403.
-// Usage: node subscriptions.mjs <base url> <token> <image file>
+// Usage: node subscriptions.mjs <base url> <token> <image file> <metrics url>
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 
-const [base, token, imagePath] = process.argv.slice(2);
-if (!base || !token || !imagePath) {
-  console.error("usage: node subscriptions.mjs <base url> <token> <image file>");
+const [base, token, imagePath, metricsURL] = process.argv.slice(2);
+if (!base || !token || !imagePath || !metricsURL) {
+  console.error("usage: node subscriptions.mjs <base url> <token> <image file> <metrics url>");
   process.exit(2);
 }
 const wsURL = base.replace(/^http/, "ws") + "/graphql";
@@ -56,11 +56,11 @@ async function upload(path) {
   return body.data.uploadImage.id;
 }
 
-// subscriptions reads Veil's own gauge, so the publish is made only once the server holds the
-// subscription (graphql-transport-ws does not acknowledge a subscribe).
+// waitSubscriptions reads Veil's own gauge (on the metrics listener), so the publish is made only
+// once the server holds the subscription (graphql-transport-ws does not acknowledge a subscribe).
 async function waitSubscriptions(n) {
   for (let i = 0; i < 200; i++) {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(metricsURL)).text();
     const m = text.match(/^veil_subscriptions (\S+)$/m);
     if (m && Number(m[1]) >= n) return;
     await new Promise((r) => setTimeout(r, 50));
