@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -157,13 +156,16 @@ func (v *Viewer) CollectionFilter(q *bun.SelectQuery) *bun.SelectQuery {
 			}
 		}
 	}
-	// A public item in the subtree: its collection's path starts with this collection's path.
-	const public = `EXISTS (SELECT 1 FROM collections AS pc JOIN %[1]s AS pm ON pm.collection_id = pc.id
-		WHERE pm.privacy = 'PUBLIC' AND substr(pc.path, 1, length(?TableAlias.path)) = ?TableAlias.path)`
+	// A public item in the subtree: the collections holding public items, and every ancestor of
+	// one (a prefix of its path). Not correlated, so the database computes the set once per query.
+	const public = `?TableAlias.id IN (SELECT anc.id FROM collections AS anc JOIN collections AS pc
+		ON substr(pc.path, 1, length(anc.path)) = anc.path
+		WHERE pc.id IN (SELECT collection_id FROM images WHERE privacy = 'PUBLIC'
+			UNION SELECT collection_id FROM documents WHERE privacy = 'PUBLIC'))`
 	return q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 		for _, id := range ids {
 			q = q.WhereOr("?TableAlias.path LIKE ? ESCAPE '\\'", "%/"+likeEscaper.Replace(id)+"/%")
 		}
-		return q.WhereOr(fmt.Sprintf(public, "images")).WhereOr(fmt.Sprintf(public, "documents"))
+		return q.WhereOr(public)
 	})
 }

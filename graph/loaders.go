@@ -20,15 +20,17 @@ import (
 // of the page asks for the whole page at once; the other items then hit the loader's cache.
 type Loaders struct {
 	Collections *dataloadgen.Loader[string, *models.Collection]
-	Tags        *dataloadgen.Loader[string, []string]
-	Members     *dataloadgen.Loader[string, []*models.User]
-	UserGroups  *dataloadgen.Loader[string, []*models.Group]
-	Grants      *dataloadgen.Loader[string, []*models.Grant]
-	Usage       *dataloadgen.Loader[string, []*media.Usage]
-	Images      *dataloadgen.Loader[string, *models.Image]
-	Documents   *dataloadgen.Loader[string, *models.Document]
-	DraftRefs   *dataloadgen.Loader[string, []*models.Reference]
-	LiveRefs    *dataloadgen.Loader[string, []*models.Reference]
+	// ItemCollections loads the collections of media items the viewer may read (LoadCollection).
+	ItemCollections *dataloadgen.Loader[string, *models.Collection]
+	Tags            *dataloadgen.Loader[string, []string]
+	Members         *dataloadgen.Loader[string, []*models.User]
+	UserGroups      *dataloadgen.Loader[string, []*models.Group]
+	Grants          *dataloadgen.Loader[string, []*models.Grant]
+	Usage           *dataloadgen.Loader[string, []*media.Usage]
+	Images          *dataloadgen.Loader[string, *models.Image]
+	Documents       *dataloadgen.Loader[string, *models.Document]
+	DraftRefs       *dataloadgen.Loader[string, []*models.Reference]
+	LiveRefs        *dataloadgen.Loader[string, []*models.Reference]
 
 	svc *media.Service
 
@@ -65,13 +67,13 @@ func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 	return l.Tags.Load(ctx, id)
 }
 
-// LoadCollection returns the collection of a media item, loading the collections of its whole
-// page in one query.
+// LoadCollection returns the collection of a media item the viewer may read (resolvers get only
+// such items), loading the collections of its whole page in one query.
 func (l *Loaders) LoadCollection(ctx context.Context, itemID, collectionID string) (*models.Collection, error) {
 	if p := l.pageOf(itemID); p != nil {
-		_, _ = l.Collections.LoadAll(ctx, p.collectionIDs)
+		_, _ = l.ItemCollections.LoadAll(ctx, p.collectionIDs)
 	}
-	return l.Collections.Load(ctx, collectionID)
+	return l.ItemCollections.Load(ctx, collectionID)
 }
 
 func dedupe(ids []string) []string {
@@ -128,6 +130,10 @@ func NewLoaders(svc *media.Service, as *auth.Service) *Loaders {
 		pages: map[string]*page{},
 		Collections: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*models.Collection, []error) {
 			rows, err := svc.CollectionsByID(ctx, ids)
+			return rows, fillErr(len(ids), err)
+		}, wait),
+		ItemCollections: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*models.Collection, []error) {
+			rows, err := svc.CollectionsOfItems(ctx, ids)
 			return rows, fillErr(len(ids), err)
 		}, wait),
 		Tags: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]string, []error) {
