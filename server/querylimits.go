@@ -37,10 +37,10 @@ type QueryLimits struct {
 	// expanded (VEIL_MAX_QUERY_FIELDS, default 2000).
 	MaxFields int
 	// MaxAliases caps the aliased fields of one operation or fragment, spreads expanded
-	// (VEIL_MAX_ALIASES, default 200).
+	// (VEIL_MAX_ALIASES, default 100).
 	MaxAliases int
 	// MaxFragments caps the fragment definitions of a document (VEIL_MAX_QUERY_FRAGMENTS,
-	// default 100).
+	// default 50).
 	MaxFragments int
 	// MaxOperations caps the operations of a document (VEIL_MAX_QUERY_OPERATIONS, default 20):
 	// all are validated, whichever is run.
@@ -66,7 +66,7 @@ func (l QueryLimits) withDefaults() QueryLimits {
 
 // DefaultQueryLimits returns the defaults documented on QueryLimits.
 func DefaultQueryLimits() QueryLimits {
-	return QueryLimits{MaxTokens: 10000, MaxDepth: 20, MaxFields: 2000, MaxAliases: 200, MaxFragments: 100, MaxOperations: 20}
+	return QueryLimits{MaxTokens: 10000, MaxDepth: 20, MaxFields: 2000, MaxAliases: 100, MaxFragments: 50, MaxOperations: 20}
 }
 
 // Validate names the offending setting.

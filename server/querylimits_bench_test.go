@@ -64,7 +64,24 @@ func askBench(b *testing.B, srv *veiltest.Server, query string) (int, int) {
 func BenchmarkQueryChecks(b *testing.B) {
 	es := graph.NewExecutableSchema(graph.Config{})
 	limits := server.DefaultQueryLimits()
-	docs := map[string]string{"images-first-50": imagesFirst50, "graphiql-introspection": graphiQLIntrospection}
+	spreads := func(n int, format string) string {
+		var sb strings.Builder
+		for i := range n {
+			fmt.Fprintf(&sb, format, i, i+1, i)
+		}
+		return sb.String()
+	}
+	docs := map[string]string{
+		"images-first-50":        imagesFirst50,
+		"graphiql-introspection": graphiQLIntrospection,
+		// The most expensive documents the default limits accept, for gqlgen's validator (its
+		// OverlappingFieldsCanBeMerged rule compares fragment pairs and spread chains).
+		"worst-50-fragment-pairs": "{ " + spreads(50, "...I%[1]d ") + "} " +
+			spreads(50, "fragment I%[1]d on Query { images { nodes { id title } } } "),
+		"worst-fragment-chain": "{ ...C0 } " + spreads(49, "fragment C%d on Query { ...C%d a%d: __typename } ") +
+			"fragment C49 on Query { __typename }",
+		"worst-merge-pairs": "{ " + strings.Repeat("__typename ", 140) + "}",
+	}
 	for name, q := range docs {
 		validate := func() (*ast.QueryDocument, *ast.OperationDefinition) {
 			doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: q}, limits.MaxTokens)

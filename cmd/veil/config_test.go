@@ -53,8 +53,8 @@ func TestQueryLimitsConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := c.Server.Query
-	if q.MaxTokens != 10000 || q.MaxDepth != 20 || q.MaxFields != 2000 || q.MaxAliases != 200 ||
-		q.MaxFragments != 100 || q.MaxOperations != 20 || c.Server.MaxResponseBytes != 4<<20 {
+	if q.MaxTokens != 10000 || q.MaxDepth != 20 || q.MaxFields != 2000 || q.MaxAliases != 100 ||
+		q.MaxFragments != 50 || q.MaxOperations != 20 || c.Server.MaxResponseBytes != 4<<20 {
 		t.Errorf("defaults: %+v, response %d", q, c.Server.MaxResponseBytes)
 	}
 	t.Setenv("VEIL_MAX_ALIASES", "50")
