@@ -2020,7 +2020,9 @@ var sources = []*ast.Source{
 Veil's API. Ids are global and opaque: the prefix names the type (img_, doc_, col_, usr_, grp_, tok_).
 Requests authenticate with "Authorization: Bearer <API token>"; without it they are anonymous and
 see only PUBLIC media. Errors carry extensions.code: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
-BAD_USER_INPUT, PAYLOAD_TOO_LARGE, DUPLICATE, STORAGE_UNAVAILABLE, COMPLEXITY_LIMIT_EXCEEDED, INTERNAL.
+BAD_USER_INPUT, PAYLOAD_TOO_LARGE, DUPLICATE, STORAGE_UNAVAILABLE, COMPLEXITY_LIMIT_EXCEEDED,
+QUERY_TOO_COMPLEX (a document over a VEIL_MAX_QUERY_* or VEIL_MAX_ALIASES limit, refused before validation),
+RESPONSE_TOO_LARGE (an answer over VEIL_MAX_RESPONSE_BYTES), INTERNAL.
 """
 schema {
   query: Query

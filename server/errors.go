@@ -81,6 +81,9 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Message = "storage is unavailable; try again later (request id " + reqID + ")"
 			out.Extensions["code"] = CodeStorageUnavailable
 			out.Extensions["requestId"] = reqID
+		case errors.Is(err, errResponseBudget):
+			out.Message = "the response is over its size limit"
+			out.Extensions["code"] = CodeResponseTooLarge
 		case errors.Is(err, context.Canceled):
 			out.Message = "request cancelled"
 			out.Extensions["code"] = "CANCELLED"

@@ -21,6 +21,7 @@ import (
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/renditions"
 	"github.com/veil-media/veil/server/graphiql"
 	"github.com/veil-media/veil/upload"
 )
@@ -36,6 +37,11 @@ type Config struct {
 	MaxUploadRequestBytes int64
 	// MaxComplexity caps a query's complexity, lists counted at their page size (default 5000).
 	MaxComplexity int
+	// Query bounds the shape of GraphQL documents, checked before validation.
+	Query QueryLimits
+	// MaxResponseBytes caps the data of one GraphQL response or subscription event
+	// (VEIL_MAX_RESPONSE_BYTES, default 4 MiB).
+	MaxResponseBytes int64
 	// Introspection enables schema introspection (default true: GraphiQL needs it).
 	Introspection bool
 	// UploadTempDir holds upload parts spooled because they were read out of order.
@@ -53,10 +59,12 @@ type Config struct {
 // DefaultConfig returns defaults for everything but PublicURL.
 func DefaultConfig() Config {
 	return Config{MaxRequestBytes: 1 << 20, MaxComplexity: 5000, Introspection: true,
+		Query: DefaultQueryLimits(), MaxResponseBytes: 4 << 20,
 		WebsocketInitTimeout: 10 * time.Second, WebsocketKeepAlive: 15 * time.Second}
 }
 
-// withStreamDefaults fills the stream timings a Config built by hand may leave zero.
+// withStreamDefaults fills the stream timings and GraphQL limits a Config built by hand may leave
+// zero.
 func (c Config) withStreamDefaults() Config {
 	def := DefaultConfig()
 	if c.WebsocketInitTimeout <= 0 {
@@ -64,6 +72,10 @@ func (c Config) withStreamDefaults() Config {
 	}
 	if c.WebsocketKeepAlive <= 0 {
 		c.WebsocketKeepAlive = def.WebsocketKeepAlive
+	}
+	c.Query = c.Query.withDefaults()
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = def.MaxResponseBytes
 	}
 	return c
 }
@@ -85,7 +97,10 @@ func (c Config) Validate() error {
 	if c.MaxComplexity < 10 {
 		return errorf("VEIL_MAX_COMPLEXITY: %d is too small (at least 10)", c.MaxComplexity)
 	}
-	return nil
+	if c.MaxResponseBytes < 1024 {
+		return errorf("VEIL_MAX_RESPONSE_BYTES: %d is too small (at least 1024)", c.MaxResponseBytes)
+	}
+	return c.Query.Validate()
 }
 
 // Deps are the components the server serves.
@@ -189,12 +204,17 @@ func (s *Server) graphQLHandler() http.Handler {
 		MaxFieldBytes:   s.cfg.MaxRequestBytes,
 		TempDir:         s.cfg.UploadTempDir,
 	})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queryCache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queryCache)
+	srv.SetParserTokenLimit(s.cfg.Query.MaxTokens)
+	// Before the persisted-query extension: a refused document is never stored.
+	srv.Use(documentLimit{limits: s.cfg.Query, cache: queryCache})
 	if s.cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
+	srv.Use(&complexityLimit{limit: s.cfg.MaxComplexity, intro: lru.New[introCached](256)})
+	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p)
@@ -255,4 +275,22 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Collection.Images = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
 	c.Collection.Documents = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
 	c.Query.Collections = func(child int) int { return 1 + 50*child }
+	// A srcset or a list of renditions holds one URL per spec, brace patterns expanded.
+	c.Image.Renditions = func(child int, specs []string) int { return 1 + specCount(specs)*max(child, 1) }
+	c.Image.Srcset = func(_ int, specs []string) int { return 1 + specCount(specs) }
+}
+
+// specCount is the number of renditions patterns name once expanded, counted up to the 50 the
+// API accepts (an invalid pattern counts one: it is refused when resolved).
+func specCount(patterns []string) int {
+	const maxSpecs = 51
+	n := 0
+	for _, p := range patterns {
+		if n >= maxSpecs {
+			break
+		}
+		specs, _ := renditions.Expand(p)
+		n += max(len(specs), 1)
+	}
+	return min(n, maxSpecs)
 }

@@ -86,6 +86,13 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "max-request-bytes", env: "VEIL_MAX_REQUEST_BYTES", def: "1MiB", usage: "largest non-upload request body"},
 		{flag: "max-source-pixels", env: "VEIL_MAX_SOURCE_PIXELS", def: "50000000", usage: "largest image (width × height) accepted"},
 		{flag: "max-complexity", env: "VEIL_MAX_COMPLEXITY", def: "5000", usage: "largest GraphQL query complexity (lists count their page size)"},
+		{flag: "max-query-tokens", env: "VEIL_MAX_QUERY_TOKENS", def: "10000", usage: "most lexical tokens in one GraphQL document"},
+		{flag: "max-query-depth", env: "VEIL_MAX_QUERY_DEPTH", def: "20", usage: "deepest nesting of fields (fragments expanded) or of argument values in a GraphQL document"},
+		{flag: "max-query-fields", env: "VEIL_MAX_QUERY_FIELDS", def: "2000", usage: "most fields in one GraphQL operation or fragment once its fragment spreads are expanded"},
+		{flag: "max-aliases", env: "VEIL_MAX_ALIASES", def: "100", usage: "most aliased fields in one GraphQL operation or fragment, spreads expanded"},
+		{flag: "max-query-fragments", env: "VEIL_MAX_QUERY_FRAGMENTS", def: "50", usage: "most fragment definitions in one GraphQL document"},
+		{flag: "max-query-operations", env: "VEIL_MAX_QUERY_OPERATIONS", def: "20", usage: "most operations in one GraphQL document"},
+		{flag: "max-response-bytes", env: "VEIL_MAX_RESPONSE_BYTES", def: "4MiB", usage: "largest GraphQL response (or subscription event); larger ones are replaced by a RESPONSE_TOO_LARGE error"},
 		{flag: "introspection", env: "VEIL_INTROSPECTION", def: "true", usage: "allow GraphQL introspection"},
 		{flag: "rendition-old-secrets", env: "VEIL_RENDITION_OLD_SECRETS", usage: "comma-separated previous VEIL_SECRET values whose rendition URLs still verify (key rotation)"},
 		{flag: "rendition-presets", env: "VEIL_RENDITION_PRESETS", usage: "named specs served without a signature: name=spec;name=spec"},
@@ -210,6 +217,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{"max-image-bytes", &c.Media.MaxImageBytes},
 		{"max-document-bytes", &c.Media.MaxDocumentBytes},
 		{"max-request-bytes", &c.Server.MaxRequestBytes},
+		{"max-response-bytes", &c.Server.MaxResponseBytes},
 	}
 	for _, sz := range sizes {
 		v, name := get(sz.flag)
@@ -282,6 +290,12 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{"jpeg-quality", &rc.Options.JPEGQuality, 1, 100},
 		{"webp-quality", &rc.Options.WebPQuality, 1, 100},
 		{"avif-quality", &rc.Options.AVIFQuality, 1, 100},
+		{"max-query-tokens", &c.Server.Query.MaxTokens, 100, 1 << 20},
+		{"max-query-depth", &c.Server.Query.MaxDepth, 2, 1000},
+		{"max-query-fields", &c.Server.Query.MaxFields, 10, 1 << 20},
+		{"max-aliases", &c.Server.Query.MaxAliases, 1, 1 << 20},
+		{"max-query-fragments", &c.Server.Query.MaxFragments, 1, 10000},
+		{"max-query-operations", &c.Server.Query.MaxOperations, 1, 1000},
 	}
 	for _, in := range ints {
 		v, name := get(in.flag)

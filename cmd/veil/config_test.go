@@ -39,3 +39,42 @@ func TestCDNPurgeConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryLimitsConfig: the GraphQL document and response limits have their defaults, are read
+// from VEIL_* variables and flags, and a bad value names its setting.
+func TestQueryLimitsConfig(t *testing.T) {
+	load := func(args ...string) (*Config, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		return loadConfig(fs, append([]string{"--data-dir", t.TempDir()}, args...))
+	}
+	c, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := c.Server.Query
+	if q.MaxTokens != 10000 || q.MaxDepth != 20 || q.MaxFields != 2000 || q.MaxAliases != 100 ||
+		q.MaxFragments != 50 || q.MaxOperations != 20 || c.Server.MaxResponseBytes != 4<<20 {
+		t.Errorf("defaults: %+v, response %d", q, c.Server.MaxResponseBytes)
+	}
+	t.Setenv("VEIL_MAX_ALIASES", "50")
+	t.Setenv("VEIL_MAX_RESPONSE_BYTES", "1MiB")
+	if c, err = load("--max-query-depth", "12"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Query.MaxAliases != 50 || c.Server.Query.MaxDepth != 12 || c.Server.MaxResponseBytes != 1<<20 {
+		t.Errorf("settings not applied: %+v, response %d", c.Server.Query, c.Server.MaxResponseBytes)
+	}
+	for _, bad := range []struct{ env, val string }{
+		{"VEIL_MAX_ALIASES", "0"}, {"VEIL_MAX_QUERY_TOKENS", "ten"}, {"VEIL_MAX_QUERY_DEPTH", "1"},
+		{"VEIL_MAX_QUERY_FIELDS", "-1"}, {"VEIL_MAX_QUERY_FRAGMENTS", "100000"}, {"VEIL_MAX_QUERY_OPERATIONS", "0"},
+		{"VEIL_MAX_RESPONSE_BYTES", "12"},
+	} {
+		t.Run(bad.env, func(t *testing.T) {
+			t.Setenv(bad.env, bad.val)
+			if _, err := load(); err == nil || !strings.Contains(err.Error(), bad.env) {
+				t.Errorf("%s=%s: %v, want an error naming it", bad.env, bad.val, err)
+			}
+		})
+	}
+}
