@@ -382,9 +382,18 @@ func pathExt(name string) string {
 // with the pixel cap checked on its header, writes the output to the bucket, and records the row.
 // It runs detached from the request that triggered it, so other requests sharing it through
 // singleflight are not cancelled by the first one going away.
-func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions.Spec, info RenditionInfo, fk, key string) error {
+//
+// Any failure once VEIL_RENDITION_TIMEOUT has passed — the encoder stopped by the deadline, a
+// write or an insert cut short by it — is a timeout wrapping ErrBusy (503 with Retry-After),
+// never a 500: the server was too busy to finish this rendition in time.
+func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions.Spec, info RenditionInfo, fk, key string) (err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.rend.cfg.Timeout)
 	defer cancel()
+	defer func() {
+		if err != nil && !errors.Is(err, ErrBusy) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("media: rendition %s of %s timed out after %v (VEIL_RENDITION_TIMEOUT): %v: %w", info.Spec, img.ID, s.rend.cfg.Timeout, err, ErrBusy)
+		}
+	}()
 	plan, err := sp.Plan(img.Width, img.Height, formatOf(img.ContentType), focalOf(img), s.rend.cfg.Options.Limits)
 	if err != nil {
 		return &InputError{Field: "spec", Reason: err.Error()}
@@ -432,12 +441,7 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 	if gerr != nil || werr != nil {
 		s.deleteQuietly(ctx, key)
 	}
-	switch {
-	case (gerr != nil || werr != nil) && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		// Out of time, whichever side noticed first (the encoder stops on the deadline; a write
-		// cut short by it fails): the server is too busy for this rendition now, a 503 with
-		// Retry-After, never a 500.
-		return fmt.Errorf("media: rendition %s of %s timed out after %v (VEIL_RENDITION_TIMEOUT): %w", info.Spec, img.ID, s.rend.cfg.Timeout, ErrBusy)
+	switch { // past the deadline, the deferred check above makes any of these a timeout
 	case gerr != nil && werr != nil && errors.Is(gerr, werr):
 		return werr // the generator failed because the write did: a storage error
 	case gerr != nil:

@@ -21,7 +21,14 @@ var webpCodec = &wasmCodec{name: "WebP", gz: webpWasmGz}
 
 func encodeWebP(ctx context.Context, w io.Writer, img image.Image, p Plan) error {
 	b := img.Bounds()
-	return webpCodec.run(ctx, webpEncoderBytes(b.Dx(), b.Dy(), p.Lossless), func(c *wasmCall) error {
+	o, ok := img.(interface{ Opaque() bool })
+	alpha := !ok || !o.Opaque()
+	return encodeWebPLimited(ctx, w, img, p, webpEncoderBytes(b.Dx(), b.Dy(), p.Lossless, alpha))
+}
+
+func encodeWebPLimited(ctx context.Context, w io.Writer, img image.Image, p Plan, limit int64) error {
+	b := img.Bounds()
+	return webpCodec.run(ctx, limit, func(c *wasmCall) error {
 		wd, ht := b.Dx(), b.Dy()
 		in, pix, err := c.alloc(4 * wd * ht)
 		if err != nil {

@@ -13,16 +13,22 @@ type Limits struct {
 	MaxOutputSide int
 	// MaxOperations caps the number of operations in a spec.
 	MaxOperations int
+	// MaxAVIFPixels caps width×height of an AVIF output. The AVIF encoder (aom in WebAssembly)
+	// needs about 34 bytes of memory and, at speed 8, some seconds of CPU per megapixel, far more
+	// than the other encoders: a lower cap than MaxOutputSide² keeps one AVIF within the default
+	// timeout and a fraction of the memory budget, and refuses bigger ones before any work.
+	MaxAVIFPixels int64
 }
 
 // DefaultLimits returns the default caps: 50 megapixels and 30,000 pixels a side for sources,
-// 4,000 pixels a side for outputs, and 10 operations a spec.
+// 4,000 pixels a side for outputs, 4 megapixels for AVIF outputs, and 10 operations a spec.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxSourcePixels: 50_000_000,
 		MaxSourceSide:   30_000,
 		MaxOutputSide:   4_000,
 		MaxOperations:   10,
+		MaxAVIFPixels:   4_000_000,
 	}
 }
 
@@ -41,6 +47,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxOperations <= 0 {
 		l.MaxOperations = d.MaxOperations
 	}
+	if l.MaxAVIFPixels <= 0 {
+		l.MaxAVIFPixels = d.MaxAVIFPixels
+	}
 	return l
 }
 
@@ -58,6 +67,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("renditions: Limits.MaxOutputSide must be at most %d, got %d", maxEncodableSide, l.MaxOutputSide)
 	case l.MaxOperations < 0:
 		return fmt.Errorf("renditions: Limits.MaxOperations must not be negative, got %d", l.MaxOperations)
+	case l.MaxAVIFPixels < 0:
+		return fmt.Errorf("renditions: Limits.MaxAVIFPixels must not be negative, got %d", l.MaxAVIFPixels)
 	}
 	return nil
 }

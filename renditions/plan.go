@@ -60,8 +60,8 @@ func (b box) shift(dx, dy float64) box { return box{b.l + dx, b.t + dy, b.r + dx
 // no WebP encoder is registered a WebP source without format-* falls back to PNG; an explicit
 // format with no encoder returns ErrFormatNotSupported.
 //
-// A source over lim's source caps, an output side over lim.MaxOutputSide, or a scale that
-// enlarges past it returns a *LimitError. Zero Limits fields mean their defaults. An output is
+// A source over lim's source caps, an output side over lim.MaxOutputSide, a scale that
+// enlarges past it, or an AVIF output over lim.MaxAVIFPixels returns a *LimitError. Zero Limits fields mean their defaults. An output is
 // never silently clamped to the cap, because callers advertise these sizes before any pixels
 // exist: `original` of a 5640-wide photo, or width-400 of a 1×20000 sliver (width only ever
 // shrinks, so it stays 20000 tall), is refused; height-400 or max-400x400 make such renditions.
@@ -162,6 +162,9 @@ func (s Spec) Plan(srcW, srcH int, src Format, focal *FocalPoint, lim Limits) (P
 	}
 	if w > lim.MaxOutputSide || h > lim.MaxOutputSide {
 		return Plan{}, &LimitError{Op: s.String(), Limit: "MaxOutputSide", Value: int64(max(w, h)), Max: int64(lim.MaxOutputSide)}
+	}
+	if px := int64(w) * int64(h); p.Format == AVIF && px > lim.MaxAVIFPixels {
+		return Plan{}, &LimitError{Op: s.String(), Limit: "MaxAVIFPixels", Value: px, Max: lim.MaxAVIFPixels}
 	}
 	p.Width, p.Height = w, h
 	p.Crop = roundOut(crop, srcW, srcH)

@@ -1,0 +1,69 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/renditions"
+	"github.com/veil-media/veil/veiltest"
+)
+
+// TestAVIFOverMemoryBudgetIs503 (issue 14, item 5): an AVIF rendition whose estimated memory
+// (decode, resize and the encoder's WebAssembly memory) is over VEIL_RENDITION_MAX_MEMORY cannot
+// start: it is answered 503 with Retry-After at once, without generating anything, and a
+// rendition that fits is still made. Before, the estimate ignored the encoder and was clamped to
+// the budget, so the AVIF ran anyway (75 s and 2 GB for a large one).
+func TestAVIFOverMemoryBudgetIs503(t *testing.T) {
+	cfg := media.DefaultConfig()
+	cfg.Renditions.MaxMemoryBytes = 16 << 20 // the smallest VEIL_RENDITION_MAX_MEMORY allowed
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg})
+	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "photos/Garden.jpg")), nil)
+
+	r := renditionOf(t, srv, img.ID, "width-1200|format-avif|avifquality-100")
+	resp, body := srv.Get(t, r.URL, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over-budget AVIF: %d, Retry-After %q, body %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if !strings.Contains(string(body), "VEIL_RENDITION_MAX_MEMORY") {
+		t.Errorf("body %q does not name the setting", body)
+	}
+	if n := srv.Media.Generated(); n != 0 {
+		t.Errorf("%d renditions generated, want none", n)
+	}
+	small := renditionOf(t, srv, img.ID, "width-100")
+	if resp, body := srv.Get(t, small.URL, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("a rendition within the budget: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestAVIFTimeoutIs503 (issue 14, item 5): an AVIF encode still running when
+// VEIL_RENDITION_TIMEOUT passes is stopped (its WebAssembly memory released) and answered 503
+// with Retry-After, not 500; nothing is stored, and the server goes on serving. Before, the
+// encoder ignored the deadline, ran to the end, and the write that followed failed with the
+// expired context: a 500.
+func TestAVIFTimeoutIs503(t *testing.T) {
+	cfg := media.DefaultConfig()
+	// Far less than a quality-100 AVIF of 1600×1000 takes in WebAssembly (seconds), far more
+	// than the header read and the admission before it.
+	cfg.Renditions.Timeout = time.Second
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg})
+	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "photos/Garden.jpg")), nil)
+
+	r := renditionOf(t, srv, img.ID, "width-1600|format-avif|avifquality-100")
+	resp, body := srv.Get(t, r.URL, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("timed-out AVIF: %d, Retry-After %q, body %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n := srv.Media.Generated(); n != 0 {
+		t.Errorf("%d renditions generated, want none", n)
+	}
+	if n := renditions.EncoderMemoryInUse(); n != 0 {
+		t.Errorf("%d bytes of encoder memory still held after the timeout", n)
+	}
+	if resp, body := srv.Get(t, renditionOf(t, srv, img.ID, "width-100").URL, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("next rendition: %d %s", resp.StatusCode, body)
+	}
+}
