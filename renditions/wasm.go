@@ -184,16 +184,16 @@ func EncoderMemoryInUse() int64 { return wasmLive.Load() }
 // min(max, limit) bytes of address space outside the Go heap (mapMemory), hands out growing
 // prefixes of it, refuses to grow past the reservation, and unmaps it all on Free.
 type wasmMemory struct {
-	codec   string
-	limit   uint64
+	codec string
+	limit uint64
 	// encoding and hooked drive wasmEncodeHook; only the goroutine running the instance
 	// touches them.
 	encoding, hooked bool
-	buf     []byte // the whole reservation
-	size    uint64 // bytes handed out
-	peak    uint64
-	refused atomic.Bool
-	unmap   func()
+	buf              []byte // the whole reservation
+	size             uint64 // bytes handed out
+	peak             uint64
+	refused          atomic.Bool
+	unmap            func()
 }
 
 func (m *wasmMemory) Allocate(capacity, max uint64) experimental.LinearMemory {
