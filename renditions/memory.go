@@ -128,8 +128,8 @@ func encoderBytes(info Info, plan Plan) int64 {
 }
 
 // avifEncoderBytes is the WebAssembly memory an AVIF encode of a w×h image may use, and its
-// cap. Measured (aom speed 8, quality 61 and 100 alike; TestZZ… in the notes): about 4 MB plus
-// 34 bytes a pixel lossy, 59 lossless (4:4:4); allowed with about 30% to spare.
+// cap. Measured by TestEncoderMemoryFigures (aom speed 8, quality 61 and 100 alike): about
+// 4 MB plus 34 bytes a pixel lossy, 59 lossless (4:4:4); allowed with about 30% to spare.
 func avifEncoderBytes(w, h int, lossless bool) int64 {
 	px := int64(w) * int64(h)
 	if lossless {
@@ -139,7 +139,7 @@ func avifEncoderBytes(w, h int, lossless bool) int64 {
 }
 
 // webpEncoderBytes is the WebAssembly memory a WebP encode of a w×h image may use, and its
-// cap. Measured (method 4): lossy opaque about 10–24 bytes a pixel (quality 61–100, photos at
+// cap. Measured by TestEncoderMemoryFigures (method 4): lossy opaque about 10–24 bytes a pixel (quality 61–100, photos at
 // the top), lossy with alpha about 37 (the alpha plane is compressed losslessly), lossless
 // about 20 MB plus 29–34 bytes a pixel (its hash chains); allowed with about 25% to spare.
 func webpEncoderBytes(w, h int, lossless, alpha bool) int64 {
