@@ -317,6 +317,28 @@ func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Obj
 	return s.openRenditionObject(ctx, key, info, img)
 }
 
+// renditionMemory is the estimated peak memory of generating plan from img: the source's
+// header is read first (a range read of at most renditions.InspectReadLimit bytes), so the
+// estimate follows the decoded pixel format (bit depth, channels, progressive JPEG planes,
+// palette) rather than the size alone. It is at least 1 MiB.
+func (s *Service) renditionMemory(ctx context.Context, img *models.Image, plan renditions.Plan) (int64, error) {
+	r, err := s.store.Bucket.NewRangeReader(ctx, img.StorageKey, 0, renditions.InspectReadLimit, nil)
+	if err != nil {
+		return 0, fmt.Errorf("media: open source of %s: %w", img.ID, storage.Classify(err))
+	}
+	defer r.Close()
+	hdr, err := renditions.Inspect(r, s.rend.cfg.Options.Limits)
+	if err != nil {
+		var lim *renditions.LimitError
+		if errors.As(err, &lim) || errors.Is(err, renditions.ErrCorrupt) || errors.Is(err, renditions.ErrUnsupportedFormat) {
+			return 0, fmt.Errorf("media: generate %s: %w", img.ID, err)
+		}
+		return 0, fmt.Errorf("media: read source of %s: %w", img.ID, storage.Classify(err))
+	}
+	hdr.FileSize = max(hdr.FileSize, img.Size)
+	return max(renditions.EstimateDecodeBytes(hdr, plan), 1<<20), nil
+}
+
 func cutLast(s, sep string) (string, string, bool) {
 	i := strings.LastIndex(s, sep)
 	if i < 0 {
@@ -360,15 +382,32 @@ func pathExt(name string) string {
 // with the pixel cap checked on its header, writes the output to the bucket, and records the row.
 // It runs detached from the request that triggered it, so other requests sharing it through
 // singleflight are not cancelled by the first one going away.
-func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions.Spec, info RenditionInfo, fk, key string) error {
+//
+// Any failure once VEIL_RENDITION_TIMEOUT has passed — the encoder stopped by the deadline, a
+// write or an insert cut short by it — is a timeout wrapping ErrBusy (503 with Retry-After),
+// never a 500: the server was too busy to finish this rendition in time.
+func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions.Spec, info RenditionInfo, fk, key string) (err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.rend.cfg.Timeout)
 	defer cancel()
+	defer func() {
+		if err != nil && !errors.Is(err, ErrBusy) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("media: rendition %s of %s timed out after %v (VEIL_RENDITION_TIMEOUT): %v: %w", info.Spec, img.ID, s.rend.cfg.Timeout, err, ErrBusy)
+		}
+	}()
 	plan, err := sp.Plan(img.Width, img.Height, formatOf(img.ContentType), focalOf(img), s.rend.cfg.Options.Limits)
 	if err != nil {
 		return &InputError{Field: "spec", Reason: err.Error()}
 	}
-	need := renditions.EstimateDecodeBytes(renditions.Info{Format: formatOf(img.ContentType), Width: img.Width, Height: img.Height, Orientation: 1}, plan)
-	need = min(max(need, 1<<20), s.rend.cfg.MaxMemoryBytes)
+	need, err := s.renditionMemory(ctx, img, plan)
+	if err != nil {
+		return err
+	}
+	if need > s.rend.cfg.MaxMemoryBytes {
+		// It could never start: taking the whole budget would still leave it over, and an encoder
+		// is capped at its share of the estimate, so it could not run to the end either.
+		return fmt.Errorf("media: rendition %s of %s needs an estimated %d MiB, more than VEIL_RENDITION_MAX_MEMORY (%d MiB): %w",
+			info.Spec, img.ID, need>>20, s.rend.cfg.MaxMemoryBytes>>20, ErrBusy)
+	}
 	if !s.rend.sem.TryAcquire(need) {
 		if s.rend.waiting.Add(1) > int64(s.rend.cfg.MaxQueue) {
 			s.rend.waiting.Add(-1)
@@ -398,15 +437,16 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 	}()
 	size, werr := s.store.Write(ctx, key, info.Format.MIMEType(), pr)
 	pr.CloseWithError(werr) // unblocks the generator if the write failed first
-	if gerr := <-genErr; gerr != nil {
+	gerr := <-genErr
+	if gerr != nil || werr != nil {
 		s.deleteQuietly(ctx, key)
-		if errors.Is(gerr, context.DeadlineExceeded) {
-			return fmt.Errorf("media: rendition %s of %s timed out after %v: %w", info.Spec, img.ID, s.rend.cfg.Timeout, ErrBusy)
-		}
-		return fmt.Errorf("media: generate %s of %s: %w", info.Spec, img.ID, gerr)
 	}
-	if werr != nil {
-		s.deleteQuietly(ctx, key)
+	switch { // past the deadline, the deferred check above makes any of these a timeout
+	case gerr != nil && werr != nil && errors.Is(gerr, werr):
+		return werr // the generator failed because the write did: a storage error
+	case gerr != nil:
+		return fmt.Errorf("media: generate %s of %s: %w", info.Spec, img.ID, gerr)
+	case werr != nil:
 		return werr
 	}
 	s.rend.generated.Add(1)

@@ -1,6 +1,7 @@
 package renditions
 
 import (
+	"context"
 	"image"
 	"image/gif"
 	"image/png"
@@ -12,15 +13,13 @@ import (
 )
 
 // encodeFunc writes img in one output format with the plan's quality and lossless setting. img
-// is already upright, sized and, where the format or spec needs it, flattened.
-type encodeFunc func(w io.Writer, img image.Image, p Plan) error
+// is already upright, sized and, where the format or spec needs it, flattened. An encoder that
+// can run long (AVIF, WebP) stops when ctx is done and returns ctx.Err().
+type encodeFunc func(ctx context.Context, w io.Writer, img image.Image, p Plan) error
 
 // encoders is the seam between Veil and its encoder libraries: an output format is supported
 // exactly when it has an entry here. Spec.Plan returns ErrFormatNotSupported for any other.
-// WebP and AVIF are absent until an encoder module is added to go.mod; enabling one is a file
-// that adds its entry in an init function, e.g.
-//
-//	func init() { encoders[WebP] = encodeWebP }
+// WebP and AVIF add their entries from encode_webp.go and encode_avif.go.
 var encoders = map[Format]encodeFunc{
 	JPEG: encodeJPEG,
 	PNG:  encodePNG,
@@ -30,7 +29,7 @@ var encoders = map[Format]encodeFunc{
 // encodeJPEG writes a progressive JPEG with optimised Huffman tables. YCbCr and Gray images go
 // to the encoder as they are (a YCbCr keeps its chroma subsampling, no RGB round trip); RGBA and
 // NRGBA have fast paths; anything else is converted to NRGBA first.
-func encodeJPEG(w io.Writer, img image.Image, p Plan) error {
+func encodeJPEG(_ context.Context, w io.Writer, img image.Image, p Plan) error {
 	switch img.(type) {
 	case *image.YCbCr, *image.Gray, *image.RGBA, *image.NRGBA:
 	default:
@@ -57,13 +56,13 @@ func (b *pngBufferPool) Get() *png.EncoderBuffer {
 func (b *pngBufferPool) Put(v *png.EncoderBuffer) { b.p.Put(v) }
 
 // encodePNG writes a PNG, keeping alpha; paletted and gray images stay paletted and gray.
-func encodePNG(w io.Writer, img image.Image, _ Plan) error {
+func encodePNG(_ context.Context, w io.Writer, img image.Image, _ Plan) error {
 	enc := png.Encoder{CompressionLevel: png.DefaultCompression, BufferPool: &pngBuffers}
 	return enc.Encode(w, img)
 }
 
 // encodeGIF writes a single-frame GIF: a paletted image as it is, anything else quantised to
 // the Plan 9 palette with Floyd–Steinberg dithering (the standard library's defaults).
-func encodeGIF(w io.Writer, img image.Image, _ Plan) error {
+func encodeGIF(_ context.Context, w io.Writer, img image.Image, _ Plan) error {
 	return gif.Encode(w, img, &gif.Options{NumColors: 256})
 }

@@ -61,4 +61,5 @@ var limitWords = map[string]string{
 	"MaxSourceSide":   "side",
 	"MaxOutputSide":   "output side",
 	"MaxOperations":   "operation count",
+	"MaxAVIFPixels":   "AVIF output pixel count",
 }

@@ -63,6 +63,9 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 			plan.Quality = opts.AVIFQuality
 		}
 	}
+	if plan.Format == AVIF {
+		plan.AVIFSpeed = opts.AVIFSpeed
+	}
 	if err := ctx.Err(); err != nil {
 		return Plan{}, err
 	}
@@ -92,7 +95,7 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 	}
 
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := encoders[plan.Format](bw, img, plan); err != nil {
+	if err := encoders[plan.Format](ctx, bw, img, plan); err != nil {
 		return Plan{}, fmt.Errorf("renditions: encode %s: %w", plan.Format, err)
 	}
 	if err := bw.Flush(); err != nil {

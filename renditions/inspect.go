@@ -28,6 +28,30 @@ type Info struct {
 	Width, Height int
 	// Orientation is the EXIF orientation 1–8 (1 when absent, invalid, or not a JPEG).
 	Orientation int
+
+	// The fields below describe the stored pixels, as far as the header tells, for
+	// EstimateDecodeBytes; their zero values mean "unknown", and the estimate then assumes the
+	// dearest case (16-bit samples, four channels, progressive or interlaced, lossless WebP).
+
+	// BitDepth is the bits per sample: 8 for JPEG, GIF and WebP; 1, 2, 4, 8 or 16 for PNG.
+	BitDepth int
+	// Channels is the samples per stored pixel: 1 gray or palette index, 2 gray and alpha, 3
+	// colour, 4 colour and alpha, or CMYK/YCCK for a JPEG.
+	Channels int
+	// Planes is, for a JPEG, the total area of its components in full-size planes: 1 for gray,
+	// 1.5 for YCbCr 4:2:0, 2 for 4:2:2, 3 for 4:4:4, 4 for CMYK. A progressive JPEG's decoder
+	// keeps 4 bytes of DCT coefficient per plane pixel; a baseline one, 1 byte.
+	Planes float64
+	// Paletted is set for a paletted PNG and for GIF.
+	Paletted bool
+	// Interlaced is set for a progressive JPEG and an Adam7-interlaced PNG.
+	Interlaced bool
+	// Lossless is set for a lossless (VP8L) WebP; a lossy WebP with alpha has Channels 4.
+	Lossless bool
+	// FileSize is the size of the file in bytes when the reader given to Inspect reports it
+	// (a *bytes.Reader or blob reader has a Size method); 0 when unknown. A JPEG is held whole,
+	// twice, while it is decoded.
+	FileSize int64
 }
 
 // rawSize is the size of the image as stored, before orientation.
@@ -102,7 +126,10 @@ func inspect(hr *headReader, lim Limits) (header, error) {
 		}
 		return header{}, err
 	}
-	info := Info{Format: format, Orientation: 1}
+	info := Info{Format: format, Orientation: 1, BitDepth: 8}
+	if s, ok := hr.r.(interface{ Size() int64 }); ok {
+		info.FileSize = s.Size()
+	}
 	progressive := false
 	var perr error
 	switch format {
@@ -110,18 +137,34 @@ func inspect(hr *headReader, lim Limits) (header, error) {
 		var h jpegHeader
 		h, perr = readJPEGHeader(br)
 		info.Width, info.Height, info.Orientation = h.width, h.height, h.orientation
+		info.Channels, info.Planes, info.Interlaced = h.components, h.planes, h.progressive
 		progressive = h.progressive
 	case PNG:
 		var c image.Config
 		c, perr = png.DecodeConfig(br)
 		info.Width, info.Height = c.Width, c.Height
+		if len(magic) >= 29 && string(magic[12:16]) == "IHDR" { // IHDR is always the first chunk
+			info.BitDepth = int(magic[24])
+			info.Channels = map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[magic[25]]
+			info.Paletted = magic[25] == 3
+			info.Interlaced = magic[28] == 1
+		}
 	case GIF:
 		var c image.Config
 		c, perr = gif.DecodeConfig(br)
 		info.Width, info.Height = c.Width, c.Height
+		info.Channels, info.Paletted = 1, true
 	case WebP:
 		if len(magic) >= 21 && string(magic[12:16]) == "VP8X" && magic[20]&0x02 != 0 {
 			return header{}, fmt.Errorf("%w: animated WebP", ErrUnsupportedFormat)
+		}
+		switch {
+		case len(magic) >= 16 && string(magic[12:16]) == "VP8 ":
+			info.Channels = 3
+		case len(magic) >= 16 && string(magic[12:16]) == "VP8L":
+			info.Channels, info.Lossless = 4, true
+		case len(magic) >= 21 && magic[20]&0x10 != 0: // VP8X with alpha: lossy+ALPH or VP8L
+			info.Channels = 4
 		}
 		var c image.Config
 		c, perr = webp.DecodeConfig(br)
@@ -187,6 +230,8 @@ func sniff(b []byte) (Format, error) {
 type jpegHeader struct {
 	width, height, orientation int
 	progressive                bool
+	components                 int
+	planes                     float64 // total component area in full-size planes
 }
 
 // readJPEGHeader walks the marker segments of a JPEG from SOI to the first frame header,
@@ -251,6 +296,18 @@ func readJPEGHeader(br *bufio.Reader) (jpegHeader, error) {
 				return h, fmt.Errorf("frame header of %d bytes for %d components", n, nc)
 			}
 			h.progressive = c == 0xC2
+			h.components = int(seg[5])
+			var hmax, vmax int
+			for i := range h.components {
+				f := seg[7+3*i]
+				hmax, vmax = max(hmax, int(f>>4)), max(vmax, int(f&15))
+			}
+			for i := range h.components {
+				f := seg[7+3*i]
+				if hmax > 0 && vmax > 0 {
+					h.planes += float64(int(f>>4)*int(f&15)) / float64(hmax*vmax)
+				}
+			}
 			return h, nil
 		case c >= 0xC3 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC:
 			return h, fmt.Errorf("%w: lossless, hierarchical or arithmetic-coded JPEG (SOF 0x%02X)", ErrUnsupportedFormat, c)

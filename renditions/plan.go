@@ -25,6 +25,9 @@ type Plan struct {
 	Quality int
 	// Lossless is set by format-webp-lossless and format-avif-lossless.
 	Lossless bool
+	// AVIFSpeed is the AVIF encoder speed (1–10) for AVIF outputs: DefaultAVIFSpeed from
+	// Spec.Plan, Options.AVIFSpeed in Generate. It is 0 for other formats.
+	AVIFSpeed int
 	// Background is the spec's bgcolor, or nil. Alpha is flattened onto it; a JPEG or GIF
 	// output without one is flattened onto white.
 	Background *color.NRGBA
@@ -57,8 +60,8 @@ func (b box) shift(dx, dy float64) box { return box{b.l + dx, b.t + dy, b.r + dx
 // no WebP encoder is registered a WebP source without format-* falls back to PNG; an explicit
 // format with no encoder returns ErrFormatNotSupported.
 //
-// A source over lim's source caps, an output side over lim.MaxOutputSide, or a scale that
-// enlarges past it returns a *LimitError. Zero Limits fields mean their defaults. An output is
+// A source over lim's source caps, an output side over lim.MaxOutputSide, a scale that
+// enlarges past it, or an AVIF output over lim.MaxAVIFPixels returns a *LimitError. Zero Limits fields mean their defaults. An output is
 // never silently clamped to the cap, because callers advertise these sizes before any pixels
 // exist: `original` of a 5640-wide photo, or width-400 of a 1×20000 sliver (width only ever
 // shrinks, so it stays 20000 tall), is refused; height-400 or max-400x400 make such renditions.
@@ -84,6 +87,7 @@ func (s Spec) Plan(srcW, srcH int, src Format, focal *FocalPoint, lim Limits) (P
 		p.Quality, p.qualitySet = pick(s.webpQuality, DefaultWebPQuality)
 	case AVIF:
 		p.Quality, p.qualitySet = pick(s.avifQuality, DefaultAVIFQuality)
+		p.AVIFSpeed = DefaultAVIFSpeed
 	}
 	if s.hasBG {
 		bg := s.bg
@@ -158,6 +162,9 @@ func (s Spec) Plan(srcW, srcH int, src Format, focal *FocalPoint, lim Limits) (P
 	}
 	if w > lim.MaxOutputSide || h > lim.MaxOutputSide {
 		return Plan{}, &LimitError{Op: s.String(), Limit: "MaxOutputSide", Value: int64(max(w, h)), Max: int64(lim.MaxOutputSide)}
+	}
+	if px := int64(w) * int64(h); p.Format == AVIF && px > lim.MaxAVIFPixels {
+		return Plan{}, &LimitError{Op: s.String(), Limit: "MaxAVIFPixels", Value: px, Max: lim.MaxAVIFPixels}
 	}
 	p.Width, p.Height = w, h
 	p.Crop = roundOut(crop, srcW, srcH)

@@ -101,10 +101,12 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "rendition-max-queue", env: "VEIL_RENDITION_MAX_QUEUE", def: "64", usage: "generations that may wait for memory; more get 503 with Retry-After"},
 		{flag: "rendition-timeout", env: "VEIL_RENDITION_TIMEOUT", def: "30s", usage: "longest one rendition may take to generate"},
 		{flag: "max-output-side", env: "VEIL_MAX_OUTPUT_SIDE", def: "4000", usage: "largest rendition width or height"},
+		{flag: "max-avif-pixels", env: "VEIL_MAX_AVIF_PIXELS", def: "4000000", usage: "largest AVIF rendition (width × height); AVIF encoding is slow and memory-hungry"},
 		{flag: "max-operations", env: "VEIL_MAX_OPERATIONS", def: "10", usage: "most operations in one rendition spec"},
 		{flag: "jpeg-quality", env: "VEIL_JPEG_QUALITY", def: "76", usage: "default JPEG rendition quality (1-100)"},
 		{flag: "webp-quality", env: "VEIL_WEBP_QUALITY", def: "80", usage: "default WebP rendition quality (1-100)"},
 		{flag: "avif-quality", env: "VEIL_AVIF_QUALITY", def: "61", usage: "default AVIF rendition quality (1-100)"},
+		{flag: "avif-speed", env: "VEIL_AVIF_SPEED", def: "8", usage: "AVIF encoder speed (1-10, 10 fastest; time traded for file size)"},
 		{flag: "cors-origins", env: "VEIL_CORS_ORIGINS", usage: "comma-separated origins allowed to call the API from browsers (default none)"},
 		{flag: "auth-cache-ttl", env: "VEIL_AUTH_CACHE_TTL", def: "2s", usage: "how long a token's permissions are reused before being read again (0 disables)"},
 		{flag: "max-preview-ttl", env: "VEIL_MAX_PREVIEW_TTL", def: "24h", usage: "longest lifetime of a preview token"},
@@ -237,6 +239,13 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		c.Media.Renditions.Options.Limits.MaxSourcePixels = n
 	}
 	rc := &c.Media.Renditions
+	if v, name := get("max-avif-pixels"); true {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			fail(name, "%q is not a positive integer", v)
+		}
+		rc.Options.Limits.MaxAVIFPixels = n
+	}
 	if v, name := get("rendition-old-secrets"); v != "" {
 		for _, old := range strings.Split(v, ",") {
 			old = strings.TrimSpace(old)
@@ -296,6 +305,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{"max-aliases", &c.Server.Query.MaxAliases, 1, 1 << 20},
 		{"max-query-fragments", &c.Server.Query.MaxFragments, 1, 10000},
 		{"max-query-operations", &c.Server.Query.MaxOperations, 1, 1000},
+		{"avif-speed", &rc.Options.AVIFSpeed, 1, 10},
 	}
 	for _, in := range ints {
 		v, name := get(in.flag)
