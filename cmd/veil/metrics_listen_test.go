@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,7 +46,7 @@ func TestAnonymousDisclosureMetricsConfig(t *testing.T) {
 // TestAnonymousDisclosureMetricsListener: `veil serve` serves /metrics on VEIL_METRICS_LISTEN, and
 // its main listener answers /metrics with 404, with or without a token.
 func TestAnonymousDisclosureMetricsListener(t *testing.T) {
-	inst := startVeil(t, []string{"VEIL_DATA_DIR=" + filepath.Join(t.TempDir(), "data")})
+	inst := startVeil(t, []string{"VEIL_DATA_DIR=" + t.TempDir()}) // exists: no --init needed
 	m := regexp.MustCompile(`Metrics at (http://\S+)`).FindStringSubmatch(inst.out.String())
 	if m == nil {
 		t.Fatalf("no metrics address printed:\n%s", inst.out)
