@@ -56,7 +56,7 @@ func TestInspectCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := Info{Format: tt.format, Width: tt.w, Height: tt.h, Orientation: 1}
-			if info != want || cfg.Width != tt.w || cfg.Height != tt.h {
+			if geom(info) != want || cfg.Width != tt.w || cfg.Height != tt.h {
 				t.Fatalf("Inspect = %+v, want %+v (stdlib says %dx%d)", info, want, cfg.Width, cfg.Height)
 			}
 			if r.n > InspectReadLimit {
@@ -78,13 +78,13 @@ func TestInspectOrientation(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := Info{Format: JPEG, Width: 640, Height: 400, Orientation: o}
-			if info != want {
+			if geom(info) != want {
 				t.Fatalf("Inspect = %+v, want %+v", info, want)
 			}
 		})
 	}
 	info, err := Inspect(bytes.NewReader(corpusFile(t, "orientation/upright.jpg")), DefaultLimits())
-	if err != nil || info != (Info{Format: JPEG, Width: 640, Height: 400, Orientation: 1}) {
+	if err != nil || geom(info) != (Info{Format: JPEG, Width: 640, Height: 400, Orientation: 1}) {
 		t.Fatalf("upright.jpg: %+v, %v", info, err)
 	}
 }
@@ -95,25 +95,38 @@ func TestInspectFormats(t *testing.T) {
 	if err := gif.Encode(&gifBuf, img, nil); err != nil {
 		t.Fatal(err)
 	}
+	alpha := gradient(30, 20)
+	alpha.Pix[3] = 0
 	for _, tt := range []struct {
 		name string
 		data []byte
-		want Format
+		want Info // with the pixel-format fields; Format, size and orientation are filled in
 	}{
-		{"jpeg", encodeJPEGBytes(t, img, 80), JPEG},
-		{"png", encodePNGBytes(t, img), PNG},
-		{"gif", gifBuf.Bytes(), GIF},
+		{"jpeg", encodeJPEGBytes(t, img, 80), Info{Format: JPEG, BitDepth: 8, Channels: 3, Planes: 1.5}},
+		{"png", encodePNGBytes(t, img), Info{Format: PNG, BitDepth: 8, Channels: 3}},
+		{"png alpha", encodePNGBytes(t, alpha), Info{Format: PNG, BitDepth: 8, Channels: 4}},
+		{"png 16-bit", encodePNGBytes(t, gradient16(30, 20, true)), Info{Format: PNG, BitDepth: 16, Channels: 4}},
+		{"png gray16", encodePNGBytes(t, gray16(30, 20)), Info{Format: PNG, BitDepth: 16, Channels: 1}},
+		{"png paletted", encodePNGBytes(t, paletted(30, 20)), Info{Format: PNG, BitDepth: 8, Channels: 1, Paletted: true}},
+		{"gif", gifBuf.Bytes(), Info{Format: GIF, BitDepth: 8, Channels: 1, Paletted: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			info, err := Inspect(bytes.NewReader(tt.data), DefaultLimits())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info != (Info{Format: tt.want, Width: 30, Height: 20, Orientation: 1}) {
-				t.Fatalf("Inspect = %+v", info)
+			want := tt.want
+			want.Width, want.Height, want.Orientation, want.FileSize = 30, 20, 1, int64(len(tt.data))
+			if info != want {
+				t.Fatalf("Inspect = %+v, want %+v", info, want)
 			}
 		})
 	}
+}
+
+// geom keeps the format, size and orientation of an Info.
+func geom(i Info) Info {
+	return Info{Format: i.Format, Width: i.Width, Height: i.Height, Orientation: i.Orientation}
 }
 
 func TestExifOrientationParsing(t *testing.T) {
@@ -205,7 +218,7 @@ func TestInspectSyntheticExif(t *testing.T) {
 		if o >= 5 {
 			w, h = 10, 40
 		}
-		if info != (Info{Format: JPEG, Width: w, Height: h, Orientation: int(o)}) {
+		if geom(info) != (Info{Format: JPEG, Width: w, Height: h, Orientation: int(o)}) {
 			t.Errorf("orientation %d: %+v", o, info)
 		}
 	}
