@@ -165,6 +165,7 @@ func (s *Service) SyncPermissions(ctx context.Context, ids []string) SyncReport 
 
 // syncLeased syncs items this instance holds leases on and releases the leases.
 func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[string]bool) SyncReport {
+	s.hook("sync.list", strings.Join(ids, ","))
 	items, jobs, err := s.loadSync(ctx, ids)
 	if err != nil {
 		s.log.ErrorContext(ctx, "permission sync: load items", "err", err)
@@ -185,6 +186,7 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 		s.bus.Publish(ctx, ev)
 	}
 	if s.acl != nil {
+		s.hook("sync.acl", strings.Join(ids, ","))
 		s.runJobs(ctx, jobs, func(j fileJob, err error) {
 			ev := Event{Kind: EventFilePermission, Key: j.key, Public: j.public, OK: err == nil}
 			if err != nil {
@@ -206,6 +208,7 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 			done = append(done, id)
 		}
 	}
+	s.hook("sync.record", strings.Join(ids, ","))
 	s.recordSuccess(ctx, items, done)
 	s.release(ctx, items, ids)
 	for id, it := range items {

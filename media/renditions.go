@@ -287,6 +287,7 @@ func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Obj
 	if err != nil {
 		return nil, err
 	}
+	s.hook("rendition.read", req.ID)
 	img, err := s.servedImage(ctx, req.ID)
 	if err != nil {
 		return nil, err
@@ -426,6 +427,7 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 		return fmt.Errorf("media: open source of %s: %w", img.ID, storage.Classify(err))
 	}
 	defer src.Close()
+	s.hook("rendition.write", img.ID)
 	pr, pw := io.Pipe()
 	genErr := make(chan error, 1)
 	var produced renditions.Plan
@@ -451,6 +453,7 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 	}
 	s.rend.generated.Add(1)
 	// Born with the image's current permission; if that fails the image is outdated until retried.
+	s.hook("rendition.acl", img.ID)
 	if !s.setNewFile(ctx, key, img.Privacy) {
 		s.markOutdated(ctx, "images", img.ID)
 	}
@@ -460,6 +463,7 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 	}
 	// Another instance may have made the same rendition at the same moment: the unique key
 	// (image, spec, focal key) keeps one row, and both wrote the same deterministic object.
+	s.hook("rendition.insert", img.ID)
 	if _, err := s.db.NewInsert().Model(row).On("CONFLICT (image_id, spec, focal_key) DO NOTHING").Exec(ctx); err != nil {
 		s.log.ErrorContext(ctx, "rendition stored but not recorded", "image_id", img.ID, "spec", info.Spec, "key", key, "err", err)
 		return fmt.Errorf("media: record rendition: %w", err)
