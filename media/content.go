@@ -268,6 +268,7 @@ func (s *Service) changeLive(ctx context.Context, id string, change liveChange) 
 		return nil, err
 	}
 	var res *PublishResult
+	s.hook("publish.commit", id)
 	err := s.retryDeadlock(ctx, func() error {
 		res = &PublishResult{Content: new(models.Content), collections: map[string]string{}}
 		return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {

@@ -124,9 +124,10 @@ type SyncReport struct {
 }
 
 type fileJob struct {
-	item   string
-	key    string
-	public bool
+	item      string
+	key       string
+	public    bool
+	rendition bool
 }
 
 // syncItem is what a sync knows about one media item.
@@ -165,6 +166,7 @@ func (s *Service) SyncPermissions(ctx context.Context, ids []string) SyncReport 
 
 // syncLeased syncs items this instance holds leases on and releases the leases.
 func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[string]bool) SyncReport {
+	s.hook("sync.list", strings.Join(ids, ","))
 	items, jobs, err := s.loadSync(ctx, ids)
 	if err != nil {
 		s.log.ErrorContext(ctx, "permission sync: load items", "err", err)
@@ -185,6 +187,7 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 		s.bus.Publish(ctx, ev)
 	}
 	if s.acl != nil {
+		s.hook("sync.acl", strings.Join(ids, ","))
 		s.runJobs(ctx, jobs, func(j fileJob, err error) {
 			ev := Event{Kind: EventFilePermission, Key: j.key, Public: j.public, OK: err == nil}
 			if err != nil {
@@ -206,6 +209,7 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 			done = append(done, id)
 		}
 	}
+	s.hook("sync.record", strings.Join(ids, ","))
 	s.recordSuccess(ctx, items, done)
 	s.release(ctx, items, ids)
 	for id, it := range items {
@@ -259,7 +263,7 @@ func (s *Service) loadSync(ctx context.Context, ids []string) (map[string]*syncI
 		}
 		for _, r := range rends {
 			if it := items[r.ImageID]; it != nil {
-				jobs = append(jobs, fileJob{item: r.ImageID, key: r.StorageKey, public: it.privacy == models.Public})
+				jobs = append(jobs, fileJob{item: r.ImageID, key: r.StorageKey, public: it.privacy == models.Public, rendition: true})
 			}
 		}
 	}
@@ -295,6 +299,11 @@ func (s *Service) runJobs(ctx context.Context, jobs []fileJob, report func(fileJ
 			for j := range work {
 				metrics.PermissionQueue.Dec()
 				err := s.setPermission(ctx, j.key, j.public)
+				if j.rendition && errors.Is(err, storage.ErrNotFound) {
+					// Evicted (or its image deleted) after it was listed: a file that is not there
+					// is not open to anyone, and a regeneration sets its own permission.
+					err = nil
+				}
 				if err != nil {
 					mu.Lock()
 					it := items[j.item]
@@ -375,10 +384,21 @@ func (s *Service) setNewFile(ctx context.Context, key string, p models.Privacy) 
 	return true
 }
 
-// markOutdated clears file_permissions_last_set so the retry loop sets the item's files again.
-func (s *Service) markOutdated(ctx context.Context, table, id string) {
-	if _, err := s.db.NewUpdate().Table(table).Set("file_permissions_last_set = NULL").Where("id = ?", id).Exec(ctx); err != nil {
-		s.log.ErrorContext(ctx, "could not mark permissions outdated", "id", id, "err", fmt.Errorf("%w", err))
+// markFilesOutdated records that a file of an item may not have the item's permission, in a way a
+// sync running at the same moment cannot overwrite: file_permissions_last_set is cleared and
+// privacy_last_changed moves past seen (the newest value the caller read), so a concurrent sync
+// that loaded the item before this mark fails the "unchanged since loaded" condition of
+// recordSuccess and leaves the item outdated for the retry loop. privacy_last_changed then means
+// "permissions must be set again since", which is what the outdated rule reads it as.
+func (s *Service) markFilesOutdated(ctx context.Context, table, id string, seen time.Time) {
+	stamp := models.Now()
+	if floor := seen.Add(time.Microsecond); stamp.Before(floor) {
+		stamp = floor
+	}
+	if _, err := s.db.NewUpdate().Table(table).Set("file_permissions_last_set = NULL").
+		Set("privacy_last_changed = CASE WHEN privacy_last_changed < ? THEN ? ELSE privacy_last_changed END", stamp, stamp).
+		Where("id = ?", id).Exec(ctx); err != nil {
+		s.log.ErrorContext(ctx, "could not mark permissions outdated", "id", id, "err", err)
 	}
 	s.cache.drop(id)
 }

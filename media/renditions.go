@@ -4,19 +4,24 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/uptrace/bun"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/renditions"
 	"github.com/veil-media/veil/storage"
@@ -39,11 +44,34 @@ type RenditionConfig struct {
 	Timeout time.Duration
 	// Eager lists specs generated in the background after each image upload.
 	Eager []string
+	// MaxPerImage bounds the renditions stored per image (VEIL_RENDITION_MAX_PER_IMAGE, default
+	// 100; 0 means no bound). Past it, the least recently used renditions that are neither a
+	// preset's nor an eager spec are deleted, row and file; a later request makes them again.
+	MaxPerImage int
+	// TouchInterval is how often, at most, one instance records that a stored rendition was
+	// served (its last_used_at, which eviction orders by); default 10 minutes. Serving a rendition
+	// costs a write only once per interval.
+	TouchInterval time.Duration
+	// Anonymous is what anonymous viewers may request (VEIL_RENDITION_ANONYMOUS): "any" (default)
+	// any signed spec; "presets" only presets, eager specs and AnonymousSpecs — any other signed
+	// URL is refused with 403 before any work.
+	Anonymous string
+	// AnonymousSpecs are the signed specs (brace expansion allowed) anonymous viewers may request
+	// besides presets under Anonymous "presets" (VEIL_RENDITION_ANONYMOUS_SPECS), e.g. the srcset
+	// specs a site's frontend builds: "width-{320,640,1280}|format-{webp,jpeg}".
+	AnonymousSpecs []string
 }
+
+// The values of RenditionConfig.Anonymous.
+const (
+	AnonymousAny     = "any"
+	AnonymousPresets = "presets"
+)
 
 // DefaultRenditionConfig returns the defaults; SigningKeys must still be set.
 func DefaultRenditionConfig() RenditionConfig {
-	return RenditionConfig{Options: renditions.DefaultOptions(), MaxMemoryBytes: 1 << 30, MaxQueue: 64, Timeout: 30 * time.Second}
+	return RenditionConfig{Options: renditions.DefaultOptions(), MaxMemoryBytes: 1 << 30, MaxQueue: 64, Timeout: 30 * time.Second,
+		MaxPerImage: 100, TouchInterval: 10 * time.Minute, Anonymous: AnonymousAny}
 }
 
 // Validate names the offending setting.
@@ -75,6 +103,25 @@ func (c RenditionConfig) Validate() error {
 			return fmt.Errorf("VEIL_RENDITION_EAGER: %w", err)
 		}
 	}
+	if c.MaxPerImage < 0 {
+		return fmt.Errorf("VEIL_RENDITION_MAX_PER_IMAGE: %d is negative (0 means no bound)", c.MaxPerImage)
+	}
+	switch c.Anonymous {
+	case "", AnonymousAny, AnonymousPresets:
+	default:
+		return fmt.Errorf("VEIL_RENDITION_ANONYMOUS: %q is neither %q nor %q", c.Anonymous, AnonymousAny, AnonymousPresets)
+	}
+	for _, p := range c.AnonymousSpecs {
+		specs, err := renditions.Expand(p)
+		if err != nil {
+			return fmt.Errorf("VEIL_RENDITION_ANONYMOUS_SPECS: %w", err)
+		}
+		for _, spec := range specs {
+			if _, err := renditions.Parse(spec, c.Options.Limits); err != nil {
+				return fmt.Errorf("VEIL_RENDITION_ANONYMOUS_SPECS: %w", err)
+			}
+		}
+	}
 	return c.Options.Validate()
 }
 
@@ -92,6 +139,11 @@ func presetName(s string) bool {
 
 // ErrBadSignature is a rendition URL whose signature does not verify.
 var ErrBadSignature = errors.New("bad rendition signature")
+
+// ErrAnonymousSpec refuses an anonymous request for a signed rendition whose spec is neither a
+// preset's nor allowed by VEIL_RENDITION_ANONYMOUS_SPECS, under VEIL_RENDITION_ANONYMOUS=presets
+// (403 on serve views).
+var ErrAnonymousSpec = errors.New("anonymous viewers may request only preset renditions (VEIL_RENDITION_ANONYMOUS=presets)")
 
 // ErrBusy means the server is at its limit of concurrent generations; retry later.
 var ErrBusy = errors.New("too many renditions being generated; retry shortly")
@@ -117,7 +169,19 @@ type renditionEngine struct {
 	waiting atomic.Int64
 	// Generated counts generations (tests use it to prove deduplication).
 	generated atomic.Int64
+	// kept holds the canonical specs eviction never removes (presets and eager specs).
+	kept map[string]bool
+	// anonymous holds the canonical specs anonymous viewers may request under "presets"; nil
+	// under "any".
+	anonymous map[string]bool
+
+	usedMu sync.Mutex
+	used   map[string]time.Time // storage key → when this instance last recorded its use
 }
+
+// maxTrackedUses bounds the renditions whose last recorded use an instance remembers; past it the
+// memory is dropped and the next hit of each records its use again.
+const maxTrackedUses = 100_000
 
 func newRenditionEngine(cfg RenditionConfig) *renditionEngine {
 	if cfg.MaxMemoryBytes == 0 {
@@ -126,7 +190,36 @@ func newRenditionEngine(cfg RenditionConfig) *renditionEngine {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	return &renditionEngine{cfg: cfg, sem: semaphore.NewWeighted(cfg.MaxMemoryBytes)}
+	if cfg.TouchInterval <= 0 {
+		cfg.TouchInterval = 10 * time.Minute
+	}
+	e := &renditionEngine{cfg: cfg, sem: semaphore.NewWeighted(cfg.MaxMemoryBytes), kept: map[string]bool{}, used: map[string]time.Time{}}
+	canon := func(spec string) (string, bool) {
+		sp, err := renditions.Parse(spec, cfg.Options.Limits)
+		return sp.String(), err == nil
+	}
+	for _, spec := range cfg.Presets {
+		if c, ok := canon(spec); ok {
+			e.kept[c] = true
+		}
+	}
+	for _, spec := range cfg.Eager {
+		if c, ok := canon(spec); ok {
+			e.kept[c] = true
+		}
+	}
+	if cfg.Anonymous == AnonymousPresets {
+		e.anonymous = maps.Clone(e.kept)
+		for _, p := range cfg.AnonymousSpecs {
+			specs, _ := renditions.Expand(p)
+			for _, spec := range specs {
+				if c, ok := canon(spec); ok {
+					e.anonymous[c] = true
+				}
+			}
+		}
+	}
+	return e
 }
 
 // Generated returns how many renditions this process has generated.
@@ -287,6 +380,10 @@ func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Obj
 	if err != nil {
 		return nil, err
 	}
+	if s.rend.anonymous != nil && preset == "" && !s.rend.anonymous[sp.String()] && auth.ViewerFrom(ctx).IsAnonymous() {
+		return nil, fmt.Errorf("media: %s: %w", sp.String(), ErrAnonymousSpec)
+	}
+	s.hook("rendition.read", req.ID)
 	img, err := s.servedImage(ctx, req.ID)
 	if err != nil {
 		return nil, err
@@ -307,6 +404,9 @@ func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Obj
 	}
 	key := renditionKey(img.ID, info.Spec, fk, info.Format)
 	if obj, err := s.openRenditionObject(ctx, key, info, img); err == nil || !errors.Is(err, storage.ErrNotFound) {
+		if err == nil {
+			s.touchRendition(ctx, img.ID, info.Spec, fk, key)
+		}
 		return obj, err
 	}
 	if _, err, _ := s.rend.flight.Do(key, func() (any, error) {
@@ -379,7 +479,9 @@ func pathExt(name string) string {
 }
 
 // generate makes one rendition: it waits for memory (or refuses with ErrBusy), decodes the source
-// with the pixel cap checked on its header, writes the output to the bucket, and records the row.
+// with the pixel cap checked on its header, writes the output to the bucket, records the row and
+// gives the file its image's permission as committed (see recordRendition and settleRendition;
+// the privacy the request started with is never used for the file).
 // It runs detached from the request that triggered it, so other requests sharing it through
 // singleflight are not cancelled by the first one going away.
 //
@@ -426,6 +528,7 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 		return fmt.Errorf("media: open source of %s: %w", img.ID, storage.Classify(err))
 	}
 	defer src.Close()
+	s.hook("rendition.write", img.ID)
 	pr, pw := io.Pipe()
 	genErr := make(chan error, 1)
 	var produced renditions.Plan
@@ -450,20 +553,87 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 		return werr
 	}
 	s.rend.generated.Add(1)
-	// Born with the image's current permission; if that fails the image is outdated until retried.
-	if !s.setNewFile(ctx, key, img.Privacy) {
-		s.markOutdated(ctx, "images", img.ID)
-	}
 	row := &models.Rendition{
 		ID: NewID(KindRendition), ImageID: img.ID, Spec: info.Spec, FocalKey: fk, StorageKey: key,
 		Width: produced.Width, Height: produced.Height, Format: string(produced.Format), Size: size, CreatedAt: models.Now(),
 	}
-	// Another instance may have made the same rendition at the same moment: the unique key
-	// (image, spec, focal key) keeps one row, and both wrote the same deterministic object.
-	if _, err := s.db.NewInsert().Model(row).On("CONFLICT (image_id, spec, focal_key) DO NOTHING").Exec(ctx); err != nil {
-		s.log.ErrorContext(ctx, "rendition stored but not recorded", "image_id", img.ID, "spec", info.Spec, "key", key, "err", err)
-		return fmt.Errorf("media: record rendition: %w", err)
+	row.LastUsedAt = &row.CreatedAt
+	s.hook("rendition.insert", img.ID)
+	st, err := s.recordRendition(ctx, row)
+	if err != nil {
+		s.deleteQuietly(ctx, key) // no row lists it, so no privacy change would ever reach it
+		return err
 	}
+	s.settleRendition(ctx, img.ID, key, st)
+	s.rend.noteUse(key, time.Now())
+	s.evictRenditions(ctx, img.ID)
 	s.log.InfoContext(ctx, "rendition generated", "image_id", img.ID, "spec", info.Spec, "width", produced.Width, "height", produced.Height, "bytes", size)
 	return nil
+}
+
+// recordRendition inserts a rendition's row and reads its image's privacy in one transaction that
+// holds the image row against privacy changes (FOR SHARE on Postgres, where publishing takes FOR
+// UPDATE; the database write lock on SQLite). So the privacy returned is the one in force when the
+// row commits, and every privacy change committed later lists the rendition among the files it
+// sets. Another instance may have made the same rendition at the same moment: the unique key
+// (image, spec, focal key) keeps one row, and both wrote the same deterministic object.
+func (s *Service) recordRendition(ctx context.Context, row *models.Rendition) (models.PrivacyState, error) {
+	var st models.PrivacyState
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		q := tx.NewSelect().Table("images").Column("privacy", "privacy_last_changed").Where("id = ?", row.ImageID)
+		if s.db.Dialect == models.Postgres {
+			q = q.For("SHARE")
+		}
+		if err := q.Scan(ctx, &st.Privacy, &st.PrivacyLastChanged); err != nil {
+			return notFound(err, "image", row.ImageID)
+		}
+		if _, err := tx.NewInsert().Model(row).On("CONFLICT (image_id, spec, focal_key) DO NOTHING").Exec(ctx); err != nil {
+			return fmt.Errorf("media: record rendition: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "rendition not recorded", "image_id", row.ImageID, "spec", row.Spec, "key", row.StorageKey, "err", err)
+	}
+	return st, err
+}
+
+// maxSettleRounds bounds how often settleRendition follows privacy changes that keep coming
+// before it leaves the image to the retry loop.
+const maxSettleRounds = 4
+
+// settleRendition gives a recorded rendition file its image's permission as committed, then reads
+// the image's privacy again: while a privacy change committed meanwhile (privacy_last_changed
+// moved), it sets the file again to the new privacy. A change committed after the last read lists
+// this file (its row committed first) and sets it after this call, so the last call to land is
+// right whichever order the calls of the two sides take. When a call fails, the image is marked
+// outdated so that no concurrent sync can record it as up to date.
+func (s *Service) settleRendition(ctx context.Context, imageID, key string, st models.PrivacyState) {
+	if s.acl == nil {
+		return
+	}
+	for range maxSettleRounds {
+		s.hook("rendition.acl", imageID)
+		if !s.setNewFile(ctx, key, st.Privacy) {
+			s.markFilesOutdated(ctx, "images", imageID, st.PrivacyLastChanged)
+			return
+		}
+		s.hook("rendition.recheck", imageID)
+		var now models.PrivacyState
+		err := s.db.NewSelect().Table("images").Column("privacy", "privacy_last_changed").Where("id = ?", imageID).
+			Scan(ctx, &now.Privacy, &now.PrivacyLastChanged)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return // deleted meanwhile: the deletion removed the file with its row
+		case err != nil:
+			s.log.WarnContext(ctx, "rendition permission not re-checked", "image_id", imageID, "key", key, "err", err)
+			s.markFilesOutdated(ctx, "images", imageID, st.PrivacyLastChanged)
+			return
+		case now.Privacy == st.Privacy && now.PrivacyLastChanged.Equal(st.PrivacyLastChanged):
+			return
+		}
+		st = now
+	}
+	s.log.WarnContext(ctx, "privacy kept changing while a rendition was being recorded; left to the retry loop", "image_id", imageID, "key", key)
+	s.markFilesOutdated(ctx, "images", imageID, st.PrivacyLastChanged)
 }

@@ -83,6 +83,8 @@ type Service struct {
 
 	instance string      // this process, for leases on permission syncs
 	eager    chan string // image ids waiting for their eager renditions
+
+	hooks hookSlot // test-only pause points; empty in production
 }
 
 // New returns a Service over an open, migrated database and an open bucket.

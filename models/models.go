@@ -116,6 +116,9 @@ type Rendition struct {
 	Format     string    `bun:"format,notnull"`
 	Size       int64     `bun:"size,notnull"`
 	CreatedAt  time.Time `bun:"created_at,notnull"`
+	// LastUsedAt is when the rendition was last generated or served, moved at most once per
+	// RenditionConfig.TouchInterval per instance; the per-image bound evicts the oldest first.
+	LastUsedAt *time.Time `bun:"last_used_at"`
 }
 
 // Now returns the current time as stored: UTC, truncated to microseconds so that values read back

@@ -116,7 +116,7 @@ func isArgumentError(e *gqlerror.Error) bool {
 func httpStatus(err error) int {
 	var inputErr *media.InputError
 	switch {
-	case errors.Is(err, media.ErrHidden):
+	case errors.Is(err, media.ErrHidden), errors.Is(err, media.ErrAnonymousSpec):
 		return http.StatusForbidden
 	case errors.Is(err, media.ErrNotFound):
 		return http.StatusNotFound

@@ -166,7 +166,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader) (int64, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.Bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType})
+	opts := &blob.WriterOptions{ContentType: contentType}
+	if s.Scheme == "file" {
+		// Born private: fileblob creates files 0666 &^ umask (world-readable), and the permission
+		// driver may only tighten them after the write; no file is ever more open than its item.
+		opts.BeforeWrite = func(as func(any) bool) error {
+			var f *os.File
+			if as(&f) {
+				return f.Chmod(0o600)
+			}
+			return nil
+		}
+	}
+	w, err := s.Bucket.NewWriter(wctx, key, opts)
 	if err != nil {
 		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
 	}

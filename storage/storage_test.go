@@ -134,3 +134,24 @@ func TestClassify(t *testing.T) {
 		t.Errorf("cancel: %v", c)
 	}
 }
+
+// TestFileWriteBornPrivate (issue 14, item 2): a file written to a folder bucket is private (0600)
+// from its first byte, so it is never readable by others before its permission is set.
+func TestFileWriteBornPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "media")
+	store, err := storage.Open(context.Background(), storage.Config{URL: "file://" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Write(context.Background(), "renditions/img_A/r.jpg", "image/jpeg", strings.NewReader("pixels")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "renditions", "img_A", "r.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("new file mode %v, want 0600", fi.Mode().Perm())
+	}
+}

@@ -100,6 +100,9 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "rendition-max-memory", env: "VEIL_RENDITION_MAX_MEMORY", def: "1GiB", usage: "estimated memory all concurrent rendition generations may use"},
 		{flag: "rendition-max-queue", env: "VEIL_RENDITION_MAX_QUEUE", def: "64", usage: "generations that may wait for memory; more get 503 with Retry-After"},
 		{flag: "rendition-timeout", env: "VEIL_RENDITION_TIMEOUT", def: "30s", usage: "longest one rendition may take to generate"},
+		{flag: "rendition-max-per-image", env: "VEIL_RENDITION_MAX_PER_IMAGE", def: "100", usage: "renditions stored per image; past it the least recently used (not presets or eager specs) are deleted (0: no bound)"},
+		{flag: "rendition-anonymous", env: "VEIL_RENDITION_ANONYMOUS", def: "any", usage: "what anonymous viewers may request: any (every signed spec) or presets (presets, eager specs and VEIL_RENDITION_ANONYMOUS_SPECS; others 403)"},
+		{flag: "rendition-anonymous-specs", env: "VEIL_RENDITION_ANONYMOUS_SPECS", usage: "signed specs anonymous viewers may request under presets, brace expansion allowed: spec;spec (e.g. width-{320,640,1280}|format-webp)"},
 		{flag: "max-output-side", env: "VEIL_MAX_OUTPUT_SIDE", def: "4000", usage: "largest rendition width or height"},
 		{flag: "max-avif-pixels", env: "VEIL_MAX_AVIF_PIXELS", def: "4000000", usage: "largest AVIF rendition (width × height); AVIF encoding is slow and memory-hungry"},
 		{flag: "max-operations", env: "VEIL_MAX_OPERATIONS", def: "10", usage: "most operations in one rendition spec"},
@@ -274,6 +277,16 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 			}
 		}
 	}
+	if v, _ := get("rendition-anonymous"); true {
+		rc.Anonymous = strings.TrimSpace(v)
+	}
+	if v, _ := get("rendition-anonymous-specs"); v != "" {
+		for _, spec := range strings.Split(v, ";") {
+			if spec = strings.TrimSpace(spec); spec != "" {
+				rc.AnonymousSpecs = append(rc.AnonymousSpecs, spec)
+			}
+		}
+	}
 	if v, name := get("rendition-max-memory"); true {
 		n, err := parseSize(v)
 		if err != nil || n <= 0 {
@@ -294,6 +307,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		min, max int
 	}{
 		{"rendition-max-queue", &rc.MaxQueue, 0, 1 << 20},
+		{"rendition-max-per-image", &rc.MaxPerImage, 0, 1 << 20},
 		{"max-output-side", &rc.Options.Limits.MaxOutputSide, 1, 100_000},
 		{"max-operations", &rc.Options.Limits.MaxOperations, 1, 100},
 		{"jpeg-quality", &rc.Options.JPEGQuality, 1, 100},

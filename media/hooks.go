@@ -1,0 +1,23 @@
+package media
+
+import "sync/atomic"
+
+// testHooks are pause points at the steps whose interleaving decides a file's permission: a
+// rendition's privacy read, object write, row insert and permission call, and a privacy change's
+// commit, listing of files, permission calls and recording. Tests install them (export_test.go) to
+// run every ordering of a generation against a publish or unpublish; in production none is set and
+// each point costs one atomic load.
+type testHooks struct {
+	// at is called before the step named point ("rendition.write", "sync.list", …) of the work on
+	// ids (an image id for rendition steps, a content id for "publish.commit", the comma-separated
+	// media ids of a sync).
+	at func(point, ids string)
+}
+
+type hookSlot struct{ p atomic.Pointer[testHooks] }
+
+func (s *Service) hook(point, ids string) {
+	if h := s.hooks.p.Load(); h != nil {
+		h.at(point, ids)
+	}
+}
