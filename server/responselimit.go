@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -52,6 +53,15 @@ func (r responseLimit) tooLarge() *gqlerror.Error {
 
 func (r responseLimit) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	b := &responseBudget{}
+	if graphql.HasOperationContext(ctx) && isSubscription(graphql.GetOperationContext(ctx)) {
+		// An event is one small payload of a fixed type: only its marshalled size is checked,
+		// so fan-out to many subscribers pays no per-field accounting.
+		resp := next(ctx)
+		if resp != nil && int64(len(resp.Data)) > r.max {
+			return &graphql.Response{Errors: gqlerror.List{r.tooLarge()}, Extensions: resp.Extensions}
+		}
+		return resp
+	}
 	resp := next(context.WithValue(ctx, responseBudgetKey{}, b))
 	if resp == nil {
 		return nil
@@ -108,4 +118,8 @@ func estimateJSON(v any) int64 {
 	default:
 		return 8
 	}
+}
+
+func isSubscription(oc *graphql.OperationContext) bool {
+	return oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription
 }
