@@ -49,10 +49,10 @@ func heapPeak(t testing.TB, fn func()) (peak, total int64) {
 		}
 	}()
 	fn()
-	high = max(high, read())
+	last := read()
 	close(stop)
-	wg.Wait()
-	high = max(high, read())
+	wg.Wait() // high is the sampler's until here
+	high = max(high, last, read())
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	return high - base, int64(after.TotalAlloc - before.TotalAlloc)
