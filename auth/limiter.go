@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Limiter counts failed authentications per client address in a fixed window and says when an
-// address must wait. Memory is bounded: windows that ended are swept when the map grows.
+// Limiter counts failed authentications per key (a token id or a client address, see
+// Service.AuthenticateFrom) in a fixed window and says when a key must wait. Memory is bounded: windows that ended are swept when the map grows.
 type Limiter struct {
 	max    int
 	window time.Duration

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -50,9 +51,14 @@ type Config struct {
 	PreviewKeys [][]byte
 	// MaxPreviewTTL caps a preview token's lifetime (VEIL_MAX_PREVIEW_TTL, default 24h).
 	MaxPreviewTTL time.Duration
-	// FailuresPerMinute is how many failed authentications one client address may make per
-	// minute before it is refused with 429 (VEIL_AUTH_FAILURES_PER_MINUTE, default 20).
+	// FailuresPerMinute is how many failed authentications may be made per minute against one
+	// token id (or, for malformed credentials, from one client address) before further failing
+	// attempts are refused with 429 (VEIL_AUTH_FAILURES_PER_MINUTE, default 20). A valid token is
+	// never refused because of it. See AuthenticateFrom.
 	FailuresPerMinute int
+	// Clock, when set, replaces time.Now for token expiry, the viewer cache and the failure
+	// limiter (tests move it instead of sleeping).
+	Clock func() time.Time
 }
 
 // DefaultConfig returns the defaults; PreviewKeys must still be set.
@@ -83,6 +89,9 @@ type Service struct {
 	mu    sync.Mutex
 	cache map[string]cachedToken // token id → resolved viewer
 	users map[string]cachedUser  // user id → viewer of a preview token's creator
+	// gen counts the changes to users, groups, grants and tokens made through this process, so
+	// long-lived sessions notice them at once (see Session).
+	gen atomic.Uint64
 }
 
 type cachedUser struct {
@@ -114,14 +123,22 @@ func New(db *models.DB, cfg Config, log *slog.Logger) *Service {
 	if cfg.MaxPreviewTTL == 0 {
 		cfg.MaxPreviewTTL = 24 * time.Hour
 	}
-	return &Service{db: db, cfg: cfg, log: log, cache: map[string]cachedToken{}, users: map[string]cachedUser{}, Limiter: NewLimiter(cfg.FailuresPerMinute, time.Minute)}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	l := NewLimiter(cfg.FailuresPerMinute, time.Minute)
+	l.now = cfg.Clock
+	return &Service{db: db, cfg: cfg, log: log, cache: map[string]cachedToken{}, users: map[string]cachedUser{}, Limiter: l}
 }
+
+func (s *Service) now() time.Time { return s.cfg.Clock() }
 
 // invalidate forgets every cached viewer: called after any change to users, groups, grants or tokens.
 func (s *Service) invalidate() {
 	s.mu.Lock()
 	s.cache = map[string]cachedToken{}
 	s.users = map[string]cachedUser{}
+	s.gen.Add(1)
 	s.mu.Unlock()
 }
 
@@ -139,7 +156,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Viewer, err
 	if !ok {
 		return nil, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	c, hit := s.cache[id]
 	s.mu.Unlock()
@@ -185,6 +202,8 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Viewer, err
 		return nil, err
 	}
 	v.TokenID = id
+	v.expiresAt = row.ExpiresAt
+	v.resolved = now
 	// Record use at most once a minute per token: a write per request would be the bottleneck.
 	if row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > time.Minute {
 		t := models.Now()

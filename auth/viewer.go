@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -19,6 +20,8 @@ type Viewer struct {
 	// TokenID is the API token the request used.
 	TokenID string
 
+	expiresAt   *time.Time // the token's expiry, nil when it has none
+	resolved    time.Time  // when the token and grants were read from the database
 	global      map[models.Permission]bool
 	collections map[models.Permission][]string // collection ids whose subtrees are granted
 }

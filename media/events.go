@@ -239,10 +239,51 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-cha
 			b.mu.Unlock()
 		}()
 	}
-	v := auth.ViewerFrom(ctx)
-	return s.bus.Subscribe(ctx, func(ev Event) bool {
-		return v.CanRead(ev.CollectionPath, ev.Privacy) && filter(ev)
-	}, subscriptionBuffer), nil
+	sess := auth.SessionFrom(ctx)
+	if sess == nil {
+		v := auth.ViewerFrom(ctx)
+		return s.bus.Subscribe(ctx, func(ev Event) bool {
+			return v.CanRead(ev.CollectionPath, ev.Privacy) && filter(ev)
+		}, subscriptionBuffer), nil
+	}
+	// A long-lived connection: the producer filters with the last resolved viewer (never
+	// blocking), letting events through while the session is stale; each event is then checked
+	// here, off the producer's path, against the viewer as it is now.
+	in := s.bus.Subscribe(ctx, func(ev Event) bool {
+		if !filter(ev) {
+			return false
+		}
+		if v := sess.Current(); v != nil && v.CanRead(ev.CollectionPath, ev.Privacy) {
+			return true
+		}
+		return sess.Stale()
+	}, subscriptionBuffer)
+	out := make(chan Event)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			v, err := sess.Viewer(ctx)
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				// The credentials are gone: deliver nothing more. The transport ends the
+				// connection (auth.Session.Watch), which ends ctx.
+				<-ctx.Done()
+				return
+			}
+			if err != nil {
+				s.log.WarnContext(ctx, "subscription: could not re-check the viewer; event withheld", "media_id", ev.MediaID, "err", err)
+				continue
+			}
+			if !v.CanRead(ev.CollectionPath, ev.Privacy) {
+				continue
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }
 
 // SubscribePermissions streams file-permission results the viewer may see, optionally only for

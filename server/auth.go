@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,8 +15,8 @@ import (
 
 // withAuth resolves the request's viewer from "Authorization: Bearer <token>". No header is the
 // anonymous viewer; a bad, expired or revoked token is refused with 401 (never treated as
-// anonymous). Failed attempts are counted per client address; past the limit the address gets 429
-// until its window ends.
+// anonymous). Failed attempts are limited as auth.Service.AuthenticateFrom describes: past the
+// limit a failing attempt gets 429 until its window ends, a valid token never does.
 func (s *Server) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
@@ -23,26 +24,30 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), auth.Anonymous)))
 			return
 		}
-		addr := clientAddr(r)
-		if blocked, wait := s.deps.Auth.Limiter.Blocked(addr); blocked {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			s.authError(w, r, http.StatusTooManyRequests, "RATE_LIMITED", "too many failed authentications from this address; retry later")
-			return
-		}
-		v, err := s.deps.Auth.Authenticate(r.Context(), header)
+		addr := s.clientAddr(r)
+		v, err := s.deps.Auth.AuthenticateFrom(r.Context(), header, addr)
 		if err != nil {
-			if errors.Is(err, auth.ErrUnauthenticated) {
-				s.deps.Auth.Limiter.Fail(addr)
+			var rl *auth.RateLimitedError
+			switch {
+			case errors.As(err, &rl):
+				w.Header().Set("Retry-After", strconv.Itoa(int(rl.Wait.Seconds())+1))
+				s.authError(w, r, http.StatusTooManyRequests, "RATE_LIMITED", "too many failed authentications with these credentials; retry later")
+			case errors.Is(err, auth.ErrUnauthenticated):
 				s.log.InfoContext(r.Context(), "authentication failed", "request_id", RequestID(r.Context()), "addr", addr, "reason", err.Error())
 				w.Header().Set("WWW-Authenticate", `Bearer realm="veil"`)
 				s.authError(w, r, http.StatusUnauthorized, "UNAUTHENTICATED", strings.TrimPrefix(err.Error(), "unauthenticated: "))
-				return
+			default:
+				s.log.ErrorContext(r.Context(), "authentication error", "request_id", RequestID(r.Context()), "err", err)
+				s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+RequestID(r.Context())+")")
 			}
-			s.log.ErrorContext(r.Context(), "authentication error", "request_id", RequestID(r.Context()), "err", err)
-			s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+RequestID(r.Context())+")")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), v)))
+		ctx := auth.WithViewer(r.Context(), v)
+		if isStream(r) {
+			// A stream outlives this check: its session re-resolves the token while it lasts.
+			ctx = auth.WithSession(ctx, s.deps.Auth.NewSession(v, header))
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -60,8 +65,8 @@ func (s *Server) authError(w http.ResponseWriter, r *http.Request, status int, c
 type clientAddrKey struct{}
 
 // withClientAddr remembers the client address for code that sees only a context (websocket init).
-func withClientAddr(ctx context.Context, r *http.Request) context.Context {
-	return context.WithValue(ctx, clientAddrKey{}, clientAddr(r))
+func (s *Server) withClientAddr(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, s.clientAddr(r))
 }
 
 func clientAddrFrom(ctx context.Context) string {
@@ -69,14 +74,68 @@ func clientAddrFrom(ctx context.Context) string {
 	return a
 }
 
-// clientAddr is the address failures are counted against: the TCP peer. (Behind a proxy every
-// client shares the proxy's address; Veil does not trust X-Forwarded-For by default.)
-func clientAddr(r *http.Request) string {
+// clientAddr is the address of the client: the TCP peer, unless the peer is a trusted proxy
+// (VEIL_TRUSTED_PROXIES). Then X-Forwarded-For is read from the right, skipping trusted proxies;
+// the first address that is not one is the client (the rightmost-untrusted rule: entries left of
+// it were written by the client and prove nothing). When every hop is trusted, the leftmost is.
+func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(host) {
+		return host
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for _, a := range strings.Split(h, ",") {
+			hops = append(hops, strings.TrimSpace(a))
+		}
+	}
+	client := host
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(hops[i])
+		if err != nil {
+			// Not an address: the hop to its right (a trusted proxy) is all that is known.
+			return client
+		}
+		client = a.Unmap().String()
+		if !s.trusted(client) {
+			return client
+		}
+	}
+	return client
+}
+
+func (s *Server) trusted(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxy parses one VEIL_TRUSTED_PROXIES entry: a CIDR or a single address.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // withCORS answers cross-origin requests from the configured origins only (none by default).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ type Config struct {
 	// WebsocketKeepAlive is the interval of keep-alive messages on websockets and SSE streams
 	// (default 15s).
 	WebsocketKeepAlive time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding the
+	// client address (VEIL_TRUSTED_PROXIES, default none: the TCP peer is the client).
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultConfig returns defaults for everything but PublicURL.
@@ -238,13 +242,19 @@ func (s *Server) graphQLHandler() http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
 		}
 		ctx := graph.WithLoaders(r.Context(), graph.NewLoaders(s.deps.Media, s.deps.Auth))
-		ctx = withClientAddr(ctx, r)
+		ctx = s.withClientAddr(ctx, r)
 		if isStream(r) {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)
 			defer cancel()
 			stop := context.AfterFunc(s.streams, cancel)
 			defer stop()
+			if websocket.IsWebSocketUpgrade(r) {
+				ctx = context.WithValue(ctx, wsConnKey{}, &wsConnHolder{})
+			} else if sess := auth.SessionFrom(ctx); sess != nil {
+				// Server-sent events: a token revoked or expired while streaming ends the stream.
+				go sess.Watch(ctx, func(error) { cancel() })
+			}
 		}
 		srv.ServeHTTP(w, r.WithContext(ctx))
 	})

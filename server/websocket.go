@@ -36,7 +36,44 @@ func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	if err != nil {
 		return nil, err
 	}
-	return &gorillaConn{c: c}, nil
+	gc := &gorillaConn{c: c}
+	if h, ok := r.Context().Value(wsConnKey{}).(*wsConnHolder); ok {
+		h.set(gc)
+	}
+	return gc, nil
+}
+
+// wsConnKey carries a *wsConnHolder from the handler to Accept, so that code seeing only the
+// connection's context (InitFunc, the session watcher) can end the connection with a code of its
+// choosing; gqlgen itself closes a cancelled connection with 1000.
+type wsConnKey struct{}
+
+type wsConnHolder struct {
+	mu sync.Mutex
+	c  *gorillaConn
+}
+
+func (h *wsConnHolder) set(c *gorillaConn) {
+	h.mu.Lock()
+	h.c = c
+	h.mu.Unlock()
+}
+
+func (h *wsConnHolder) get() *gorillaConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.c
+}
+
+// closeForbidden ends a connection whose credentials stopped being valid, as a refused
+// connection_init is ended on each protocol: the legacy graphql-ws protocol first says why in a
+// connection_error message; both close with 4403 Forbidden.
+func (g *gorillaConn) closeForbidden(reason string) {
+	if g.c.Subprotocol() != "graphql-transport-ws" {
+		_ = g.WriteJSON(map[string]any{"type": "connection_error", "payload": map[string]any{"message": reason}})
+	}
+	_ = g.WriteClose(4403, "Forbidden")
+	_ = g.c.Close()
 }
 
 // gorillaConn serialises writes (gorilla allows one writer at a time) and bounds each write, so a
@@ -111,24 +148,31 @@ func (s *Server) websocketTransport() transport.Websocket {
 				ctx = transport.AppendCloseReason(ctx, "Forbidden")
 				return ctx, nil, errors.New(reason)
 			}
-			if header != "" {
-				if blocked, _ := s.deps.Auth.Limiter.Blocked(addr); blocked {
-					return refuse("too many failed authentications from this address; retry later")
-				}
-			}
-			v, err := s.deps.Auth.Authenticate(ctx, header)
+			v, err := s.deps.Auth.AuthenticateFrom(ctx, header, addr)
 			if err != nil {
+				var rl *auth.RateLimitedError
+				if errors.As(err, &rl) {
+					return refuse("too many failed authentications with these credentials; retry later")
+				}
 				if errors.Is(err, auth.ErrUnauthenticated) {
 					// Counted and logged like a failed HTTP authentication, never with the token.
-					s.deps.Auth.Limiter.Fail(addr)
 					s.log.InfoContext(ctx, "websocket authentication failed", "addr", addr, "reason", err.Error())
 					return refuse("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
 				}
 				s.log.ErrorContext(ctx, "websocket authentication error", "err", err)
 				return refuse("internal error")
 			}
+			sess := s.deps.Auth.NewSession(v, header)
 			ctx = auth.WithViewer(ctx, v)
+			ctx = auth.WithSession(ctx, sess)
 			ctx = media.WithSubscriptionBudget(ctx, maxSubscriptionsPerConnection)
+			if h, ok := ctx.Value(wsConnKey{}).(*wsConnHolder); ok && h.get() != nil {
+				// Owned by the connection: ctx ends when its handler returns.
+				go sess.Watch(ctx, func(err error) {
+					s.log.InfoContext(ctx, "websocket closed: credentials no longer valid", "addr", addr, "reason", err.Error())
+					h.get().closeForbidden("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
+				})
+			}
 			return ctx, nil, nil
 		},
 	}

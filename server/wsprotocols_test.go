@@ -370,13 +370,14 @@ func acceptedOrRefused(t *testing.T, srv *veiltest.Server, msgs <-chan map[strin
 	}
 }
 
-// TestWSProtoAuthRateLimit: failed websocket authentications count against the client address
-// like failed HTTP ones: past the limit even a valid token is refused (4403, with the reason), and
-// HTTP from the same address gets 429.
+// TestWSProtoAuthRateLimit: failed websocket authentications are counted like failed HTTP ones
+// (issue 14, item 9: per token id): past the limit the same token id is refused (4403, with the
+// reason) and HTTP with it gets 429, while a valid token from the same address is accepted.
 func TestWSProtoAuthRateLimit(t *testing.T) {
 	acfg := auth.DefaultConfig()
 	acfg.FailuresPerMinute = 3
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Auth: &acfg})
+	const bad = "veil_tok_01M818HZN4S9NGPTE8NJGQZFVH_nonsense"
 	attempt := func(token string) (string, *websocket.CloseError) {
 		w := dialWSProto(t, srv, "graphql-ws")
 		w.send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
@@ -384,15 +385,20 @@ func TestWSProtoAuthRateLimit(t *testing.T) {
 		return mustJSON(msgs), ce
 	}
 	for range 3 {
-		if msgs, ce := attempt("veil_tok_01M818HZN4S9NGPTE8NJGQZFVH_nonsense"); ce.Code != 4403 || !strings.Contains(msgs, "unauthenticated") {
+		if msgs, ce := attempt(bad); ce.Code != 4403 || !strings.Contains(msgs, "unauthenticated") {
 			t.Fatalf("bad token: %s %v", msgs, ce)
 		}
 	}
-	if msgs, ce := attempt(srv.AdminToken); ce.Code != 4403 || !strings.Contains(msgs, "too many failed authentications") {
-		t.Errorf("valid token past the limit: %s %v", msgs, ce)
+	if msgs, ce := attempt(bad); ce.Code != 4403 || !strings.Contains(msgs, "too many failed authentications") {
+		t.Errorf("bad token past the limit: %s %v", msgs, ce)
 	}
-	if got := srv.GraphQL(`{ me { id } }`, nil); got.Code() != "RATE_LIMITED" {
-		t.Errorf("HTTP from the same address: %s", got.Raw)
+	w := dialWSProto(t, srv, "graphql-ws")
+	initWSProto(t, w, srv.AdminToken)
+	if got := srv.GraphQL(`{ me { id } }`, nil); len(got.Errors) > 0 {
+		t.Errorf("HTTP with a valid token from the same address: %s", got.Raw)
+	}
+	if got := srv.As(bad).GraphQL(`{ me { id } }`, nil); got.Code() != "RATE_LIMITED" {
+		t.Errorf("HTTP with the limited token id: %s", got.Raw)
 	}
 	if strings.Contains(srv.Logs.String(), "nonsense") {
 		t.Error("a token reached the log")

@@ -113,7 +113,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "cors-origins", env: "VEIL_CORS_ORIGINS", usage: "comma-separated origins allowed to call the API from browsers (default none)"},
 		{flag: "auth-cache-ttl", env: "VEIL_AUTH_CACHE_TTL", def: "2s", usage: "how long a token's permissions are reused before being read again (0 disables)"},
 		{flag: "max-preview-ttl", env: "VEIL_MAX_PREVIEW_TTL", def: "24h", usage: "longest lifetime of a preview token"},
-		{flag: "auth-failures-per-minute", env: "VEIL_AUTH_FAILURES_PER_MINUTE", def: "20", usage: "failed authentications one client address may make per minute before 429"},
+		{flag: "auth-failures-per-minute", env: "VEIL_AUTH_FAILURES_PER_MINUTE", def: "20", usage: "failed authentications per minute against one token id (or, for malformed credentials, from one client address) before further failures get 429; a valid token is never refused"},
+		{flag: "trusted-proxies", env: "VEIL_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (rightmost untrusted address is the client; default none)"},
 		{flag: "cdn-purge", env: "VEIL_CDN_PURGE", usage: "purge the CDN on privacy changes: log, purge, purge:<cache url> (HTTP PURGE, Varnish-style) or webhook:<url> (JSON batches); empty: no purging"},
 		{flag: "cdn-purge-auth", env: "VEIL_CDN_PURGE_AUTH", usage: "Authorization header value for the purge webhook"},
 		{flag: "events-url", env: "VEIL_EVENTS_URL", def: "mem://", usage: "event bus: mem:// (this process) or nats://subject (all instances; server from NATS_SERVER_URL)"},
@@ -335,6 +336,19 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 			if o = strings.TrimSpace(o); o != "" {
 				c.Server.CORSOrigins = append(c.Server.CORSOrigins, o)
 			}
+		}
+	}
+	if v, name := get("trusted-proxies"); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			pfx, err := server.ParseTrustedProxy(p)
+			if err != nil {
+				fail(name, "%q is not a CIDR (e.g. 10.0.0.0/8) or an IP address", p)
+				continue
+			}
+			c.Server.TrustedProxies = append(c.Server.TrustedProxies, pfx)
 		}
 	}
 	durations := []struct {
