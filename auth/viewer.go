@@ -73,6 +73,14 @@ func (v *Viewer) Can(p models.Permission, collectionPath string) bool {
 	return false
 }
 
+// MayUpload reports whether v may upload anything at all: uploading needs ADD on the target
+// collection, so a viewer without ADD on any collection (and the anonymous viewer) cannot. It is
+// checked before a byte of an upload is read; the target collection is checked again, exactly, by
+// the upload itself.
+func (v *Viewer) MayUpload() bool {
+	return !v.IsAnonymous() && (v.Admin || len(v.collections[models.PermAdd]) > 0)
+}
+
 // likeEscaper quotes LIKE's wildcards so an id in a pattern matches only itself, as in Can ('_' of
 // "col_" would otherwise match any character).
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

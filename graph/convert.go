@@ -110,6 +110,10 @@ func (r *Resolver) documentPage(ctx context.Context, first *int, after *string, 
 
 // badUpload turns a failure to open an upload part into a client error.
 func badUpload(err error) error {
+	var spool *upload.SpoolLimitError
+	if errors.As(err, &spool) {
+		return spool
+	}
 	if errors.Is(err, upload.ErrConsumed) {
 		return &media.InputError{Field: "file", Reason: "the same file part cannot be used twice"}
 	}

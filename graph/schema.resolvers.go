@@ -251,6 +251,9 @@ func (r *mutationResolver) CreatePreviewToken(ctx context.Context, contentID str
 
 // UploadImage is the resolver for the uploadImage field.
 func (r *mutationResolver) UploadImage(ctx context.Context, input model.UploadImageInput) (*models.Image, error) {
+	if err := r.Media.AuthorizeUpload(ctx, deref(input.CollectionID)); err != nil {
+		return nil, err // before the file is read (or spooled, when its part comes late)
+	}
 	part, err := input.File.Open()
 	if err != nil {
 		return nil, badUpload(err)
@@ -267,6 +270,9 @@ func (r *mutationResolver) UploadImage(ctx context.Context, input model.UploadIm
 
 // UploadDocument is the resolver for the uploadDocument field.
 func (r *mutationResolver) UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*models.Document, error) {
+	if err := r.Media.AuthorizeUpload(ctx, deref(input.CollectionID)); err != nil {
+		return nil, err // before the file is read (or spooled, when its part comes late)
+	}
 	part, err := input.File.Open()
 	if err != nil {
 		return nil, badUpload(err)

@@ -58,6 +58,14 @@ const maxImageHeader = 2 << 20
 // are zip files whose telling entries may sit a few KiB in).
 const documentSniffBytes = 64 << 10
 
+// AuthorizeUpload checks that the viewer may upload into collectionID ("" = the root): ADD on
+// it. Transports call it before they read or spool a byte of the file; UploadImage and
+// UploadDocument check the same again.
+func (s *Service) AuthorizeUpload(ctx context.Context, collectionID string) error {
+	_, err := s.resolveCollection(ctx, collectionID, models.PermAdd)
+	return err
+}
+
 // UploadImage checks and stores an image. The type comes from the bytes (JPEG, PNG, GIF or WebP;
 // the header is checked against the pixel cap before anything is stored), the claimed type and
 // filename extension must agree with it, the sha256 is computed while streaming to the bucket, and

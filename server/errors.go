@@ -13,6 +13,7 @@ import (
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/storage"
+	"github.com/veil-media/veil/upload"
 )
 
 // GraphQL error codes (extensions.code).
@@ -23,6 +24,9 @@ const (
 	CodeDuplicate          = "DUPLICATE"
 	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL"
+	// CodeUploadSpoolLimit: out-of-order file parts would spool more than
+	// VEIL_UPLOAD_SPOOL_REQUEST_MAX (scope "request") or VEIL_UPLOAD_SPOOL_MAX (scope "total").
+	CodeUploadSpoolLimit = "UPLOAD_SPOOL_LIMIT"
 )
 
 // errorPresenter is the one place domain errors become GraphQL errors. Unknown errors become
@@ -44,6 +48,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			dup       *media.DuplicateError
 			authInput *auth.InputError
 			conflict  *media.ConflictError
+			spool     *upload.SpoolLimitError
 		)
 		switch {
 		case errors.As(err, &inputErr):
@@ -56,6 +61,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Message = tooLarge.Error()
 			out.Extensions["code"] = CodePayloadTooLarge
 			out.Extensions["limit"] = tooLarge.Limit
+		case errors.As(err, &spool):
+			out.Message = strings.TrimPrefix(spool.Error(), "upload: ")
+			out.Extensions["code"] = CodeUploadSpoolLimit
+			out.Extensions["limit"] = spool.Limit
+			out.Extensions["scope"] = spool.Scope
 		case errors.As(err, &conflict):
 			out.Message = conflict.Error()
 			out.Extensions["code"] = "CONFLICT"

@@ -45,8 +45,15 @@ type Config struct {
 	MaxResponseBytes int64
 	// Introspection enables schema introspection (default true: GraphiQL needs it).
 	Introspection bool
-	// UploadTempDir holds upload parts spooled because they were read out of order.
+	// UploadTempDir holds upload parts spooled because they were read out of order
+	// (VEIL_UPLOAD_TEMP_DIR, default the system's temporary folder).
 	UploadTempDir string
+	// UploadSpoolRequestMax caps the bytes one request may spool (VEIL_UPLOAD_SPOOL_REQUEST_MAX,
+	// default 256 MiB); UploadSpoolMax caps the bytes all requests together may hold spooled at
+	// once (VEIL_UPLOAD_SPOOL_MAX, default 1 GiB). Past either, the upload fails with
+	// UPLOAD_SPOOL_LIMIT.
+	UploadSpoolRequestMax int64
+	UploadSpoolMax        int64
 	// CORSOrigins lists origins allowed to call the API from a browser (VEIL_CORS_ORIGINS,
 	// default none; "*" allows any).
 	CORSOrigins []string
@@ -64,7 +71,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{MaxRequestBytes: 1 << 20, MaxComplexity: 5000, Introspection: true,
 		Query: DefaultQueryLimits(), MaxResponseBytes: 4 << 20,
-		WebsocketInitTimeout: 10 * time.Second, WebsocketKeepAlive: 15 * time.Second}
+		WebsocketInitTimeout: 10 * time.Second, WebsocketKeepAlive: 15 * time.Second,
+		UploadSpoolRequestMax: 256 << 20, UploadSpoolMax: 1 << 30}
 }
 
 // withStreamDefaults fills the stream timings and GraphQL limits a Config built by hand may leave
@@ -80,6 +88,12 @@ func (c Config) withStreamDefaults() Config {
 	c.Query = c.Query.withDefaults()
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = def.MaxResponseBytes
+	}
+	if c.UploadSpoolRequestMax <= 0 {
+		c.UploadSpoolRequestMax = def.UploadSpoolRequestMax
+	}
+	if c.UploadSpoolMax <= 0 {
+		c.UploadSpoolMax = def.UploadSpoolMax
 	}
 	return c
 }
@@ -207,6 +221,8 @@ func (s *Server) graphQLHandler() http.Handler {
 		MaxRequestBytes: s.cfg.MaxUploadRequestBytes,
 		MaxFieldBytes:   s.cfg.MaxRequestBytes,
 		TempDir:         s.cfg.UploadTempDir,
+		MaxSpoolRequest: s.cfg.UploadSpoolRequestMax,
+		Spool:           upload.NewSpoolBudget(s.cfg.UploadSpoolMax),
 	})
 	queryCache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queryCache)
@@ -230,9 +246,25 @@ func (s *Server) graphQLHandler() http.Handler {
 			writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "websocket origin %q is not allowed (VEIL_CORS_ORIGINS)", r.Header.Get("Origin"))
 			return
 		}
-		if isMultipart(r) && !csrfSafe(r) {
-			writeGraphQLError(w, http.StatusBadRequest, "CSRF_PROTECTION", "multipart requests must carry an Authorization header or Apollo-Require-Preflight: true (protection against cross-site uploads)")
-			return
+		if isMultipart(r) {
+			// Refused before a byte of the body is read, and the connection is closed rather
+			// than drained: a refused upload costs its sender, not the server.
+			v := auth.ViewerFrom(r.Context())
+			switch {
+			case !csrfSafe(r):
+				w.Header().Set("Connection", "close")
+				writeGraphQLError(w, http.StatusBadRequest, "CSRF_PROTECTION", "multipart requests must carry an Authorization header or Apollo-Require-Preflight: true (protection against cross-site uploads)")
+				return
+			case v.IsAnonymous():
+				w.Header().Set("Connection", "close")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="veil"`)
+				writeGraphQLError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "uploads need an API token (Authorization: Bearer <token>)")
+				return
+			case !v.MayUpload():
+				w.Header().Set("Connection", "close")
+				writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "forbidden: you may not upload to any collection (ADD permission)")
+				return
+			}
 		}
 		if !isMultipart(r) && r.Method == http.MethodPost {
 			if r.ContentLength > s.cfg.MaxRequestBytes {

@@ -65,6 +65,10 @@ type stream struct {
 	done     bool
 	tmpDir   string
 	open_    []*os.File
+
+	maxSpool     int64        // per request; 0 = no limit
+	budget       *SpoolBudget // shared; nil = no limit
+	spooledBytes int64        // taken from budget, given back by close
 }
 
 type spooledPart struct {
@@ -135,7 +139,11 @@ func (s *stream) spool(key, filename string, p *multipart.Part) error {
 		return fmt.Errorf("upload: spool file %s: %w", key, err)
 	}
 	s.open_ = append(s.open_, f)
-	if _, err := io.Copy(f, p); err != nil {
+	if _, err := io.Copy(spoolWriter{f: f, s: s}, p); err != nil {
+		var sl *SpoolLimitError
+		if errors.As(err, &sl) {
+			return sl
+		}
 		return fmt.Errorf("upload: spool file %s: %w", key, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -145,7 +153,8 @@ func (s *stream) spool(key, filename string, p *multipart.Part) error {
 	return nil
 }
 
-// close removes every spooled file.
+// close removes every spooled file and gives its bytes back to the shared budget. The transport
+// defers it, so it runs on every path: success, error, client abort, panic.
 func (s *stream) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,6 +163,15 @@ func (s *stream) close() {
 		os.Remove(f.Name())
 	}
 	s.open_ = nil
+	s.budget.release(s.spooledBytes)
+	s.spooledBytes = 0
+}
+
+// unread reports whether file parts remain in the body.
+func (s *stream) unread() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.done && len(s.consumed) < len(s.expected)
 }
 
 // Error is a client mistake in how a file was sent.

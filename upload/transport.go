@@ -26,6 +26,10 @@ type Transport struct {
 	MaxFieldBytes int64
 	// TempDir holds files spooled because they were read out of order (default os.TempDir()).
 	TempDir string
+	// MaxSpoolRequest caps the bytes one request may spool (0: no cap beyond MaxRequestBytes).
+	MaxSpoolRequest int64
+	// Spool, when set, caps the bytes all requests together hold spooled at once.
+	Spool *SpoolBudget
 }
 
 var _ graphql.Transport = Transport{}
@@ -79,6 +83,7 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 	s := &stream{
 		mr: mr, expected: map[string]bool{}, spooled: map[string]spooledPart{},
 		consumed: map[string]bool{}, tmpDir: t.TempDir,
+		maxSpool: t.MaxSpoolRequest, budget: t.Spool,
 	}
 	defer s.close()
 	for key, paths := range uploadsMap {
@@ -110,7 +115,12 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		return
 	}
 	responses, ctx := exec.DispatchOperation(r.Context(), rc)
-	_ = json.NewEncoder(w).Encode(responses(ctx))
+	resp := responses(ctx)
+	if s.unread() {
+		// File parts the operation never read (it failed first) are not drained.
+		w.Header().Set("Connection", "close")
+	}
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
 // readField reads the next part, which must be the named JSON field, into v.

@@ -84,6 +84,9 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "max-image-bytes", env: "VEIL_MAX_IMAGE_BYTES", def: "50MiB", usage: "largest image upload"},
 		{flag: "max-document-bytes", env: "VEIL_MAX_DOCUMENT_BYTES", def: "2GiB", usage: "largest document upload"},
 		{flag: "max-request-bytes", env: "VEIL_MAX_REQUEST_BYTES", def: "1MiB", usage: "largest non-upload request body"},
+		{flag: "upload-temp-dir", env: "VEIL_UPLOAD_TEMP_DIR", usage: "folder for upload file parts spooled because they arrived out of order (default: the system's temporary folder)"},
+		{flag: "upload-spool-request-max", env: "VEIL_UPLOAD_SPOOL_REQUEST_MAX", def: "256MiB", usage: "most bytes one upload request may spool to the temporary folder"},
+		{flag: "upload-spool-max", env: "VEIL_UPLOAD_SPOOL_MAX", def: "1GiB", usage: "most bytes all upload requests together may hold spooled at once"},
 		{flag: "max-source-pixels", env: "VEIL_MAX_SOURCE_PIXELS", def: "50000000", usage: "largest image (width × height) accepted"},
 		{flag: "max-complexity", env: "VEIL_MAX_COMPLEXITY", def: "5000", usage: "largest GraphQL query complexity (lists count their page size)"},
 		{flag: "max-query-tokens", env: "VEIL_MAX_QUERY_TOKENS", def: "10000", usage: "most lexical tokens in one GraphQL document"},
@@ -224,6 +227,11 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{"max-document-bytes", &c.Media.MaxDocumentBytes},
 		{"max-request-bytes", &c.Server.MaxRequestBytes},
 		{"max-response-bytes", &c.Server.MaxResponseBytes},
+		{"upload-spool-request-max", &c.Server.UploadSpoolRequestMax},
+		{"upload-spool-max", &c.Server.UploadSpoolMax},
+	}
+	if v, _ := get("upload-temp-dir"); v != "" {
+		c.Server.UploadTempDir = v
 	}
 	for _, sz := range sizes {
 		v, name := get(sz.flag)
