@@ -17,6 +17,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/driver/pgdriver"
+	"golang.org/x/sync/singleflight"
 	"modernc.org/sqlite"
 
 	"github.com/veil-media/veil/models"
@@ -86,9 +87,10 @@ type Service struct {
 	log     *slog.Logger
 	Limiter *Limiter
 
-	mu    sync.Mutex
-	cache map[string]cachedToken // token id → resolved viewer
-	users map[string]cachedUser  // user id → viewer of a preview token's creator
+	mu     sync.Mutex
+	cache  map[string]cachedToken // token id → resolved viewer
+	users  map[string]cachedUser  // user id → viewer of a preview token's creator
+	flight singleflight.Group
 	// gen counts the changes to users, groups, grants and tokens made through this process, so
 	// long-lived sessions notice them at once (see Session).
 	gen atomic.Uint64
@@ -145,6 +147,12 @@ func (s *Service) invalidate() {
 // Authenticate resolves the Authorization header value of a request. No header is the anonymous
 // viewer; anything else must be "Bearer <valid token>" or the result is ErrUnauthenticated.
 func (s *Service) Authenticate(ctx context.Context, header string) (*Viewer, error) {
+	return s.authenticate(ctx, header, s.cfg.CacheTTL)
+}
+
+// authenticate is Authenticate accepting a cached viewer only when it was read from the database
+// less than maxAge ago.
+func (s *Service) authenticate(ctx context.Context, header string, maxAge time.Duration) (*Viewer, error) {
 	if header == "" {
 		return Anonymous, nil
 	}
@@ -160,7 +168,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Viewer, err
 	s.mu.Lock()
 	c, hit := s.cache[id]
 	s.mu.Unlock()
-	if hit && now.Before(c.until) {
+	if hit && now.Before(c.until) && now.Sub(c.viewer.resolved) < maxAge {
 		if !secretMatches(secret, c.hash) {
 			return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
 		}
@@ -169,6 +177,19 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Viewer, err
 		}
 		return c.viewer, nil
 	}
+	// Concurrent misses with the same credentials (a thousand connections of one token
+	// re-checking at once) share one load: same inputs, same answer.
+	res, err, _ := s.flight.Do(id+"\x00"+secret, func() (any, error) {
+		return s.authenticateDB(context.WithoutCancel(ctx), id, secret, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Viewer), nil
+}
+
+// authenticateDB resolves a token whose viewer is not cached.
+func (s *Service) authenticateDB(ctx context.Context, id, secret string, now time.Time) (*Viewer, error) {
 	var row struct {
 		models.Token `bun:",extend"`
 		UserName     string `bun:"user_name"`

@@ -98,6 +98,28 @@ func (ss *Session) Viewer(ctx context.Context) (*Viewer, error) {
 	return v, nil
 }
 
+// refresh re-resolves the credentials ahead of time, when the viewer is older than half the
+// TTL, so that delivery (Viewer) normally finds the session fresh and never waits on the
+// database during a burst of events. Sessions of one token share the load through the cache.
+func (ss *Session) refresh(ctx context.Context) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.err != nil {
+		return
+	}
+	gen := ss.svc.gen.Load()
+	v, err := ss.svc.authenticate(ctx, ss.header, ss.svc.cfg.CacheTTL/2)
+	if err != nil {
+		if errors.Is(err, ErrUnauthenticated) {
+			ss.err = err
+			ss.state.Store(&sessionState{})
+			close(ss.done)
+		}
+		return
+	}
+	ss.state.Store(ss.svc.stateFor(v, gen))
+}
+
 // Done is closed when the session has ended: its credentials are no longer valid.
 func (ss *Session) Done() <-chan struct{} { return ss.done }
 
@@ -108,15 +130,16 @@ func (ss *Session) Err() error {
 	return ss.err
 }
 
-// Watch re-checks the session every CacheTTL (at least every second) until ctx ends, so a
-// connection that receives no events still notices that its token was revoked or expired; when
+// Watch refreshes the session every half CacheTTL (at least every 500 ms) until ctx ends, so a
+// connection that receives no events still notices that its token was revoked or expired, and
+// delivery rarely has to re-resolve on its own path; when
 // the session ends, Watch calls onEnd once with the reason and returns. The caller owns the
 // goroutine that runs it; ctx bounds it.
 func (ss *Session) Watch(ctx context.Context, onEnd func(error)) {
 	if ss.header == "" {
 		return
 	}
-	every := max(ss.svc.cfg.CacheTTL, time.Second)
+	every := max(ss.svc.cfg.CacheTTL/2, 500*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -127,7 +150,7 @@ func (ss *Session) Watch(ctx context.Context, onEnd func(error)) {
 			onEnd(ss.Err())
 			return
 		case <-t.C:
-			_, _ = ss.Viewer(ctx)
+			ss.refresh(ctx)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func badUpload(err error) error {
 // relay converts events for one subscription. The bus never waits for it (the bus drops a
 // subscriber that falls behind, which closes in and so ends the subscription); it waits for the
 // transport, which is the subscriber's own pace.
-func relay[T any](ctx context.Context, in <-chan media.Event, conv func(media.Event) T) <-chan T {
+func relay[T any](ctx context.Context, m *media.Service, in <-chan media.Event, conv func(media.Event) T) <-chan T {
 	out := make(chan T, 1)
 	go func() {
 		defer close(out)
@@ -134,6 +134,14 @@ func relay[T any](ctx context.Context, in <-chan media.Event, conv func(media.Ev
 			case ev, ok := <-in:
 				if !ok {
 					return
+				}
+				deliver, ended := m.Deliverable(ctx, ev)
+				if ended {
+					<-ctx.Done() // the transport closes the connection
+					return
+				}
+				if !deliver {
+					continue
 				}
 				select {
 				case out <- conv(ev):

@@ -527,7 +527,7 @@ func (r *subscriptionResolver) FilePermissionResults(ctx context.Context, mediaI
 	if err != nil {
 		return nil, err
 	}
-	return relay(ctx, in, func(ev media.Event) *model.FilePermissionEvent {
+	return relay(ctx, r.Media, in, func(ev media.Event) *model.FilePermissionEvent {
 		out := &model.FilePermissionEvent{MediaID: ev.MediaID, Public: ev.Public, Ok: ev.OK, Attempt: ev.Attempt,
 			Complete: ev.Kind == media.EventItemPermissions, Time: ev.Time}
 		if ev.Key != "" {
@@ -552,7 +552,7 @@ func (r *subscriptionResolver) PrivacyChanged(ctx context.Context, collectionID 
 	if err != nil {
 		return nil, err
 	}
-	return relay(ctx, in, func(ev media.Event) *model.PrivacyChangedEvent {
+	return relay(ctx, r.Media, in, func(ev media.Event) *model.PrivacyChangedEvent {
 		out := &model.PrivacyChangedEvent{MediaID: ev.MediaID, CollectionID: ev.CollectionID, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
 		if ev.ContentID != "" {
 			out.ContentID = &ev.ContentID
@@ -567,7 +567,7 @@ func (r *subscriptionResolver) CdnPurgeResults(ctx context.Context, mediaIds []s
 	if err != nil {
 		return nil, err
 	}
-	return relay(ctx, in, func(ev media.Event) *model.PurgeEvent {
+	return relay(ctx, r.Media, in, func(ev media.Event) *model.PurgeEvent {
 		out := &model.PurgeEvent{MediaID: ev.MediaID, URL: ev.Key, Ok: ev.OK, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
 		if ev.Error != "" {
 			out.Error = &ev.Error

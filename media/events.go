@@ -249,7 +249,10 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-cha
 	// A long-lived connection: the producer filters with the last resolved viewer (never
 	// blocking), letting events through while the session is stale; each event is then checked
 	// here, off the producer's path, against the viewer as it is now.
-	in := s.bus.Subscribe(ctx, func(ev Event) bool {
+	// A long-lived connection: the producer filters with the last resolved viewer (never
+	// blocking), letting events through while the session is stale; the consumer then checks
+	// each event with Deliverable, off the producer's path, against the viewer as it is now.
+	return s.bus.Subscribe(ctx, func(ev Event) bool {
 		if !filter(ev) {
 			return false
 		}
@@ -257,33 +260,28 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-cha
 			return true
 		}
 		return sess.Stale()
-	}, subscriptionBuffer)
-	out := make(chan Event)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			v, err := sess.Viewer(ctx)
-			if errors.Is(err, auth.ErrUnauthenticated) {
-				// The credentials are gone: deliver nothing more. The transport ends the
-				// connection (auth.Session.Watch), which ends ctx.
-				<-ctx.Done()
-				return
-			}
-			if err != nil {
-				s.log.WarnContext(ctx, "subscription: could not re-check the viewer; event withheld", "media_id", ev.MediaID, "err", err)
-				continue
-			}
-			if !v.CanRead(ev.CollectionPath, ev.Privacy) {
-				continue
-			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	}, subscriptionBuffer), nil
+}
+
+// Deliverable decides, on the consumer's side, whether an event received from a subscription may
+// be delivered now: the connection's session (auth.Session) is re-checked when stale. ended
+// reports that the credentials are gone: deliver nothing more; the transport ends the
+// connection (auth.Session.Watch). Without a session (a plain request) everything the
+// subscription's filter passed is deliverable.
+func (s *Service) Deliverable(ctx context.Context, ev Event) (ok, ended bool) {
+	sess := auth.SessionFrom(ctx)
+	if sess == nil {
+		return true, false
+	}
+	v, err := sess.Viewer(ctx)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return false, true
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "subscription: could not re-check the viewer; event withheld", "media_id", ev.MediaID, "err", err)
+		return false, false
+	}
+	return v.CanRead(ev.CollectionPath, ev.Privacy), false
 }
 
 // SubscribePermissions streams file-permission results the viewer may see, optionally only for
