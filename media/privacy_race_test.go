@@ -60,7 +60,7 @@ func raceDrivers(t *testing.T, fn func(t *testing.T, rig *raceRig)) {
 	t.Run("s3", func(t *testing.T) {
 		endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
 		if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
-			t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see ../shared/tools/s3-radosgw)")
+			t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see tools/s3-radosgw)")
 		}
 		veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
 			storageURL, base := newS3Bucket(t, endpoint)
