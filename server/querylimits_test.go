@@ -112,7 +112,8 @@ func postJSON(t *testing.T, srv *veiltest.Server, payload map[string]any) *http.
 }
 
 // TestFragmentFanOut (issue 14 item 4): the exponential fragment document is refused, quickly and
-// with QUERY_TOO_COMPLEX, by every transport and through persisted queries, anonymously.
+// with QUERY_TOO_COMPLEX, by every transport and through persisted queries, anonymously (multipart
+// with a token: anonymous uploads are refused before anything is read).
 func TestFragmentFanOut(t *testing.T) {
 	t.Parallel()
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Wrap: abandoning})
@@ -150,6 +151,9 @@ func TestFragmentFanOut(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", &buf)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
 		req.Header.Set("Apollo-Require-Preflight", "true")
+		// Anonymous multipart requests are refused before their body is read (issue 14 item 6):
+		// the document bound applies to those who may upload.
+		req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 		_, body := ask(t, req)
 		check(t, body)
 	})
