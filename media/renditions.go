@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,11 @@ type RenditionConfig struct {
 	MaxMemoryBytes int64
 	// MaxQueue bounds generations waiting for memory; more are refused with ErrBusy (default 64).
 	MaxQueue int
+	// MaxSlowEncodes bounds AVIF generations running at once (VEIL_RENDITION_MAX_SLOW_ENCODES;
+	// default half the CPUs, at least 1). An AVIF encode keeps a core busy for seconds per
+	// megapixel, so without this a few concurrent ones would take every core from the API; they
+	// wait in the same queue (MaxQueue) and under the same timeout as memory.
+	MaxSlowEncodes int
 	// Timeout bounds one generation (default 30s).
 	Timeout time.Duration
 	// Eager lists specs generated in the background after each image upload.
@@ -83,6 +89,9 @@ func (c RenditionConfig) Validate() error {
 	}
 	if c.MaxMemoryBytes < 16<<20 {
 		return fmt.Errorf("VEIL_RENDITION_MAX_MEMORY: %d is too small (at least 16 MiB)", c.MaxMemoryBytes)
+	}
+	if c.MaxSlowEncodes < 0 {
+		return fmt.Errorf("VEIL_RENDITION_MAX_SLOW_ENCODES: %d is negative", c.MaxSlowEncodes)
 	}
 	if c.MaxQueue < 0 {
 		return fmt.Errorf("VEIL_RENDITION_MAX_QUEUE: %d is negative", c.MaxQueue)
@@ -166,6 +175,7 @@ type renditionEngine struct {
 	cfg     RenditionConfig
 	flight  singleflight.Group
 	sem     *semaphore.Weighted
+	slow    *semaphore.Weighted // AVIF encodes running at once (MaxSlowEncodes)
 	waiting atomic.Int64
 	// Generated counts generations (tests use it to prove deduplication).
 	generated atomic.Int64
@@ -190,10 +200,13 @@ func newRenditionEngine(cfg RenditionConfig) *renditionEngine {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if cfg.MaxSlowEncodes == 0 {
+		cfg.MaxSlowEncodes = max(1, runtime.GOMAXPROCS(0)/2)
+	}
 	if cfg.TouchInterval <= 0 {
 		cfg.TouchInterval = 10 * time.Minute
 	}
-	e := &renditionEngine{cfg: cfg, sem: semaphore.NewWeighted(cfg.MaxMemoryBytes), kept: map[string]bool{}, used: map[string]time.Time{}}
+	e := &renditionEngine{cfg: cfg, sem: semaphore.NewWeighted(cfg.MaxMemoryBytes), slow: semaphore.NewWeighted(int64(cfg.MaxSlowEncodes)), kept: map[string]bool{}, used: map[string]time.Time{}}
 	canon := func(spec string) (string, bool) {
 		sp, err := renditions.Parse(spec, cfg.Options.Limits)
 		return sp.String(), err == nil
@@ -222,8 +235,29 @@ func newRenditionEngine(cfg RenditionConfig) *renditionEngine {
 	return e
 }
 
+// admit takes n of sem, waiting in the generation queue (at most MaxQueue waiters across both
+// semaphores, else ErrBusy) until ctx ends.
+func (e *renditionEngine) admit(ctx context.Context, sem *semaphore.Weighted, n int64, what string) error {
+	if sem.TryAcquire(n) {
+		return nil
+	}
+	if e.waiting.Add(1) > int64(e.cfg.MaxQueue) {
+		e.waiting.Add(-1)
+		return ErrBusy
+	}
+	err := sem.Acquire(ctx, n)
+	e.waiting.Add(-1)
+	if err != nil {
+		return fmt.Errorf("media: wait for %s: %w", what, ErrBusy)
+	}
+	return nil
+}
+
 // Generated returns how many renditions this process has generated.
 func (s *Service) Generated() int64 { return s.rend.generated.Load() }
+
+// GenerationsWaiting returns how many generations wait for memory or an encoder slot now.
+func (s *Service) GenerationsWaiting() int64 { return s.rend.waiting.Load() }
 
 // focalOf returns an image's focal point for the renditions package, or nil.
 func focalOf(img *models.Image) *renditions.FocalPoint {
@@ -510,16 +544,14 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 		return fmt.Errorf("media: rendition %s of %s needs an estimated %d MiB, more than VEIL_RENDITION_MAX_MEMORY (%d MiB): %w",
 			info.Spec, img.ID, need>>20, s.rend.cfg.MaxMemoryBytes>>20, ErrBusy)
 	}
-	if !s.rend.sem.TryAcquire(need) {
-		if s.rend.waiting.Add(1) > int64(s.rend.cfg.MaxQueue) {
-			s.rend.waiting.Add(-1)
-			return ErrBusy
+	if plan.Format == renditions.AVIF {
+		if err := s.rend.admit(ctx, s.rend.slow, 1, "an AVIF encoder"); err != nil {
+			return err
 		}
-		err := s.rend.sem.Acquire(ctx, need)
-		s.rend.waiting.Add(-1)
-		if err != nil {
-			return fmt.Errorf("media: wait for rendition memory: %w", ErrBusy)
-		}
+		defer s.rend.slow.Release(1)
+	}
+	if err := s.rend.admit(ctx, s.rend.sem, need, "rendition memory"); err != nil {
+		return err
 	}
 	defer s.rend.sem.Release(need)
 

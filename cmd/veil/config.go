@@ -102,6 +102,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "rendition-eager", env: "VEIL_RENDITION_EAGER", usage: "specs generated in the background after each image upload: spec;spec"},
 		{flag: "rendition-max-memory", env: "VEIL_RENDITION_MAX_MEMORY", def: "1GiB", usage: "estimated memory all concurrent rendition generations may use"},
 		{flag: "rendition-max-queue", env: "VEIL_RENDITION_MAX_QUEUE", def: "64", usage: "generations that may wait for memory; more get 503 with Retry-After"},
+		{flag: "rendition-max-slow-encodes", env: "VEIL_RENDITION_MAX_SLOW_ENCODES", def: "0", usage: "AVIF encodes that may run at once (0: half the CPUs, at least 1); others wait in the queue"},
 		{flag: "rendition-timeout", env: "VEIL_RENDITION_TIMEOUT", def: "30s", usage: "longest one rendition may take to generate"},
 		{flag: "rendition-max-per-image", env: "VEIL_RENDITION_MAX_PER_IMAGE", def: "100", usage: "renditions stored per image; past it the least recently used (not presets or eager specs) are deleted (0: no bound)"},
 		{flag: "rendition-anonymous", env: "VEIL_RENDITION_ANONYMOUS", def: "any", usage: "what anonymous viewers may request: any (every signed spec) or presets (presets, eager specs and VEIL_RENDITION_ANONYMOUS_SPECS; others 403)"},
@@ -316,6 +317,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		min, max int
 	}{
 		{"rendition-max-queue", &rc.MaxQueue, 0, 1 << 20},
+		{"rendition-max-slow-encodes", &rc.MaxSlowEncodes, 0, 1024},
 		{"rendition-max-per-image", &rc.MaxPerImage, 0, 1 << 20},
 		{"max-output-side", &rc.Options.Limits.MaxOutputSide, 1, 100_000},
 		{"max-operations", &rc.Options.Limits.MaxOperations, 1, 100},
