@@ -190,8 +190,10 @@ func (g *gorillaConn) WriteJSON(v any) error {
 	if err != nil {
 		return err
 	}
-	if g.c.Subprotocol() == transportWS {
+	if g.c.Subprotocol() == transportWS && (bytes.HasSuffix(b, []byte(`"type":"complete"}`)) || bytes.HasSuffix(b, []byte(`"type":"error"}`))) {
 		// An operation ended by the server frees its id before the client can learn of it.
+		// gqlgen marshals "type" last, so only these frames are decoded, never the results
+		// (TestWSDuplicateID4409 notices if that order changes).
 		var m struct {
 			Type string `json:"type"`
 			ID   string `json:"id"`
