@@ -236,6 +236,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(&complexityLimit{limit: s.cfg.MaxComplexity, intro: lru.New[introCached](256)})
 	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
 	srv.Use(subscriptionTransport{})
+	srv.Use(streamEndReport{})
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p)

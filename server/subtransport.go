@@ -9,6 +9,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/veil-media/veil/graph"
 )
 
 // CodeSubscriptionTransport is the code of a subscription sent over a transport that answers
@@ -54,4 +56,42 @@ func (subscriptionTransport) MutateOperationContext(ctx context.Context, oc *gra
 	err := gqlerror.Errorf("subscriptions need a streaming transport: a websocket (subprotocol graphql-transport-ws or graphql-ws) or server-sent events (POST with Accept: text/event-stream)")
 	err.Extensions = map[string]any{"code": CodeSubscriptionTransport}
 	return err
+}
+
+// CodeSubscriberTooSlow is the code of the last message of a subscription the server dropped
+// because its client fell behind (media.SlowSubscriberError): the stream completes after it.
+const CodeSubscriberTooSlow = "SUBSCRIBER_TOO_SLOW"
+
+// streamEndReport gives a subscription whose stream ended for a reason the client must know
+// (graph.StreamEndError) one last response carrying that reason as a coded error, before the
+// transport completes the stream: "next" with errors on graphql-transport-ws, "data" with errors
+// on the legacy protocol, "event: next" with errors over SSE.
+type streamEndReport struct{}
+
+var _ interface {
+	graphql.OperationInterceptor
+	graphql.ResponseInterceptor
+	graphql.HandlerExtension
+} = streamEndReport{}
+
+func (streamEndReport) ExtensionName() string                   { return "VeilStreamEndReport" }
+func (streamEndReport) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (streamEndReport) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if graphql.HasOperationContext(ctx) && isSubscription(graphql.GetOperationContext(ctx)) {
+		ctx = graph.WithStreamEnd(ctx)
+	}
+	return next(ctx)
+}
+
+func (streamEndReport) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp != nil {
+		return resp
+	}
+	if err := graph.StreamEndError(ctx); err != nil {
+		graphql.AddError(ctx, err)
+		return &graphql.Response{Errors: graphql.GetErrors(ctx)}
+	}
+	return nil
 }
