@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -120,10 +121,50 @@ func badUpload(err error) error {
 	return &media.InputError{Field: "file", Reason: fmt.Sprintf("%v", err)}
 }
 
+type streamEndKey struct{}
+
+// streamEnd holds why a subscription's stream ended, when it ended for a reason the client must
+// be told (media.SlowSubscriberError).
+type streamEnd struct {
+	mu  sync.Mutex
+	err error
+}
+
+// WithStreamEnd prepares ctx, the context of one subscription operation, to carry why its stream
+// ended: the resolver records the reason before closing its channel, and the transport's
+// response interceptor takes it (StreamEndError) when the stream yields no more responses.
+func WithStreamEnd(ctx context.Context) context.Context {
+	return context.WithValue(ctx, streamEndKey{}, &streamEnd{})
+}
+
+// StreamEndError returns, once, the reason recorded for the end of ctx's subscription stream, or
+// nil. ctx must come from WithStreamEnd.
+func StreamEndError(ctx context.Context) error {
+	e, _ := ctx.Value(streamEndKey{}).(*streamEnd)
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.err
+	e.err = nil
+	return err
+}
+
+func setStreamEnd(ctx context.Context, err error) {
+	if e, _ := ctx.Value(streamEndKey{}).(*streamEnd); e != nil {
+		e.mu.Lock()
+		e.err = err
+		e.mu.Unlock()
+	}
+}
+
 // relay converts events for one subscription. The bus never waits for it (the bus drops a
-// subscriber that falls behind, which closes in and so ends the subscription); it waits for the
-// transport, which is the subscriber's own pace.
-func relay[T any](ctx context.Context, m *media.Service, in <-chan media.Event, conv func(media.Event) T) <-chan T {
+// subscriber that falls behind, which closes its channel and so ends the subscription, the
+// reason recorded for StreamEndError); it waits for the transport, which is the subscriber's own
+// pace.
+func relay[T any](ctx context.Context, m *media.Service, sub *media.Subscription, conv func(media.Event) T) <-chan T {
+	in := sub.Events
 	out := make(chan T, 1)
 	go func() {
 		defer close(out)
@@ -133,6 +174,9 @@ func relay[T any](ctx context.Context, m *media.Service, in <-chan media.Event, 
 				return
 			case ev, ok := <-in:
 				if !ok {
+					if err := sub.Err(); err != nil {
+						setStreamEnd(ctx, err) // before out is closed: the transport reads it after
+					}
 					return
 				}
 				deliver, ended := m.Deliverable(ctx, ev)

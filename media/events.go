@@ -72,7 +72,28 @@ type Bus struct {
 type subscriber struct {
 	ch     chan Event
 	filter func(Event) bool
+	err    error // why ch was closed; written under Bus.mu before the close
 }
+
+// SlowSubscriberError is why a subscription was dropped for falling behind: Behind events were
+// waiting for it, a full buffer, when one more arrived.
+type SlowSubscriberError struct{ Behind int }
+
+func (e *SlowSubscriberError) Error() string {
+	return fmt.Sprintf("subscription dropped: the client fell behind by %d events", e.Behind)
+}
+
+// Subscription is a stream of events from the bus.
+type Subscription struct {
+	// Events delivers the events in order; it is closed when the subscription ends.
+	Events <-chan Event
+	s      *subscriber
+}
+
+// Err reports why Events was closed: a *SlowSubscriberError when the subscriber fell behind and
+// was dropped, nil when its context ended or the bus closed. Call it only once Events is closed
+// (a receive has returned ok == false).
+func (s *Subscription) Err() error { return s.s.err }
 
 // OpenBus opens the bus at url: "mem://" (this process only; the default) or "nats://subject"
 // (every instance connected to the same NATS server, NATS_SERVER_URL, sees every event).
@@ -154,6 +175,7 @@ func (b *Bus) deliver(ev Event) {
 		select {
 		case s.ch <- ev:
 		default: // a slow subscriber is dropped, never waited for
+			s.err = &SlowSubscriberError{Behind: cap(s.ch)}
 			close(s.ch)
 			delete(b.subs, id)
 			b.dropped++
@@ -166,6 +188,11 @@ func (b *Bus) deliver(ev Event) {
 // Subscribe returns a channel of events matching filter, buffered to buffer events; the channel
 // is closed when cancel is called, when ctx ends, or when the subscriber falls behind.
 func (b *Bus) Subscribe(ctx context.Context, filter func(Event) bool, buffer int) <-chan Event {
+	return b.subscribe(ctx, filter, buffer).Events
+}
+
+// subscribe is Subscribe returning the Subscription, which also tells why it ended.
+func (b *Bus) subscribe(ctx context.Context, filter func(Event) bool, buffer int) *Subscription {
 	b.mu.Lock()
 	id := b.nextID
 	b.nextID++
@@ -181,7 +208,7 @@ func (b *Bus) Subscribe(ctx context.Context, filter func(Event) bool, buffer int
 			delete(b.subs, id)
 		}
 	}()
-	return s.ch
+	return &Subscription{Events: s.ch, s: s}
 }
 
 // Publish delivers an event to local subscribers at once and sends it to every other instance.
@@ -204,8 +231,9 @@ func (b *Bus) Publish(ctx context.Context, ev Event) {
 	}
 }
 
-// subscriptionBuffer is how many events a subscriber may fall behind before it is dropped.
-const subscriptionBuffer = 1024
+// DefaultSubscriptionBuffer is how many events a subscriber may fall behind before it is dropped,
+// unless Config.SubscriptionBuffer says otherwise.
+const DefaultSubscriptionBuffer = 1024
 
 type budgetKey struct{}
 
@@ -220,7 +248,7 @@ type subscriptionBudget struct {
 	max, use int32
 }
 
-func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-chan Event, error) {
+func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (*Subscription, error) {
 	if s.bus == nil {
 		return nil, errors.New("media: events are not enabled on this server")
 	}
@@ -242,9 +270,9 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-cha
 	sess := auth.SessionFrom(ctx)
 	if sess == nil {
 		v := auth.ViewerFrom(ctx)
-		return s.bus.Subscribe(ctx, func(ev Event) bool {
+		return s.bus.subscribe(ctx, func(ev Event) bool {
 			return v.CanRead(ev.CollectionPath, ev.Privacy) && filter(ev)
-		}, subscriptionBuffer), nil
+		}, s.subscriptionBuffer()), nil
 	}
 	// A long-lived connection: the producer filters with the last resolved viewer (never
 	// blocking), letting events through while the session is stale; each event is then checked
@@ -252,7 +280,7 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-cha
 	// A long-lived connection: the producer filters with the last resolved viewer (never
 	// blocking), letting events through while the session is stale; the consumer then checks
 	// each event with Deliverable, off the producer's path, against the viewer as it is now.
-	return s.bus.Subscribe(ctx, func(ev Event) bool {
+	return s.bus.subscribe(ctx, func(ev Event) bool {
 		if !filter(ev) {
 			return false
 		}
@@ -260,7 +288,14 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (<-cha
 			return true
 		}
 		return sess.Stale()
-	}, subscriptionBuffer), nil
+	}, s.subscriptionBuffer()), nil
+}
+
+func (s *Service) subscriptionBuffer() int {
+	if s.cfg.SubscriptionBuffer > 0 {
+		return s.cfg.SubscriptionBuffer
+	}
+	return DefaultSubscriptionBuffer
 }
 
 // Deliverable decides, on the consumer's side, whether an event received from a subscription may
@@ -286,7 +321,7 @@ func (s *Service) Deliverable(ctx context.Context, ev Event) (ok, ended bool) {
 
 // SubscribePermissions streams file-permission results the viewer may see, optionally only for
 // mediaIDs and/or the sync caused by contentID.
-func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, contentID string) (<-chan Event, error) {
+func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, contentID string) (*Subscription, error) {
 	want := map[string]bool{}
 	for _, id := range mediaIDs {
 		want[id] = true
@@ -299,7 +334,7 @@ func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, c
 
 // SubscribePurges streams CDN purge results the viewer may see, optionally only for mediaIDs and/or
 // the change caused by contentID.
-func (s *Service) SubscribePurges(ctx context.Context, mediaIDs []string, contentID string) (<-chan Event, error) {
+func (s *Service) SubscribePurges(ctx context.Context, mediaIDs []string, contentID string) (*Subscription, error) {
 	want := map[string]bool{}
 	for _, id := range mediaIDs {
 		want[id] = true
@@ -311,7 +346,7 @@ func (s *Service) SubscribePurges(ctx context.Context, mediaIDs []string, conten
 
 // SubscribePrivacy streams privacy changes the viewer may see, optionally only in the subtree of
 // collectionID.
-func (s *Service) SubscribePrivacy(ctx context.Context, collectionID string) (<-chan Event, error) {
+func (s *Service) SubscribePrivacy(ctx context.Context, collectionID string) (*Subscription, error) {
 	if collectionID != "" {
 		if _, err := s.Collection(ctx, collectionID); err != nil {
 			return nil, err

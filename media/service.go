@@ -40,11 +40,14 @@ type Config struct {
 	// default 1s; 0 disables). Changes made by this process are seen at once; changes made by
 	// another instance within this time.
 	ServeCacheTTL time.Duration
+	// SubscriptionBuffer is how many events one subscription may fall behind before it is dropped
+	// with a SUBSCRIBER_TOO_SLOW error (VEIL_SUBSCRIPTION_BUFFER, default 1024; 0 means the default).
+	SubscriptionBuffer int
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig()}
+	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer}
 }
 
 // Validate names the offending setting.
@@ -57,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.Images.MaxSourcePixels <= 0 {
 		return fmt.Errorf("VEIL_MAX_SOURCE_PIXELS: must be positive, got %d", c.Images.MaxSourcePixels)
+	}
+	if c.SubscriptionBuffer < 0 {
+		return fmt.Errorf("VEIL_SUBSCRIPTION_BUFFER: must not be negative, got %d", c.SubscriptionBuffer)
 	}
 	return c.Renditions.Validate()
 }

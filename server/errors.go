@@ -49,6 +49,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			authInput *auth.InputError
 			conflict  *media.ConflictError
 			spool     *upload.SpoolLimitError
+			slow      *media.SlowSubscriberError
 		)
 		switch {
 		case errors.As(err, &inputErr):
@@ -66,6 +67,10 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions["code"] = CodeUploadSpoolLimit
 			out.Extensions["limit"] = spool.Limit
 			out.Extensions["scope"] = spool.Scope
+		case errors.As(err, &slow):
+			out.Message = slow.Error()
+			out.Extensions["code"] = CodeSubscriberTooSlow
+			out.Extensions["behind"] = slow.Behind
 		case errors.As(err, &conflict):
 			out.Message = conflict.Error()
 			out.Extensions["code"] = "CONFLICT"

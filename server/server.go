@@ -235,6 +235,8 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(&complexityLimit{limit: s.cfg.MaxComplexity, intro: lru.New[introCached](256)})
 	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
+	srv.Use(subscriptionTransport{})
+	srv.Use(streamEndReport{})
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p)
@@ -275,6 +277,9 @@ func (s *Server) graphQLHandler() http.Handler {
 		}
 		ctx := graph.WithLoaders(r.Context(), graph.NewLoaders(s.deps.Media, s.deps.Auth))
 		ctx = s.withClientAddr(ctx, r)
+		if isOneShot(r) {
+			ctx = withOneShot(ctx)
+		}
 		if isStream(r) {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)

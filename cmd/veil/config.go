@@ -129,6 +129,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{flag: "permission-retry-interval", env: "VEIL_PERMISSION_RETRY_INTERVAL", def: "5m", usage: "how often outdated file permissions are retried"},
 		{flag: "permission-retry-batch", env: "VEIL_PERMISSION_RETRY_BATCH", def: "500", usage: "items one retry claims at a time"},
 		{flag: "serve-cache-ttl", env: "VEIL_SERVE_CACHE_TTL", def: "1s", usage: "how long serve views reuse an image's row (0 disables)"},
+		{flag: "subscription-buffer", env: "VEIL_SUBSCRIPTION_BUFFER", def: "1024", usage: "events one subscription may fall behind before it is dropped with SUBSCRIBER_TOO_SLOW"},
 		{flag: "log-level", env: "VEIL_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "log-format", env: "VEIL_LOG_FORMAT", def: "text", usage: "text or json"},
 		{flag: "shutdown-timeout", env: "VEIL_SHUTDOWN_TIMEOUT", def: "60s", usage: "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
@@ -331,6 +332,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 		{"max-query-fragments", &c.Server.Query.MaxFragments, 1, 10000},
 		{"max-query-operations", &c.Server.Query.MaxOperations, 1, 1000},
 		{"avif-speed", &rc.Options.AVIFSpeed, 1, 10},
+		{"subscription-buffer", &c.Media.SubscriptionBuffer, 1, 1 << 20},
 	}
 	for _, in := range ints {
 		v, name := get(in.flag)

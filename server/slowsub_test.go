@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/server"
+	"github.com/veil-media/veil/veiltest"
+)
+
+// slowBuffer is the subscription buffer of TestSubSlowSubscriberDropped's server.
+const slowBuffer = 4
+
+// fillUntilDropped publishes privacy events until the bus drops a subscriber (its client reads
+// nothing, so the transport, then the relay, then the bus buffer fill up) and returns how many it
+// published. Events are large so that the socket buffers fill after few of them.
+func fillUntilDropped(t *testing.T, srv *veiltest.Server) int {
+	t.Helper()
+	bus := srv.Media.Bus()
+	before := bus.Dropped()
+	pad := strings.Repeat("x", 16<<10)
+	for n := 1; n <= 100000; n++ {
+		bus.Publish(t.Context(), media.Event{Kind: media.EventPrivacyChanged, MediaID: pad, CollectionID: "c1",
+			CollectionPath: "/c1/", Privacy: models.Public, Time: time.Now()})
+		if bus.Dropped() > before {
+			return n
+		}
+	}
+	t.Fatalf("no subscriber dropped after 100000 events")
+	return 0
+}
+
+func wantTooSlow(t *testing.T, errs []veiltest.GQLError) {
+	t.Helper()
+	if len(errs) != 1 || errs[0].Extensions["code"] != server.CodeSubscriberTooSlow {
+		t.Fatalf("errors %+v, want one %s", errs, server.CodeSubscriberTooSlow)
+	}
+	if want := "subscription dropped: the client fell behind by 4 events"; errs[0].Message != want {
+		t.Errorf("message %q, want %q", errs[0].Message, want)
+	}
+}
+
+// TestSubSlowSubscriberDropped (issue 15, item 16): a subscriber the bus drops for falling behind
+// gets, after the events already on their way, one last result carrying a SUBSCRIBER_TOO_SLOW
+// error that says why, then the stream completes: on graphql-transport-ws, on the legacy
+// protocol and over SSE.
+func TestSubSlowSubscriberDropped(t *testing.T) {
+	cfg := media.DefaultConfig()
+	cfg.SubscriptionBuffer = slowBuffer
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg})
+	const query = `subscription { privacyChanged { mediaId } }`
+
+	for _, p := range wsProtocols {
+		t.Run(p.proto, func(t *testing.T) {
+			w := dialWSProto(t, srv, p.proto)
+			initWSProto(t, w, srv.Token)
+			w.send(map[string]any{"type": p.subscribe, "id": "1", "payload": map[string]any{"query": query}})
+			waitSubscribers(t, srv, 1)
+			published := fillUntilDropped(t, srv)
+			// Now read: the events queued before the drop, then the reason, then complete.
+			var events int
+			for {
+				m := nextFor(t, w, "1")
+				if m["type"] != p.data {
+					t.Fatalf("after %d events: %v, want %s with the SUBSCRIBER_TOO_SLOW error", events, m, p.data)
+				}
+				var payload struct {
+					Data   json.RawMessage
+					Errors []veiltest.GQLError
+				}
+				raw, _ := json.Marshal(m["payload"])
+				if err := json.Unmarshal(raw, &payload); err != nil {
+					t.Fatal(err)
+				}
+				if len(payload.Errors) == 0 {
+					events++
+					continue
+				}
+				wantTooSlow(t, payload.Errors)
+				break
+			}
+			if m := nextFor(t, w, "1"); m["type"] != "complete" {
+				t.Fatalf("after the error: %v, want complete", m)
+			}
+			if events >= published {
+				t.Errorf("%d of %d events delivered, yet the subscriber was dropped", events, published)
+			}
+			t.Logf("%s: %d events published, %d delivered before the drop", p.proto, published, events)
+		})
+	}
+
+	t.Run("SSE", func(t *testing.T) {
+		s := subscribeSSE(t, srv, srv.Token, query, nil)
+		waitSubscribers(t, srv, 1)
+		published := fillUntilDropped(t, srv)
+		var events int
+		for {
+			r := s.nextResult(t)
+			if len(r.Errors) == 0 {
+				events++
+				continue
+			}
+			wantTooSlow(t, r.Errors)
+			break
+		}
+		s.end(t)
+		t.Logf("SSE: %d events published, %d delivered before the drop", published, events)
+	})
+}
