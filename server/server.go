@@ -154,7 +154,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.ready = newReadiness(deps.DB, deps.Media)
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 
-	gql := s.graphQLHandler()
+	gql := withGraphQLHeaders(s.graphQLHandler())
 	s.mux.Handle("POST /graphql", gql)
 	s.mux.Handle("GET /graphql", gql)
 	page := graphiql.Handler() // embedded: works offline
