@@ -22,7 +22,7 @@ import (
 func main() { http.ListenAndServe(os.Args[1], http.FileServer(http.Dir(os.Args[2]))) }
 GO
 (cd "$work/fs" && go mod init fs >/dev/null 2>&1 && go build -o "$work/fileserver" .)
-VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn "$work/veil" serve --listen 127.0.0.1:18383 --metrics-listen= >"$work/out.log" 2>&1 &
+VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn "$work/veil" serve --init --listen 127.0.0.1:18383 --metrics-listen= >"$work/out.log" 2>&1 &
 vpid=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18383/healthz >/dev/null && break; sleep 0.1; done
 tok=$(awk "/^    veil_/ {print \$1}" "$work/out.log"); auth="Authorization: Bearer $tok"

@@ -20,7 +20,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 veil_times=(); rss=(); cp_times=()
 for i in $(seq "$runs"); do
   rm -rf "$work/data"
-  VEIL_DATA_DIR="$work/data" "$work/veil" serve --listen 127.0.0.1:18181 --metrics-listen= >"$work/out.log" 2>&1 &
+  VEIL_DATA_DIR="$work/data" "$work/veil" serve --init --listen 127.0.0.1:18181 --metrics-listen= >"$work/out.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do curl -sf http://127.0.0.1:18181/healthz >/dev/null && break; sleep 0.1; done
   tok=$(awk "/^    veil_/ {print \$1}" "$work/out.log"); auth="Authorization: Bearer $tok"

@@ -19,7 +19,7 @@ finish() {
 trap finish EXIT
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 (cd ../.. && go build -o "$work/veil" ./cmd/veil)
-VEIL_DATA_DIR="$work/data" "$work/veil" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$work/out.log" 2>&1 &
+VEIL_DATA_DIR="$work/data" "$work/veil" serve --init --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$work/out.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "Veil is running at" "$work/out.log" && break; sleep 0.1; done
 url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
