@@ -50,23 +50,20 @@ func corpusFile(t testing.TB, rel string) []byte {
 
 const largeCorpusName = "large/Elephants_5640x3172.jpg"
 
-// largeCorpusFile reads the 16 MB progressive JPEG that the repository leaves out, from
-// $VEIL_LARGE_CORPUS (a folder) or ../shared/corpus/large beside the repository; the benchmarks and
-// tests that need it skip with the reason when it is absent.
+// largeCorpusFile reads the 16 MB progressive JPEG that the repository leaves out, from the folder
+// named by $VEIL_LARGE_CORPUS (tests read nothing outside the repository on their own); the
+// benchmarks and the one test that need it skip with the reason when it is not set.
 func largeCorpusFile(t testing.TB) []byte {
 	t.Helper()
-	name := filepath.Base(largeCorpusName)
-	dirs := []string{filepath.Join(filepath.Dir(testdataDir(t)), "..", "shared", "corpus", "large")}
-	if d := os.Getenv("VEIL_LARGE_CORPUS"); d != "" {
-		dirs = append([]string{d}, dirs...)
+	dir := os.Getenv("VEIL_LARGE_CORPUS")
+	if dir == "" {
+		t.Skipf("%s is not in the repository (16 MB); set VEIL_LARGE_CORPUS to a folder holding it", largeCorpusName)
 	}
-	for _, d := range dirs {
-		if b, err := os.ReadFile(filepath.Join(d, name)); err == nil {
-			return b
-		}
+	b, err := os.ReadFile(filepath.Join(dir, filepath.Base(largeCorpusName)))
+	if err != nil {
+		t.Fatalf("VEIL_LARGE_CORPUS: %v", err)
 	}
-	t.Skipf("%s is not in the repository (16 MB); set VEIL_LARGE_CORPUS to a folder holding it (looked in %v)", name, dirs)
-	return nil
+	return b
 }
 
 // gradient returns a w×h image whose red grows with x and green with y, so a pixel's colour

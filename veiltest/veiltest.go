@@ -130,7 +130,7 @@ func CorpusFiles(t testing.TB, dir string) []string {
 
 // LargeJPEG writes an 18-megapixel (5640×3172) baseline JPEG of about 10 MB into a temporary
 // folder of t and returns its path: the large upload the corpus leaves out to keep the repository
-// small (the 16 MB original stays in ../shared/corpus/large for the benchmarks).
+// small (benchmarks read the 16 MB original from $VEIL_LARGE_CORPUS when it is set).
 func LargeJPEG(t testing.TB) string {
 	t.Helper()
 	const w, h = 5640, 3172
