@@ -6,8 +6,9 @@ import (
 	"compress/gzip"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"github.com/veil-media/veil/server/negotiate"
 	"sync"
 )
 
@@ -35,7 +36,7 @@ func withGraphQLHeaders(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Accept-Encoding")
-		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		if !negotiate.Gzip(r.Header.Get("Accept-Encoding")) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -48,24 +49,6 @@ func withGraphQLHeaders(next http.Handler) http.Handler {
 func isStreaming(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
 		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-}
-
-// acceptsGzip reports whether an Accept-Encoding header allows gzip (q=0 refuses it).
-func acceptsGzip(ae string) bool {
-	for _, part := range strings.Split(ae, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		name = strings.TrimSpace(name)
-		if !strings.EqualFold(name, "gzip") && name != "*" {
-			continue
-		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		if v, ok := strings.CutPrefix(q, "q="); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return err == nil && f > 0
-		}
-		return true
-	}
-	return false
 }
 
 // gzipResponse holds back the first gzipMinBytes of a response; a larger one is compressed

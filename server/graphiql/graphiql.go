@@ -15,6 +15,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/veil-media/veil/server/negotiate"
 	"sync"
 )
 
@@ -115,7 +117,7 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := f.body
-	if f.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if f.gz != nil && negotiate.Gzip(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Encoding", "gzip")
 		body = f.gz
 	}
@@ -124,17 +126,4 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(body)
-}
-
-// acceptsGzip reports whether an Accept-Encoding header allows gzip (q=0 refuses it).
-func acceptsGzip(ae string) bool {
-	for _, part := range strings.Split(ae, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.TrimSpace(name) != "*" {
-			continue
-		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-	}
-	return false
 }
