@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"image"
-	"image/draw"
 	"io"
 )
 
@@ -34,13 +33,11 @@ func encodeAVIFLimited(ctx context.Context, w io.Writer, img image.Image, p Plan
 	return avifCodec.run(ctx, limit, func(c *wasmCall) error {
 		b := img.Bounds()
 		wd, ht := b.Dx(), b.Dy()
-		in, pix, err := c.alloc(4 * wd * ht)
+		// The encoder reads premultiplied RGBA (alphaPremultiplied = 1 in avif.c).
+		in, err := c.putImage(img, true)
 		if err != nil {
 			return err
 		}
-		// The encoder reads premultiplied RGBA (alphaPremultiplied = 1 in avif.c).
-		r := image.Rect(0, 0, wd, ht)
-		draw.Draw(&image.RGBA{Pix: pix, Stride: 4 * wd, Rect: r}, r, img, b.Min, draw.Src)
 		sizePtr, _, err := c.alloc(8)
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"image"
-	"image/draw"
 	"io"
 )
 
@@ -30,13 +29,11 @@ func encodeWebPLimited(ctx context.Context, w io.Writer, img image.Image, p Plan
 	b := img.Bounds()
 	return webpCodec.run(ctx, limit, func(c *wasmCall) error {
 		wd, ht := b.Dx(), b.Dy()
-		in, pix, err := c.alloc(4 * wd * ht)
+		// WebPPictureImportRGBA reads non-premultiplied RGBA.
+		in, err := c.putImage(img, false)
 		if err != nil {
 			return err
 		}
-		// WebPPictureImportRGBA reads non-premultiplied RGBA.
-		r := image.Rect(0, 0, wd, ht)
-		draw.Draw(&image.NRGBA{Pix: pix, Stride: 4 * wd, Rect: r}, r, img, b.Min, draw.Src)
 		sizePtr, _, err := c.alloc(8)
 		if err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/draw"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -150,6 +152,24 @@ func (c *wasmCall) alloc(n int) (uint32, []byte, error) {
 		return 0, nil, fmt.Errorf("renditions: %s: malloc returned %d bytes out of range", c.codec.name, n)
 	}
 	return uint32(p), b, nil
+}
+
+// putImage copies img into a new buffer of the module's memory as 8-bit RGBA, premultiplied by
+// alpha or not as the encoder expects, and returns the buffer's pointer.
+func (c *wasmCall) putImage(img image.Image, premultiplied bool) (uint32, error) {
+	b := img.Bounds()
+	wd, ht := b.Dx(), b.Dy()
+	ptr, pix, err := c.alloc(4 * wd * ht)
+	if err != nil {
+		return 0, err
+	}
+	r := image.Rect(0, 0, wd, ht)
+	var dst draw.Image = &image.NRGBA{Pix: pix, Stride: 4 * wd, Rect: r}
+	if premultiplied {
+		dst = &image.RGBA{Pix: pix, Stride: 4 * wd, Rect: r}
+	}
+	draw.Draw(dst, r, img, b.Min, draw.Src)
+	return ptr, nil
 }
 
 // encoded reads the output of an encode function: its pointer, and its size stored at sizePtr.
