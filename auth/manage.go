@@ -441,6 +441,9 @@ func (s *Service) RevokeToken(ctx context.Context, id string) (*models.Token, er
 // returns the token (shown once); with users present it does nothing and returns "". Two
 // processes starting together cannot both create one: the email is unique.
 func (s *Service) Bootstrap(ctx context.Context) (string, error) {
+	if s.cfg.BootstrapToken != "" {
+		return "", s.bootstrapWith(ctx, s.cfg.BootstrapToken)
+	}
 	n, err := s.db.NewSelect().Model((*models.User)(nil)).Count(ctx)
 	if err != nil {
 		return "", fmt.Errorf("auth: count users: %w", err)
@@ -461,6 +464,39 @@ func (s *Service) Bootstrap(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return t.Secret, nil
+}
+
+// bootstrapWith makes the operator-chosen token an admin's: on an instance without users it
+// creates the admin (admin@localhost) with it; on one whose token row exists already it does
+// nothing; on one with other users it refuses to add an admin behind their back.
+func (s *Service) bootstrapWith(ctx context.Context, tok string) error {
+	id := bootstrapTokenID(tok)
+	exists, err := s.db.NewSelect().Model((*models.Token)(nil)).Where("id = ?", id).Exists(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: find the bootstrap token: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	n, err := s.db.NewSelect().Model((*models.User)(nil)).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: count users: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("VEIL_BOOTSTRAP_TOKEN: this instance already has users; it only makes the first admin of a new instance (use veil token create --admin)")
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		now := models.Now()
+		u := &models.User{ID: newID("usr"), Name: "Admin", Email: "admin@localhost", Admin: true, Active: true, CreatedAt: now}
+		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			return fmt.Errorf("auth: create the first admin: %w", err)
+		}
+		t := &models.Token{ID: id, UserID: u.ID, Name: "bootstrap", SecretHash: hashSecret(tok), CreatedAt: now}
+		if _, err := tx.NewInsert().Model(t).Exec(ctx); err != nil {
+			return fmt.Errorf("auth: store the bootstrap token: %w", err)
+		}
+		return nil
+	})
 }
 
 // CreateAdmin creates an admin user (or reuses the one with that email) and returns a new token

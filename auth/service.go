@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"modernc.org/sqlite"
 
+	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/models"
 )
 
@@ -57,6 +59,11 @@ type Config struct {
 	// attempts are refused with 429 (VEIL_AUTH_FAILURES_PER_MINUTE, default 20). A valid token is
 	// never refused because of it. See AuthenticateFrom.
 	FailuresPerMinute int
+	// BootstrapToken, when set (VEIL_BOOTSTRAP_TOKEN), is an admin API token chosen by the
+	// operator, any string of at least 32 printable ASCII characters: Bootstrap creates the first
+	// admin with it instead of printing a generated one, so a test script knows it in advance.
+	// It is stored like any token (a hash, revocable) under an id derived from it.
+	BootstrapToken string
 	// Clock, when set, replaces time.Now for token expiry, the viewer cache and the failure
 	// limiter (tests move it instead of sleeping).
 	Clock func() time.Time
@@ -69,15 +76,20 @@ func DefaultConfig() Config {
 
 // Validate names the offending setting.
 func (c Config) Validate() error {
-	switch {
-	case c.CacheTTL < 0:
-		return fmt.Errorf("VEIL_AUTH_CACHE_TTL: %v is negative", c.CacheTTL)
-	case c.MaxPreviewTTL <= 0:
-		return fmt.Errorf("VEIL_MAX_PREVIEW_TTL: %v is not positive", c.MaxPreviewTTL)
-	case c.FailuresPerMinute < 1:
-		return fmt.Errorf("VEIL_AUTH_FAILURES_PER_MINUTE: %d is less than 1", c.FailuresPerMinute)
+	var errs []error
+	if c.CacheTTL < 0 {
+		errs = append(errs, config.Errorf("CacheTTL", "%v is negative", c.CacheTTL))
 	}
-	return nil
+	if c.MaxPreviewTTL <= 0 {
+		errs = append(errs, config.Errorf("MaxPreviewTTL", "%v is not positive", c.MaxPreviewTTL))
+	}
+	if c.FailuresPerMinute < 1 {
+		errs = append(errs, config.Errorf("FailuresPerMinute", "%d is less than 1", c.FailuresPerMinute))
+	}
+	if c.BootstrapToken != "" && !validBootstrapToken(c.BootstrapToken) {
+		errs = append(errs, config.Errorf("BootstrapToken", "needs 32 to 200 printable ASCII characters without spaces"))
+	}
+	return errors.Join(errs...)
 }
 
 // Service authenticates requests and manages identities. It is safe for concurrent use.
@@ -160,7 +172,11 @@ func (s *Service) authenticate(ctx context.Context, header string, maxAge time.D
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return nil, fmt.Errorf("%w: use Authorization: Bearer <token>", ErrUnauthenticated)
 	}
-	id, secret, ok := parseToken(strings.TrimSpace(tok))
+	tok = strings.TrimSpace(tok)
+	id, secret, ok := parseToken(tok)
+	if !ok && s.cfg.BootstrapToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.BootstrapToken)) == 1 {
+		id, secret, ok = bootstrapTokenID(tok), tok, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
 	}

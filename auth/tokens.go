@@ -54,6 +54,28 @@ func parseToken(tok string) (id, secret string, ok bool) {
 	return id, secret, true
 }
 
+// bootstrapTokenID is the row id of an operator-chosen bootstrap token (VEIL_BOOTSTRAP_TOKEN):
+// derived from the token, so the same token finds the same row after a restart.
+func bootstrapTokenID(tok string) string {
+	h := sha256.Sum256([]byte("veil bootstrap token id v1\x00" + tok))
+	var u ulid.ULID
+	copy(u[:], h[:16])
+	return "tok_" + u.String()
+}
+
+// validBootstrapToken: 32 to 200 printable ASCII characters, no spaces (it travels in a header).
+func validBootstrapToken(tok string) bool {
+	if len(tok) < 32 || len(tok) > 200 {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 func secretMatches(secret string, hash []byte) bool {
 	return subtle.ConstantTimeCompare(hashSecret(secret), hash) == 1
 }

@@ -22,14 +22,6 @@ type PermissionSetter interface {
 	Name() string
 }
 
-// UseACL sets the driver that expresses privacy as storage permissions. Without one, Veil is
-// proxy-only: every byte is served through its own permission-checked views, and there are no file
-// permissions to keep in step.
-func (s *Service) UseACL(a PermissionSetter) { s.acl = a }
-
-// UseProxyOnly records why there is no file-permission driver, for /readyz and logs.
-func (s *Service) UseProxyOnly(reason string) { s.acl, s.proxyReason = nil, reason }
-
 // PermissionStrategy names how privacy reaches storage: the driver's name, or "proxy-only" with the
 // reason.
 func (s *Service) PermissionStrategy() (strategy, reason string) {

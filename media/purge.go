@@ -10,17 +10,10 @@ import (
 
 	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
-	"github.com/veil-media/veil/purge"
 )
 
 // EventPurge reports the CDN purge of one URL of an item after its privacy changed.
 const EventPurge EventKind = "PURGE"
-
-// UsePurger sets the CDN purger called after every privacy change (nil: none). publicURL is the
-// external base URL of Veil's serve views (VEIL_PUBLIC_URL), which the CDN caches them under.
-func (s *Service) UsePurger(p purge.Purger, publicURL string) {
-	s.purger, s.publicURL = p, strings.TrimRight(publicURL, "/")
-}
 
 // purgeTarget is what a purge needs of one item.
 type purgeTarget struct {

@@ -1,6 +1,10 @@
 package media
 
 import (
+	"slices"
+
+	"github.com/veil-media/veil/config"
+
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -82,56 +86,67 @@ func DefaultRenditionConfig() RenditionConfig {
 
 // Validate names the offending setting.
 func (c RenditionConfig) Validate() error {
+	var errs []error
+	fail := func(field, format string, args ...any) { errs = append(errs, config.Errorf(field, format, args...)) }
 	for _, k := range c.SigningKeys {
 		if len(k) < 32 {
-			return errors.New("VEIL_RENDITION_KEYS: every key needs at least 32 bytes")
+			fail("SigningKeys", "every key needs at least 32 bytes")
+			break
 		}
 	}
 	if c.MaxMemoryBytes < 16<<20 {
-		return fmt.Errorf("VEIL_RENDITION_MAX_MEMORY: %d is too small (at least 16 MiB)", c.MaxMemoryBytes)
+		fail("MaxMemoryBytes", "%d is too small (at least 16 MiB)", c.MaxMemoryBytes)
 	}
 	if c.MaxSlowEncodes < 0 {
-		return fmt.Errorf("VEIL_RENDITION_MAX_SLOW_ENCODES: %d is negative", c.MaxSlowEncodes)
+		fail("MaxSlowEncodes", "%d is negative", c.MaxSlowEncodes)
 	}
 	if c.MaxQueue < 0 {
-		return fmt.Errorf("VEIL_RENDITION_MAX_QUEUE: %d is negative", c.MaxQueue)
+		fail("MaxQueue", "%d is negative", c.MaxQueue)
 	}
 	if c.Timeout <= 0 {
-		return fmt.Errorf("VEIL_RENDITION_TIMEOUT: %v is not positive", c.Timeout)
+		fail("Timeout", "%v is not positive", c.Timeout)
 	}
-	for name, spec := range c.Presets {
+	for _, name := range slices.Sorted(maps.Keys(c.Presets)) {
 		if !presetName(name) {
-			return fmt.Errorf("VEIL_RENDITION_PRESETS: %q is not a preset name (letters, digits, - and _)", name)
-		}
-		if _, err := renditions.Parse(spec, c.Options.Limits); err != nil {
-			return fmt.Errorf("VEIL_RENDITION_PRESETS: %s: %w", name, err)
+			fail("Presets", "%q is not a preset name (letters, digits, - and _)", name)
+		} else if _, err := renditions.Parse(c.Presets[name], c.Options.Limits); err != nil {
+			fail("Presets", "%s: %v", name, err)
 		}
 	}
 	for _, spec := range c.Eager {
 		if _, err := renditions.Parse(spec, c.Options.Limits); err != nil {
-			return fmt.Errorf("VEIL_RENDITION_EAGER: %w", err)
+			fail("Eager", "%v", err)
 		}
 	}
 	if c.MaxPerImage < 0 {
-		return fmt.Errorf("VEIL_RENDITION_MAX_PER_IMAGE: %d is negative (0 means no bound)", c.MaxPerImage)
+		fail("MaxPerImage", "%d is negative (0 means no bound)", c.MaxPerImage)
 	}
 	switch c.Anonymous {
 	case "", AnonymousAny, AnonymousPresets:
 	default:
-		return fmt.Errorf("VEIL_RENDITION_ANONYMOUS: %q is neither %q nor %q", c.Anonymous, AnonymousAny, AnonymousPresets)
+		fail("Anonymous", "%q is neither %q nor %q", c.Anonymous, AnonymousAny, AnonymousPresets)
 	}
 	for _, p := range c.AnonymousSpecs {
 		specs, err := renditions.Expand(p)
 		if err != nil {
-			return fmt.Errorf("VEIL_RENDITION_ANONYMOUS_SPECS: %w", err)
+			fail("AnonymousSpecs", "%v", err)
+			continue
 		}
 		for _, spec := range specs {
 			if _, err := renditions.Parse(spec, c.Options.Limits); err != nil {
-				return fmt.Errorf("VEIL_RENDITION_ANONYMOUS_SPECS: %w", err)
+				fail("AnonymousSpecs", "%v", err)
 			}
 		}
 	}
-	return c.Options.Validate()
+	if err := c.Options.Validate(); err != nil {
+		var ce *renditions.ConfigError
+		if errors.As(err, &ce) {
+			fail("Options."+ce.Field, "%s", ce.Reason)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func presetName(s string) bool {

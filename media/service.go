@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +14,7 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 	"modernc.org/sqlite"
 
+	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/renditions"
@@ -52,19 +53,35 @@ func DefaultConfig() Config {
 
 // Validate names the offending setting.
 func (c Config) Validate() error {
+	var errs []error
 	if c.MaxImageBytes <= 0 {
-		return fmt.Errorf("VEIL_MAX_IMAGE_BYTES: must be positive, got %d", c.MaxImageBytes)
+		errs = append(errs, config.Errorf("MaxImageBytes", "must be positive, got %d", c.MaxImageBytes))
 	}
 	if c.MaxDocumentBytes <= 0 {
-		return fmt.Errorf("VEIL_MAX_DOCUMENT_BYTES: must be positive, got %d", c.MaxDocumentBytes)
+		errs = append(errs, config.Errorf("MaxDocumentBytes", "must be positive, got %d", c.MaxDocumentBytes))
 	}
 	if c.Images.MaxSourcePixels <= 0 {
-		return fmt.Errorf("VEIL_MAX_SOURCE_PIXELS: must be positive, got %d", c.Images.MaxSourcePixels)
+		errs = append(errs, config.Errorf("Images.MaxSourcePixels", "must be positive, got %d", c.Images.MaxSourcePixels))
 	}
 	if c.SubscriptionBuffer < 0 {
-		return fmt.Errorf("VEIL_SUBSCRIPTION_BUFFER: must not be negative, got %d", c.SubscriptionBuffer)
+		errs = append(errs, config.Errorf("SubscriptionBuffer", "must not be negative, got %d", c.SubscriptionBuffer))
 	}
-	return c.Renditions.Validate()
+	if c.Permissions.Workers < 0 {
+		errs = append(errs, config.Errorf("Permissions.Workers", "must not be negative, got %d", c.Permissions.Workers))
+	}
+	if c.Permissions.CallTimeout < 0 {
+		errs = append(errs, config.Errorf("Permissions.CallTimeout", "must not be negative, got %v", c.Permissions.CallTimeout))
+	}
+	if c.ServeCacheTTL < 0 {
+		errs = append(errs, config.Errorf("ServeCacheTTL", "must not be negative, got %v", c.ServeCacheTTL))
+	}
+	if c.DirectBaseURL != "" {
+		if u, err := url.Parse(c.DirectBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, config.Errorf("DirectBaseURL", "%q is not an absolute http(s) URL", c.DirectBaseURL))
+		}
+	}
+	errs = append(errs, config.Within("Renditions", c.Renditions.Validate()))
+	return errors.Join(errs...)
 }
 
 // Service is the media domain. It is safe for concurrent use.
@@ -93,8 +110,30 @@ type Service struct {
 	hooks hookSlot // test-only pause points; empty in production
 }
 
-// New returns a Service over an open, migrated database and an open bucket.
-func New(db *models.DB, store *storage.Store, cfg Config, log *slog.Logger) *Service {
+// Deps are the components a Service works with. DB and Store are required; the rest are optional.
+type Deps struct {
+	// DB is an open, migrated database.
+	DB *models.DB
+	// Store is the open bucket originals, documents and renditions are written to.
+	Store *storage.Store
+	// Logger receives the service's logs (nil: discarded).
+	Logger *slog.Logger
+	// Bus carries privacy changes and permission results to subscribers (nil: events are dropped).
+	Bus *Bus
+	// ACL expresses privacy as storage permissions. Nil means proxy-only: every byte is served
+	// through Veil's own permission-checked views, and there are no file permissions to keep in
+	// step; ProxyReason says why, for /readyz and logs.
+	ACL         PermissionSetter
+	ProxyReason string
+	// Purger is called after every privacy change to purge the CDN (nil: none). PublicURL is the
+	// external base URL of Veil's serve views (VEIL_PUBLIC_URL), which the CDN caches them under.
+	Purger    purge.Purger
+	PublicURL string
+}
+
+// New returns a Service over deps.DB and deps.Store.
+func New(cfg Config, deps Deps) *Service {
+	db, store, log := deps.DB, deps.Store, deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +147,12 @@ func New(db *models.DB, store *storage.Store, cfg Config, log *slog.Logger) *Ser
 	if cfg.Renditions.Options.Limits == (renditions.Limits{}) {
 		cfg.Renditions.Options.Limits = cfg.Images
 	}
-	return &Service{db: db, store: store, cfg: cfg, log: log, rend: newRenditionEngine(cfg.Renditions), cache: newImageCache(cfg.ServeCacheTTL, 10000), instance: newInstanceID(), eager: make(chan string, 1024)}
+	s := &Service{db: db, store: store, cfg: cfg, log: log, rend: newRenditionEngine(cfg.Renditions), cache: newImageCache(cfg.ServeCacheTTL, 10000), instance: newInstanceID(), eager: make(chan string, 1024),
+		bus: deps.Bus, acl: deps.ACL, purger: deps.Purger, publicURL: strings.TrimRight(deps.PublicURL, "/")}
+	if s.acl == nil {
+		s.proxyReason = deps.ProxyReason
+	}
+	return s
 }
 
 // Config returns the service's limits.
@@ -153,9 +197,6 @@ func (s *Service) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
 	}
 	return q
 }
-
-// UseBus sets the event bus privacy changes and permission results are published on.
-func (s *Service) UseBus(b *Bus) { s.bus = b }
 
 // Bus returns the event bus (nil when none is set).
 func (s *Service) Bus() *Bus { return s.bus }

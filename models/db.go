@@ -1,6 +1,11 @@
 package models
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/veil-media/veil/config"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -32,7 +37,7 @@ type DBConfig struct {
 // Validate reports a configuration error naming the VEIL_DATABASE_URL setting.
 func (c DBConfig) Validate() error {
 	if _, _, err := parseDBURL(c.URL); err != nil {
-		return fmt.Errorf("VEIL_DATABASE_URL: %w", err)
+		return config.Errorf("URL", "%v", err)
 	}
 	return nil
 }
@@ -81,6 +86,15 @@ func redactURL(raw string) string {
 // RedactURL is redactURL for other packages (diagnostics, logs).
 func RedactURL(raw string) string { return redactURL(raw) }
 
+// NewMemoryURL returns the URL of a new SQLite database held in this process's memory: shared by
+// the connections of one pool (SQLite's memdb VFS, with the usual locking), gone when the pool is
+// closed, never on disk. For `veil serve --ephemeral` and tests.
+func NewMemoryURL() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "sqlite:/veil-memory-" + hex.EncodeToString(b[:]) + "?vfs=memdb"
+}
+
 // DB is an open database with its dialect and a query counter hook installed.
 type DB struct {
 	*bun.DB
@@ -98,12 +112,9 @@ func Open(ctx context.Context, cfg DBConfig) (*DB, error) {
 	var db *bun.DB
 	switch dialect {
 	case SQLite:
-		path := dsn
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
-
-		if path != ":memory:" && path != "" {
+		path, query, _ := strings.Cut(dsn, "?")
+		inMemory := path == ":memory:" || path == "" || strings.Contains(query, "vfs=memdb")
+		if !inMemory {
 			mode := cfg.DirMode
 			if mode == 0 {
 				mode = 0o750

@@ -58,17 +58,17 @@ func (l Limits) withDefaults() Limits {
 func (l Limits) Validate() error {
 	switch {
 	case l.MaxSourcePixels < 0:
-		return fmt.Errorf("renditions: Limits.MaxSourcePixels must not be negative, got %d", l.MaxSourcePixels)
+		return configErr("Limits.MaxSourcePixels", "must not be negative, got %d", l.MaxSourcePixels)
 	case l.MaxSourceSide < 0:
-		return fmt.Errorf("renditions: Limits.MaxSourceSide must not be negative, got %d", l.MaxSourceSide)
+		return configErr("Limits.MaxSourceSide", "must not be negative, got %d", l.MaxSourceSide)
 	case l.MaxOutputSide < 0:
-		return fmt.Errorf("renditions: Limits.MaxOutputSide must not be negative, got %d", l.MaxOutputSide)
+		return configErr("Limits.MaxOutputSide", "must not be negative, got %d", l.MaxOutputSide)
 	case l.MaxOutputSide > maxEncodableSide:
-		return fmt.Errorf("renditions: Limits.MaxOutputSide must be at most %d, got %d", maxEncodableSide, l.MaxOutputSide)
+		return configErr("Limits.MaxOutputSide", "must be at most %d, got %d", maxEncodableSide, l.MaxOutputSide)
 	case l.MaxOperations < 0:
-		return fmt.Errorf("renditions: Limits.MaxOperations must not be negative, got %d", l.MaxOperations)
+		return configErr("Limits.MaxOperations", "must not be negative, got %d", l.MaxOperations)
 	case l.MaxAVIFPixels < 0:
-		return fmt.Errorf("renditions: Limits.MaxAVIFPixels must not be negative, got %d", l.MaxAVIFPixels)
+		return configErr("Limits.MaxAVIFPixels", "must not be negative, got %d", l.MaxAVIFPixels)
 	}
 	return nil
 }
@@ -143,7 +143,16 @@ func (o Options) Validate() error {
 		}
 	}
 	if o.AVIFSpeed < 0 || o.AVIFSpeed > 10 {
-		return fmt.Errorf("renditions: Options.AVIFSpeed must be 0 (default) or 1–10, got %d", o.AVIFSpeed)
+		return configErr("Options.AVIFSpeed", "must be 0 (default) or 1–10, got %d", o.AVIFSpeed)
 	}
 	return nil
+}
+
+// ConfigError is an invalid field of Options or Limits ("Limits.MaxOutputSide").
+type ConfigError struct{ Field, Reason string }
+
+func (e *ConfigError) Error() string { return "renditions: " + e.Field + " " + e.Reason }
+
+func configErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }

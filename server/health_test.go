@@ -38,8 +38,7 @@ func TestReadyzReportsPermissionStrategy(t *testing.T) {
 	if r := get(withACL); !r.Ready || r.FilePermissions.Strategy != "mem" || r.FilePermissions.Outdated == nil || *r.FilePermissions.Outdated != 0 {
 		t.Errorf("with the mem driver: %+v", r)
 	}
-	proxy := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	proxy.Media.UseProxyOnly("azblob:// has no per-blob public access")
+	proxy := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ProxyReason: "azblob:// has no per-blob public access"})
 	proxy.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "webp/vnc-d.webp")), nil)
 	r := get(proxy)
 	if r.FilePermissions.Strategy != "proxy-only" || r.FilePermissions.Reason != "azblob:// has no per-blob public access" {

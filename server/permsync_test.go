@@ -369,8 +369,7 @@ func TestRetryLoopsNeverOverlap(t *testing.T) {
 			log.mu.Unlock()
 			cfg := media.DefaultConfig()
 			cfg.Permissions.Workers = 8
-			b := media.New(openDB(), a.Store, cfg, nil)
-			b.UseACL(&overlapACL{name: "b", log: log})
+			b := media.New(cfg, media.Deps{DB: openDB(), Store: a.Store, ACL: &overlapACL{name: "b", log: log}})
 
 			ctx := auth.WithViewer(context.Background(), auth.System)
 			var wg sync.WaitGroup

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,13 +19,17 @@ import (
 // private, Veil purges every URL of it, so the next anonymous GET reaches Veil and is refused; the
 // purge results arrive as events.
 func TestVarnishPurgeOnPrivacyChange(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ACL: storage.NewMemACL(storage.MemACLOptions{})})
-	cache := veiltest.StartVarnish(t, srv.URL)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := veiltest.StartVarnish(t, "http://"+ln.Addr().String())
 	p, err := purge.Open("purge:"+cache, "", purge.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Media.UsePurger(p, cache) // Veil's public address is the cache's
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ACL: storage.NewMemACL(storage.MemACLOptions{}),
+		Listener: ln, Purger: p, PurgeBaseURL: cache}) // Veil's public address is the cache's
 
 	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "webp/vnc-d.webp")), nil)
 	var c struct{ UpsertContent struct{ ID string } }
@@ -104,8 +109,7 @@ func TestPurgeURLs(t *testing.T) {
 	cfg := media.DefaultConfig()
 	cfg.DirectBaseURL = "https://bucket.example/media"
 	cfg.Renditions.Presets = map[string]string{"thumb": "width-40|format-png"}
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg})
-	srv.Media.UsePurger(purgeNothing{}, "https://media.example")
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg, Purger: purgeNothing{}, PurgeBaseURL: "https://media.example"})
 	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "webp/vnc-d.webp")), nil)
 	var q struct {
 		Image struct{ Rendition struct{ URL string } }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/veil-media/veil/config"
+
 	"context"
 	"errors"
 	"fmt"
@@ -71,22 +73,23 @@ func DefaultQueryLimits() QueryLimits {
 
 // Validate names the offending setting.
 func (l QueryLimits) Validate() error {
+	var errs []error
 	for _, s := range []struct {
-		env       string
+		field     string
 		v, lo, hi int
 	}{
-		{"VEIL_MAX_QUERY_TOKENS", l.MaxTokens, 100, 1 << 20},
-		{"VEIL_MAX_QUERY_DEPTH", l.MaxDepth, 2, 1000},
-		{"VEIL_MAX_QUERY_FIELDS", l.MaxFields, 10, 1 << 20},
-		{"VEIL_MAX_ALIASES", l.MaxAliases, 1, 1 << 20},
-		{"VEIL_MAX_QUERY_FRAGMENTS", l.MaxFragments, 1, 10000},
-		{"VEIL_MAX_QUERY_OPERATIONS", l.MaxOperations, 1, 1000},
+		{"MaxTokens", l.MaxTokens, 100, 1 << 20},
+		{"MaxDepth", l.MaxDepth, 2, 1000},
+		{"MaxFields", l.MaxFields, 10, 1 << 20},
+		{"MaxAliases", l.MaxAliases, 1, 1 << 20},
+		{"MaxFragments", l.MaxFragments, 1, 10000},
+		{"MaxOperations", l.MaxOperations, 1, 1000},
 	} {
 		if s.v < s.lo || s.v > s.hi {
-			return errorf("%s: %d is not from %d to %d", s.env, s.v, s.lo, s.hi)
+			errs = append(errs, config.Errorf(s.field, "%d is not from %d to %d", s.v, s.lo, s.hi))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // mergeWorkPerField bounds gqlgen's OverlappingFieldsCanBeMerged rule, which compares every

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veil-media/veil/app"
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
@@ -172,7 +175,8 @@ func TestRenditionAmplificationAnonymousPolicy(t *testing.T) {
 	}
 	cfg := media.DefaultConfig()
 	cfg.Renditions.Anonymous = "some"
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "VEIL_RENDITION_ANONYMOUS") {
+	var fe *config.FieldError
+	if err := cfg.Validate(); !errors.As(err, &fe) || app.Env("Media."+fe.Field) != "VEIL_RENDITION_ANONYMOUS" {
 		t.Errorf("invalid policy: %v", err)
 	}
 }

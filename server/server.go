@@ -1,6 +1,10 @@
 package server
 
 import (
+	"errors"
+
+	"github.com/veil-media/veil/config"
+
 	"context"
 	"log/slog"
 	"net/http"
@@ -100,25 +104,30 @@ func (c Config) withStreamDefaults() Config {
 
 // Validate names the offending setting.
 func (c Config) Validate() error {
+	var errs []error
+	fail := func(field, format string, args ...any) { errs = append(errs, config.Errorf(field, format, args...)) }
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return errorf("VEIL_PUBLIC_URL: %q is not an absolute http(s) URL", c.PublicURL)
-		}
-		if u.RawQuery != "" || u.Fragment != "" {
-			return errorf("VEIL_PUBLIC_URL: %q must not have a query or fragment", c.PublicURL)
+			fail("PublicURL", "%q is not an absolute http(s) URL", c.PublicURL)
+		} else if u.RawQuery != "" || u.Fragment != "" {
+			fail("PublicURL", "%q must not have a query or fragment", c.PublicURL)
 		}
 	}
 	if c.MaxRequestBytes < 1024 {
-		return errorf("VEIL_MAX_REQUEST_BYTES: %d is too small (at least 1024)", c.MaxRequestBytes)
+		fail("MaxRequestBytes", "%d is too small (at least 1024)", c.MaxRequestBytes)
 	}
 	if c.MaxComplexity < 10 {
-		return errorf("VEIL_MAX_COMPLEXITY: %d is too small (at least 10)", c.MaxComplexity)
+		fail("MaxComplexity", "%d is too small (at least 10)", c.MaxComplexity)
 	}
 	if c.MaxResponseBytes < 1024 {
-		return errorf("VEIL_MAX_RESPONSE_BYTES: %d is too small (at least 1024)", c.MaxResponseBytes)
+		fail("MaxResponseBytes", "%d is too small (at least 1024)", c.MaxResponseBytes)
 	}
-	return c.Query.Validate()
+	if c.UploadSpoolRequestMax < 0 || c.UploadSpoolMax < 0 {
+		fail("UploadSpoolMax", "must not be negative")
+	}
+	errs = append(errs, config.Within("Query", c.Query.Validate()))
+	return errors.Join(errs...)
 }
 
 // Deps are the components the server serves.

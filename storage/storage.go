@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"github.com/veil-media/veil/config"
+
 	"context"
 	"errors"
 	"fmt"
@@ -57,10 +59,10 @@ type Config struct {
 // Validate reports a configuration error naming VEIL_STORAGE_URL.
 func (c Config) Validate() error {
 	if _, err := parseURL(c.URL); err != nil {
-		return fmt.Errorf("VEIL_STORAGE_URL: %w", err)
+		return config.Errorf("URL", "%v", err)
 	}
 	if c.DirMode != 0 && c.DirMode&0o700 != 0o700 {
-		return fmt.Errorf("VEIL_STORAGE_DIR_MODE: %#o does not let Veil itself read, write and enter its folders (needs 0700 at least)", c.DirMode)
+		return config.Errorf("DirMode", "%#o does not let Veil itself read, write and enter its folders (needs 0700 at least)", c.DirMode)
 	}
 	return nil
 }
@@ -202,7 +204,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("storage: delete %s: %w", key, Classify(err))
 	}
 	if s.Scheme == "file" {
-		for dir := path.Dir(key); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		// Emptied folders below a prefix go; the prefix folders themselves (originals/, …) stay,
+		// as the probe leaves them: a read-only top folder would not let Veil create them again.
+		for dir := path.Dir(key); strings.Contains(dir, "/"); dir = path.Dir(dir) {
 			if os.Remove(filepath.Join(s.Dir, filepath.FromSlash(dir))) != nil {
 				break // not empty (or already gone): stop climbing
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -15,9 +16,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/veil-media/veil/app"
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/storage"
 )
@@ -29,6 +32,8 @@ type Server struct {
 	Store *storage.Store
 	Media *media.Service
 	Auth  *auth.Service
+	// App is the whole instance (its bus, background workers, shutdown).
+	App *app.App
 	// Token is sent as "Authorization: Bearer <Token>" by every helper; NewServer sets it to an
 	// admin's token. "" sends no Authorization (the anonymous viewer). See As.
 	Token string
@@ -44,79 +49,90 @@ type Server struct {
 }
 
 // ServerOptions change the defaults of NewServer. Zero values mean: a fileblob bucket in a temp
-// dir, media.DefaultConfig, server.DefaultConfig.
+// dir, media.DefaultConfig, server.DefaultConfig, proxy-only.
 type ServerOptions struct {
 	StorageURL string
 	Media      *media.Config
 	Server     *server.Config
 	Auth       *auth.Config
-	// ACL, when set, is the file-permission driver (e.g. storage.NewMemACL); nil is proxy-only.
-	ACL media.PermissionSetter
+	// ACL, when set, is the file-permission driver (e.g. storage.NewMemACL); nil is proxy-only
+	// unless StorageACL names a strategy to detect on the bucket, as VEIL_STORAGE_ACL does.
+	ACL        media.PermissionSetter
+	StorageACL string
+	// ProxyReason is the reason reported for proxy-only (default "VEIL_STORAGE_ACL=none").
+	ProxyReason string
+	// Purger, when set, is called after every privacy change; PurgeBaseURL is the external base
+	// URL it purges serve views under (VEIL_PUBLIC_URL in production).
+	Purger       purge.Purger
+	PurgeBaseURL string
+	// Listener, when set, is where the server listens (a test that must know the address before
+	// the server exists, e.g. for a cache in front of it).
+	Listener net.Listener
 	// Wrap, when set, wraps the server's handler (e.g. to count SQL statements per request).
 	Wrap func(http.Handler) http.Handler
 }
 
-// NewServer starts Veil over db. The server and the bucket are closed at the end of the test.
+// NewServer starts Veil over db, built by app.New exactly as `veil serve` builds it, background
+// workers included. The server and the bucket are closed at the end of the test.
 func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	t.Helper()
 	if opts == nil {
 		opts = &ServerOptions{}
 	}
 	ctx := context.Background()
-	storageURL := opts.StorageURL
-	if storageURL == "" {
-		storageURL = "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "media"))
+	cfg := app.Defaults()
+	cfg.MetricsListen = ""
+	cfg.Storage.URL = opts.StorageURL
+	if cfg.Storage.URL == "" {
+		cfg.Storage.URL = "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "media"))
 	}
-	store, err := storage.Open(ctx, storage.Config{URL: storageURL})
-	if err != nil {
-		t.Fatalf("veiltest: open storage: %v", err)
+	cfg.StorageACL = "none"
+	if opts.StorageACL != "" {
+		cfg.StorageACL = opts.StorageACL
 	}
-	t.Cleanup(func() { store.Close() })
-	mcfg := media.DefaultConfig()
 	if opts.Media != nil {
-		mcfg = *opts.Media
+		cfg.Media = *opts.Media
 	}
-	scfg := server.DefaultConfig()
 	if opts.Server != nil {
-		scfg = *opts.Server
+		cfg.Server = *opts.Server
 	}
-	if scfg.MaxUploadRequestBytes == 0 {
-		scfg.MaxUploadRequestBytes = max(mcfg.MaxImageBytes, mcfg.MaxDocumentBytes) + 4<<20
+	if opts.Auth != nil {
+		cfg.Auth = *opts.Auth
+	}
+	if cfg.Server.MaxUploadRequestBytes == 0 {
+		cfg.Server.MaxUploadRequestBytes = max(cfg.Media.MaxImageBytes, cfg.Media.MaxDocumentBytes) + 4<<20
 	}
 	logs := &LockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := media.New(db, store, mcfg, log)
-	if opts.ACL != nil {
-		svc.UseACL(opts.ACL)
-	}
-	bus, err := media.OpenBus(ctx, "mem://", log)
+	a, err := app.New(ctx, cfg, &app.Options{Logger: log, DB: db, ACL: opts.ACL, ProxyReason: opts.ProxyReason, Purger: opts.Purger, PurgeBaseURL: opts.PurgeBaseURL})
 	if err != nil {
-		t.Fatalf("veiltest: open event bus: %v", err)
+		t.Fatalf("veiltest: start veil: %v", err)
 	}
-	busCtx, stopBus := context.WithCancel(context.Background())
-	busDone := make(chan struct{})
-	go func() { defer close(busDone); bus.Run(busCtx) }()
-	t.Cleanup(func() { stopBus(); <-busDone; bus.Close(context.Background()) })
-	svc.UseBus(bus)
-	acfg := auth.DefaultConfig()
-	if opts.Auth != nil {
-		acfg = *opts.Auth
-	}
-	as := auth.New(db, acfg, log)
-	admin, err := as.CreateAdmin(ctx, "Test Admin", "admin@test.invalid", "tests")
+	a.Start(ctx)
+	t.Cleanup(func() {
+		if err := a.Shutdown(context.Background()); err != nil {
+			t.Errorf("veiltest: shutdown: %v", err)
+		}
+	})
+	admin, err := a.Auth.CreateAdmin(ctx, "Test Admin", "admin@test.invalid", "tests")
 	if err != nil {
 		t.Fatalf("veiltest: create admin: %v", err)
 	}
-	h := server.New(scfg, server.Deps{DB: db, Media: svc, Auth: as, Logger: log})
-	var handler http.Handler = h
+	handler := a.Handler()
 	if opts.Wrap != nil {
-		handler = opts.Wrap(h)
+		handler = opts.Wrap(handler)
 	}
-	ts := httptest.NewServer(handler)
+	ts := httptest.NewUnstartedServer(handler)
+	if opts.Listener != nil {
+		ts.Listener.Close()
+		ts.Listener = opts.Listener
+	}
+	ts.Config.RegisterOnShutdown(a.CloseStreams)
+	ts.Start()
 	t.Cleanup(ts.Close)
-	ms := httptest.NewServer(h.MetricsHandler())
+	ms := httptest.NewServer(a.MetricsHandler())
 	t.Cleanup(ms.Close)
-	return &Server{URL: ts.URL, DB: db, Store: store, Media: svc, Auth: as, Token: admin, AdminToken: admin, HTTP: ts, MetricsURL: ms.URL, Logs: logs, t: t}
+	return &Server{URL: ts.URL, DB: a.DB, Store: a.Store, Media: a.Media, Auth: a.Auth, App: a, Token: admin, AdminToken: admin, HTTP: ts, MetricsURL: ms.URL, Logs: logs, t: t}
 }
 
 // As returns a copy of s whose helpers send token ("" = anonymous).

@@ -13,6 +13,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,15 +25,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/veil-media/veil/app"
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
-	"github.com/veil-media/veil/purge"
-	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/storage"
 )
 
@@ -119,14 +119,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer cfg.listener.Close()
 	}
-	in := describeInstance(cfg, cmd == "serve")
-	if err := in.prepare(cmd, cfg, init, stderr); err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
+	if cfg.Ephemeral && cmd != "serve" {
+		fmt.Fprintf(stderr, "veil: VEIL_EPHEMERAL: only veil serve runs an ephemeral instance (%s would work on an empty one and throw it away)\n", cmd)
+		return 2
 	}
-	if diag := in.diagnose(); diag != "" {
-		fmt.Fprintf(stderr, "veil: %s\n", diag)
-		return 1
+	if !cfg.Ephemeral { // an ephemeral instance has no data dir
+		in := describeInstance(cfg, cmd == "serve")
+		if err := in.prepare(cmd, cfg, init, stderr); err != nil {
+			fmt.Fprintf(stderr, "veil: %v\n", err)
+			return 1
+		}
+		if diag := in.diagnose(); diag != "" {
+			fmt.Fprintf(stderr, "veil: %s\n", diag)
+			return 1
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -156,104 +162,63 @@ func openStorage(ctx context.Context, cfg *Config) (*storage.Store, error) {
 
 func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
-	store, err := openStorage(ctx, cfg)
+	if cfg.Ephemeral {
+		// Nothing on disk: the secret lives and dies with the process, like the data.
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		cfg.Secret = hex.EncodeToString(b[:])
+		fmt.Fprintf(stdout, "Ephemeral instance: in-memory database and bucket (%s); everything is gone at exit.\n", cfg.Storage.URL)
+	} else {
+		secret, created, err := loadSecret(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "veil: %v\n", err)
+			return 1
+		} else if created {
+			log.Warn("generated a signing secret; set VEIL_SECRET to share one between instances", "path", cfg.DataDir+"/secret")
+		}
+		if warning := secretMismatch(cfg); warning != "" {
+			fmt.Fprintf(stderr, "veil: WARNING: %s\n", warning)
+			log.Warn("VEIL_SECRET differs from the generated secret of this data dir", "path", filepath.Join(cfg.DataDir, "secret"))
+		}
+		cfg.Secret = secret
+	}
+	a, err := app.New(ctx, cfg.Config, &app.Options{Logger: log})
 	if err != nil {
-		fmt.Fprintf(stderr, "veil: storage check failed, not starting.\n%v\n", indent(err.Error()))
+		var stage *app.StageError
+		switch {
+		case errors.As(err, &stage) && stage.Stage == "storage":
+			fmt.Fprintf(stderr, "veil: storage check failed, not starting.\n%v\n", indent(stage.Err.Error()))
+		case errors.As(err, &stage) && stage.Stage == "database":
+			fmt.Fprintf(stderr, "veil: database check failed, not starting.\n  %v\n", stage.Err)
+		default:
+			fmt.Fprintf(stderr, "veil: %v\n", err)
+		}
 		return 1
 	}
-	defer store.Close()
-	db, err := models.Open(ctx, cfg.DB)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: database check failed, not starting.\n  %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	applied, err := models.Migrate(ctx, db.DB)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	}
-	if len(applied) > 0 {
-		log.Info("migrations applied", "migrations", applied)
-	}
-	secret, created, err := loadSecret(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	} else if created {
-		log.Warn("generated a signing secret; set VEIL_SECRET to share one between instances", "path", cfg.DataDir+"/secret")
-	}
-	if warning := secretMismatch(cfg); warning != "" {
-		fmt.Fprintf(stderr, "veil: WARNING: %s\n", warning)
-		log.Warn("VEIL_SECRET differs from the generated secret of this data dir", "path", filepath.Join(cfg.DataDir, "secret"))
-	}
-	cfg.Media.Renditions.SigningKeys = [][]byte{derivedKey(secret, "rendition url signing")}
-	for _, old := range cfg.OldSecrets {
-		cfg.Media.Renditions.SigningKeys = append(cfg.Media.Renditions.SigningKeys, derivedKey(old, "rendition url signing"))
-	}
-
-	cfg.Auth.PreviewKeys = [][]byte{derivedKey(secret, "preview")}
-	for _, old := range cfg.OldSecrets {
-		cfg.Auth.PreviewKeys = append(cfg.Auth.PreviewKeys, derivedKey(old, "preview"))
-	}
-	authSvc := auth.New(db, cfg.Auth, log)
-	if tok, err := authSvc.Bootstrap(ctx); err != nil {
-		fmt.Fprintf(stderr, "veil: create the first admin: %v\n", err)
-		return 1
-	} else if tok != "" {
+	if tok := a.FirstAdminToken; tok != "" {
 		fmt.Fprintf(stdout, "\nNo user existed, so Veil created an admin (admin@localhost).\nIts API token is shown this once; keep it safe:\n\n    %s\n\nUse it as: Authorization: Bearer <token>\n\n", tok)
 	}
-
-	svc := media.New(db, store, cfg.Media, log)
-	bus, err := media.OpenBus(ctx, cfg.EventsURL, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	}
-	svc.UseBus(bus)
-	if err := useACL(svc, store, cfg, log); err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	}
-	if p, err := purge.Open(cfg.CDNPurge, cfg.CDNPurgeAuth, purge.Options{Redact: media.RedactURL}, log); err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	} else if p != nil {
-		svc.UsePurger(p, cfg.Server.PublicURL)
-		log.Info("cdn purge", "purger", p.Name())
-	}
-	bg, stopBackground := context.WithCancel(auth.WithViewer(context.Background(), auth.System))
-	var background sync.WaitGroup
-	background.Add(3)
-	go func() { defer background.Done(); svc.RunEager(bg, 2) }()
-	go func() { defer background.Done(); bus.Run(bg) }()
-	go func() {
-		defer background.Done()
-		svc.RunRetryLoop(bg, cfg.PermissionRetryInterval, cfg.PermissionRetryBatch)
-	}()
-	defer func() { stopBackground(); background.Wait(); bus.Close(context.Background()) }()
-	handler := server.New(cfg.Server, server.Deps{DB: db, Media: svc, Auth: authSvc, Logger: log})
+	a.Start(ctx)
 	ln := cfg.listener
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// No read/write timeout: uploads and downloads of large files take as long as they take;
 		// slow-loris is bounded by ReadHeaderTimeout.
 	}
-	// Subscription streams (SSE, websockets) last as long as their clients listen; Shutdown waits
-	// for active requests, so end the streams when it starts.
-	srv.RegisterOnShutdown(handler.CloseStreams)
-	stopMetrics, err := serveMetrics(cfg.MetricsListen, handler.MetricsHandler(), log, stdout)
+	srv.RegisterOnShutdown(a.CloseStreams)
+	stopMetrics, err := serveMetrics(cfg.MetricsListen, a.MetricsHandler(), log, stdout)
 	if err != nil {
 		ln.Close()
+		a.Shutdown(context.Background())
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
 	defer stopMetrics()
 
-	log.Info("veil listening", "url", "http://"+ln.Addr().String(), "database", models.RedactURL(cfg.DB.URL), "storage", store.Scheme, "storage_dir", store.Dir)
+	log.Info("veil listening", "url", "http://"+ln.Addr().String(), "database", models.RedactURL(cfg.DB.URL), "storage", a.Store.Scheme, "storage_dir", a.Store.Dir)
 	fmt.Fprintf(stdout, "Veil is running at http://%s (GraphiQL at /, API at /graphql)\n", ln.Addr())
 
 	errc := make(chan error, 1)
@@ -261,18 +226,26 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	select {
 	case err := <-errc:
 		log.Error("server stopped", "err", err)
+		a.Shutdown(context.Background())
 		return 1
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	code := 0
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown incomplete", "err", err)
-		return 1
+		code = 1
 	}
-	log.Info("stopped")
-	return 0
+	if err := a.Shutdown(sctx); err != nil {
+		log.Error("shutdown incomplete", "err", err)
+		code = 1
+	}
+	if code == 0 {
+		log.Info("stopped")
+	}
+	return code
 }
 
 // serveMetrics serves /metrics on its own listener at addr ("" serves none) until stop is called.
@@ -328,7 +301,7 @@ func doctor(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintln(stdout, "  ok: write, read and delete of a probe object succeeded")
 		fmt.Fprintf(stdout, "file permissions (VEIL_STORAGE_ACL=%s)\n", cfg.StorageACL)
-		acl, reason, err := pickACL(ctx, store, cfg, slog.New(slog.DiscardHandler))
+		acl, reason, err := app.PickACL(ctx, store, cfg.StorageACL, slog.New(slog.DiscardHandler))
 		switch {
 		case err != nil:
 			ok = false
@@ -402,39 +375,6 @@ func tokenCreate(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int
 	return 0
 }
 
-// useACL picks the file-permission driver (VEIL_STORAGE_ACL) and hands it to the media service;
-// "none" (and, for now, cloud buckets under "auto") means proxy-only.
-func useACL(svc *media.Service, store *storage.Store, cfg *Config, log *slog.Logger) error {
-	acl, reason, err := pickACL(context.Background(), store, cfg, log)
-	if err != nil {
-		return err
-	}
-	if acl == nil {
-		log.Warn("file permissions: proxy-only (every byte is served through Veil)", "reason", reason)
-		svc.UseProxyOnly(reason)
-		return nil
-	}
-	log.Info("file permissions", "driver", acl.Name())
-	svc.UseACL(acl)
-	return nil
-}
-
-// pickACL detects the file-permission strategy of the bucket: a driver, or nil and the reason for
-// proxy-only. A strategy configured explicitly that the bucket refuses is an error.
-func pickACL(ctx context.Context, store *storage.Store, cfg *Config, log *slog.Logger) (storage.ACL, string, error) {
-	if cfg.StorageACL == "none" {
-		return nil, "VEIL_STORAGE_ACL=none", nil
-	}
-	acl, err := storage.ACLFor(ctx, store, cfg.StorageACL, log)
-	if err != nil {
-		if cfg.StorageACL == "auto" {
-			return nil, err.Error(), nil
-		}
-		return nil, "", fmt.Errorf("VEIL_STORAGE_ACL: %w", err)
-	}
-	return acl, "", nil
-}
-
 // retryPermissions sets the file permissions of every outdated item now (or lists them with
 // --dry-run).
 func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
@@ -451,11 +391,16 @@ func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer
 	}
 	defer db.Close()
 	log := newLogger(cfg, stderr)
-	svc := media.New(db, store, cfg.Media, log)
-	if err := useACL(svc, store, cfg, log); err != nil {
+	acl, reason, err := app.PickACL(ctx, store, cfg.StorageACL, log)
+	if err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
+	deps := media.Deps{DB: db, Store: store, Logger: log, ProxyReason: reason}
+	if acl != nil {
+		deps.ACL = acl
+	}
+	svc := media.New(cfg.Media, deps)
 	ctx = auth.WithViewer(ctx, auth.System)
 	if cfg.DryRun {
 		ids, err := svc.Outdated(ctx, 1_000_000)
