@@ -1,6 +1,11 @@
-// Package veiltest gives tests real parts: a SQLite database in a temp dir, a fresh Postgres
-// schema when VEIL_TEST_POSTGRES_URL is set, and the path of the test corpus (testdata/corpus). It is imported by
-// _test.go files only.
+// Package veiltest runs a real Veil inside a test.
+//
+// For other projects: Start (or Run, outside a test) gives an instance on a loopback port with an
+// in-memory database and bucket and a known admin token, in one line; see Example.
+//
+// For Veil's own tests it also gives real parts: a SQLite database in a temp dir, a fresh
+// Postgres schema when VEIL_TEST_POSTGRES_URL is set, NewServer over a given database, and the
+// path of the test corpus (testdata/corpus).
 package veiltest
 
 import (
