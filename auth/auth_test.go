@@ -418,6 +418,8 @@ func TestPreviewTokenSignVerify(t *testing.T) {
 	k1, k2 := []byte(strings.Repeat("1", 32)), []byte(strings.Repeat("2", 32))
 	cfg := auth.DefaultConfig()
 	cfg.PreviewKeys, cfg.MaxPreviewTTL = [][]byte{k1}, time.Hour
+	clock := newTestClock()
+	cfg.Clock = clock.Now
 	svc := auth.New(db, cfg, nil)
 	as := func(v string) context.Context { return auth.WithViewer(context.Background(), w.viewers[v]) }
 	const content = "cnt_01M818HZN4S9NGPTE8NJGQZFVH"
@@ -504,20 +506,33 @@ func TestPreviewTokenSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, _, err := svc.VerifyPreviewToken(short)
-		if err != nil {
-			if !errors.Is(err, auth.ErrBadPreviewToken) || !strings.Contains(err.Error(), "expired") {
-				t.Errorf("expired token: %v", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a one-second preview token still verifies after 5 s")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, _, err := svc.VerifyPreviewToken(short); err != nil {
+		t.Fatalf("a fresh one-second token: %v", err)
 	}
+	clock.Advance(2 * time.Second)
+	if _, _, err := svc.VerifyPreviewToken(short); !errors.Is(err, auth.ErrBadPreviewToken) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("a one-second preview token 2 s later: %v", err)
+	}
+}
+
+// testClock is a clock tests move instead of sleeping.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }
 
 // TestAuthenticateCache: changes made through the service apply at once despite the cache; the
@@ -528,6 +543,8 @@ func TestAuthenticateCache(t *testing.T) {
 		ctx := context.Background()
 		cfg := auth.DefaultConfig()
 		cfg.CacheTTL = 300 * time.Millisecond
+		clock := newTestClock()
+		cfg.Clock = clock.Now
 		svc := auth.New(db, cfg, nil)
 		adminTok, err := svc.CreateAdmin(ctx, "Admin", "admin@example.com", "t")
 		if err != nil {
@@ -578,7 +595,8 @@ func TestAuthenticateCache(t *testing.T) {
 		cfg.CacheTTL = time.Hour
 		long := auth.New(db, cfg, nil) // a cache that outlives the token
 		mustAuth(t, long, c.Secret)
-		waitRefused(t, long, c.Secret, 3*time.Second)
+		clock.Advance(500 * time.Millisecond)
+		refused("expired while its viewer is cached", c.Secret)
 
 		// Revoked by another instance: this cache may answer from memory, but only for CacheTTL.
 		d := newTok(0)
@@ -586,7 +604,8 @@ func TestAuthenticateCache(t *testing.T) {
 		if _, err := db.NewUpdate().Model((*models.Token)(nil)).Set("revoked_at = ?", models.Now()).Where("id = ?", d.Token.ID).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		waitRefused(t, svc, d.Secret, 3*time.Second)
+		clock.Advance(301 * time.Millisecond)
+		refused("revoked elsewhere, once CacheTTL has passed", d.Secret)
 
 		// Only the hash is stored.
 		var row models.Token
@@ -598,24 +617,6 @@ func TestAuthenticateCache(t *testing.T) {
 			t.Errorf("stored hash %x is not the SHA-256 of the secret", row.SecretHash)
 		}
 	})
-}
-
-func waitRefused(t *testing.T, svc *auth.Service, tok string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		_, err := svc.Authenticate(context.Background(), "Bearer "+tok)
-		if errors.Is(err, auth.ErrUnauthenticated) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("authenticate: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("token still accepted after %v", within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

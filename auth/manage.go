@@ -372,7 +372,7 @@ func (s *Service) createToken(ctx context.Context, userID, name string, ttl time
 	secret := newSecret()
 	t := &models.Token{ID: newTokenID(), UserID: userID, Name: name, SecretHash: hashSecret(secret), CreatedAt: models.Now()}
 	if ttl > 0 {
-		exp := models.Now().Add(ttl)
+		exp := s.now().UTC().Add(ttl).Truncate(time.Microsecond)
 		t.ExpiresAt = &exp
 	}
 	if _, err := s.db.NewInsert().Model(t).Exec(ctx); err != nil {
@@ -540,14 +540,14 @@ func (s *Service) CreatePreviewToken(ctx context.Context, contentID string, ttl 
 	if contentID == "" || len(contentID) > 100 {
 		return "", time.Time{}, inputErr("contentId", "must be a content id")
 	}
-	exp := time.Now().Add(ttl).Truncate(time.Second)
+	exp := s.now().Add(ttl).Truncate(time.Second)
 	return signPreview(s.cfg.PreviewKeys[0], contentID, v.UserID, exp), exp, nil
 }
 
 // VerifyPreviewToken returns the content id a preview token opens, or ErrBadPreviewToken when it
 // is malformed, tampered with or expired.
 func (s *Service) VerifyPreviewToken(tok string) (string, time.Time, error) {
-	c, err := verifyPreview(s.cfg.PreviewKeys, tok, time.Now())
+	c, err := verifyPreview(s.cfg.PreviewKeys, tok, s.now())
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -559,7 +559,7 @@ func (s *Service) VerifyPreviewToken(tok string) (string, time.Time, error) {
 // token opens only what that viewer may read. A creator who was deleted or deactivated yields
 // ErrBadPreviewToken.
 func (s *Service) OpenPreview(ctx context.Context, tok string) (string, *Viewer, error) {
-	c, err := verifyPreview(s.cfg.PreviewKeys, tok, time.Now())
+	c, err := verifyPreview(s.cfg.PreviewKeys, tok, s.now())
 	if err != nil {
 		return "", nil, err
 	}
@@ -573,7 +573,7 @@ func (s *Service) OpenPreview(ctx context.Context, tok string) (string, *Viewer,
 // viewerOfUser returns the viewer of an active user (ErrBadPreviewToken for a missing or
 // deactivated one), cached like the viewers of API tokens.
 func (s *Service) viewerOfUser(ctx context.Context, userID string) (*Viewer, error) {
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	c, hit := s.users[userID]
 	s.mu.Unlock()

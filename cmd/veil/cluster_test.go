@@ -56,13 +56,40 @@ func veilBinary(t *testing.T) string {
 }
 
 type instance struct {
-	url   string
-	token string
-	out   *bytes.Buffer
-	logs  *veiltest.LockedBuffer // stderr: the JSON log
+	url     string
+	metrics string // base URL of the metrics listener
+	token   string
+	out     *bytes.Buffer
+	logs    *veiltest.LockedBuffer // stderr: the JSON log
 }
 
-var runningRE = regexp.MustCompile(`Veil is running at (http://\S+)`)
+var (
+	runningRE = regexp.MustCompile(`Veil is running at (http://\S+)`)
+	metricsRE = regexp.MustCompile(`Metrics at (http://\S+)/metrics`)
+)
+
+// waitSubscriptions waits until inst has n open event subscriptions (its veil_subscriptions
+// gauge): graphql-transport-ws does not acknowledge a subscribe message.
+func waitSubscriptions(t *testing.T, inst *instance, n int) {
+	t.Helper()
+	want := fmt.Sprintf("\nveil_subscriptions %d\n", n)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(inst.metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions never opened", n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, not timing an outcome
+	}
+}
 
 // startVeil runs `veil serve` with env and returns its URL and the bootstrap token if it printed one.
 func startVeil(t *testing.T, env []string) *instance {
@@ -98,6 +125,9 @@ func startVeil(t *testing.T, env []string) *instance {
 			}
 			if m := runningRE.FindStringSubmatch(l); m != nil {
 				inst.url = m[1]
+			}
+			if m := metricsRE.FindStringSubmatch(l); m != nil {
+				inst.metrics = m[1]
 			}
 		case <-deadline:
 			t.Fatalf("veil did not start:\n%s\n%s", inst.out, stderr.String())
@@ -177,7 +207,7 @@ func TestTwoInstancesShareEvents(t *testing.T) {
 	}
 	_ = ws.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { privacyChanged { mediaId privacy cause } }"}})
 	_ = ws.WriteJSON(map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{"query": "subscription { filePermissionResults { mediaId key public ok complete } }"}})
-	time.Sleep(300 * time.Millisecond) // the subscribe message has no acknowledgement in this protocol
+	waitSubscriptions(t, a, 2)
 
 	// Upload and publish through B.
 	var body bytes.Buffer
