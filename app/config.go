@@ -162,7 +162,7 @@ func (c Config) Validate() error {
 	}
 	if c.CDNPurge != "" {
 		if _, err := purge.Open(c.CDNPurge, "", purge.Options{}, nil); err != nil {
-			fail("CDNPurge", "%s", strings.TrimPrefix(err.Error(), "VEIL_CDN_PURGE: "))
+			errs = append(errs, err) // a *config.FieldError on CDNPurge
 		} else if c.CDNPurge != "log" && c.Server.PublicURL == "" {
 			fail("CDNPurge", "needs VEIL_PUBLIC_URL: the CDN caches Veil's URLs under the public address, which Veil must know to purge them")
 		}

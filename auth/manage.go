@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 )
 
@@ -17,9 +18,9 @@ import (
 func requireManager(v *Viewer) error {
 	switch {
 	case v.IsAnonymous():
-		return fmt.Errorf("%w: sign in with an API token", ErrUnauthenticated)
+		return fault.Unauthenticatedf("sign in with an API token")
 	case !v.HasGlobal(models.PermManageUsers):
-		return fmt.Errorf("%w: needs MANAGE_USERS", ErrForbidden)
+		return fault.Forbiddenf("needs MANAGE_USERS")
 	}
 	return nil
 }
@@ -70,7 +71,7 @@ func (s *Service) CreateUser(ctx context.Context, name, email string, admin bool
 		return nil, err
 	}
 	if admin && !v.Admin {
-		return nil, fmt.Errorf("%w: only admins create admins", ErrForbidden)
+		return nil, fault.Forbiddenf("only admins create admins")
 	}
 	return s.createUser(ctx, name, email, admin)
 }
@@ -107,7 +108,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, up UserUpdate) (*mo
 		return nil, err
 	}
 	if up.Admin != nil && !v.Admin {
-		return nil, fmt.Errorf("%w: only admins change the admin flag", ErrForbidden)
+		return nil, fault.Forbiddenf("only admins change the admin flag")
 	}
 	if id == v.UserID && (up.Admin != nil && !*up.Admin || up.Active != nil && !*up.Active) {
 		return nil, inputErr("id", "you cannot deactivate or demote yourself")
@@ -117,7 +118,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, up UserUpdate) (*mo
 		return nil, err
 	}
 	if u.Admin && !v.Admin {
-		return nil, fmt.Errorf("%w: only admins change admins", ErrForbidden)
+		return nil, fault.Forbiddenf("only admins change admins")
 	}
 	if up.Name != nil {
 		if u.Name, err = cleanName("name", *up.Name); err != nil {
@@ -206,7 +207,7 @@ func (s *Service) SetMembership(ctx context.Context, groupID, userID string, mem
 			return nil, fmt.Errorf("auth: check group grants: %w", err)
 		}
 		if n > 0 {
-			return nil, fmt.Errorf("%w: only admins change the members of a group holding MANAGE_USERS", ErrForbidden)
+			return nil, fault.Forbiddenf("only admins change the members of a group holding MANAGE_USERS")
 		}
 	}
 	m := &models.GroupMember{GroupID: groupID, UserID: userID}
@@ -238,7 +239,7 @@ func (s *Service) SetGrant(ctx context.Context, groupID string, p models.Permiss
 	case !p.Global() && collectionID == "":
 		return nil, inputErr("collectionId", "%s is granted on a collection", p)
 	case p == models.PermManageUsers && !v.Admin:
-		return nil, fmt.Errorf("%w: only admins grant MANAGE_USERS", ErrForbidden)
+		return nil, fault.Forbiddenf("only admins grant MANAGE_USERS")
 	}
 	g, err := s.group(ctx, groupID)
 	if err != nil {
@@ -345,7 +346,7 @@ type CreatedToken struct {
 func (s *Service) CreateToken(ctx context.Context, userID, name string, ttl time.Duration) (*CreatedToken, error) {
 	v := ViewerFrom(ctx)
 	if v.IsAnonymous() {
-		return nil, fmt.Errorf("%w: sign in with an API token", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("sign in with an API token")
 	}
 	if userID == "" {
 		userID = v.UserID
@@ -356,7 +357,7 @@ func (s *Service) CreateToken(ctx context.Context, userID, name string, ttl time
 	}
 	if u.Admin && !v.Admin {
 		// A token acts as its owner: minting one for an admin would make a manager an admin.
-		return nil, fmt.Errorf("%w: only admins create tokens for admins", ErrForbidden)
+		return nil, fault.Forbiddenf("only admins create tokens for admins")
 	}
 	return s.createToken(ctx, userID, name, ttl)
 }
@@ -385,7 +386,7 @@ func (s *Service) createToken(ctx context.Context, userID, name string, ttl time
 func (s *Service) Tokens(ctx context.Context, userID string) ([]*models.Token, error) {
 	v := ViewerFrom(ctx)
 	if v.IsAnonymous() {
-		return nil, fmt.Errorf("%w: sign in with an API token", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("sign in with an API token")
 	}
 	if userID == "" {
 		userID = v.UserID
@@ -404,7 +405,7 @@ func (s *Service) Tokens(ctx context.Context, userID string) ([]*models.Token, e
 func (s *Service) RevokeToken(ctx context.Context, id string) (*models.Token, error) {
 	v := ViewerFrom(ctx)
 	if v.IsAnonymous() {
-		return nil, fmt.Errorf("%w: sign in with an API token", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("sign in with an API token")
 	}
 	if err := checkID("id", id, "tok"); err != nil {
 		return nil, err
@@ -423,7 +424,7 @@ func (s *Service) RevokeToken(ctx context.Context, id string) (*models.Token, er
 			return nil, notFound(err, "user "+t.UserID)
 		}
 		if owner.Admin {
-			return nil, fmt.Errorf("auth: %w: only admins revoke an admin's tokens", ErrForbidden)
+			return nil, fault.Forbiddenf("only admins revoke an admin's tokens")
 		}
 	}
 	if t.RevokedAt == nil {
@@ -531,9 +532,9 @@ func (s *Service) CreatePreviewToken(ctx context.Context, contentID string, ttl 
 	v := ViewerFrom(ctx)
 	switch {
 	case v.IsAnonymous():
-		return "", time.Time{}, fmt.Errorf("%w: sign in with an API token", ErrUnauthenticated)
+		return "", time.Time{}, fault.Unauthenticatedf("sign in with an API token")
 	case !v.HasGlobal(models.PermPublish):
-		return "", time.Time{}, fmt.Errorf("%w: needs PUBLISH", ErrForbidden)
+		return "", time.Time{}, fault.Forbiddenf("needs PUBLISH")
 	case ttl <= 0 || ttl > s.cfg.MaxPreviewTTL:
 		return "", time.Time{}, inputErr("ttlSeconds", "must be between 1 and %d", int(s.cfg.MaxPreviewTTL.Seconds()))
 	}

@@ -22,28 +22,25 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/veil-media/veil/config"
+	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 )
 
-// Errors callers translate (GraphQL codes, HTTP statuses).
+// Errors callers translate (GraphQL codes, HTTP statuses): Veil's one vocabulary, package fault.
 var (
 	// ErrUnauthenticated: credentials were presented but are bad, expired or revoked. A request
 	// with bad credentials is refused, never treated as anonymous.
-	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrUnauthenticated = fault.ErrUnauthenticated
 	// ErrForbidden: a known viewer lacks a permission on something they may know exists.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = fault.ErrForbidden
 	// ErrNotFound: the id names nothing the viewer may see.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.ErrNotFound
 )
 
 // InputError is a client mistake in one argument.
-type InputError struct{ Field, Reason string }
+type InputError = fault.InputError
 
-func (e *InputError) Error() string { return e.Field + ": " + e.Reason }
-
-func inputErr(field, format string, args ...any) error {
-	return &InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
+func inputErr(field, format string, args ...any) error { return fault.Inputf(field, format, args...) }
 
 // Config governs authentication.
 type Config struct {
@@ -170,7 +167,7 @@ func (s *Service) authenticate(ctx context.Context, header string, maxAge time.D
 	}
 	scheme, tok, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return nil, fmt.Errorf("%w: use Authorization: Bearer <token>", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("use Authorization: Bearer <token>")
 	}
 	tok = strings.TrimSpace(tok)
 	id, secret, ok := parseToken(tok)
@@ -178,7 +175,7 @@ func (s *Service) authenticate(ctx context.Context, header string, maxAge time.D
 		id, secret, ok = bootstrapTokenID(tok), tok, true
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("malformed token")
 	}
 	now := s.now()
 	s.mu.Lock()
@@ -186,10 +183,10 @@ func (s *Service) authenticate(ctx context.Context, header string, maxAge time.D
 	s.mu.Unlock()
 	if hit && now.Before(c.until) && now.Sub(c.viewer.resolved) < maxAge {
 		if !secretMatches(secret, c.hash) {
-			return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+			return nil, fault.Unauthenticatedf("invalid token")
 		}
 		if c.expiresAt != nil && !now.Before(*c.expiresAt) {
-			return nil, fmt.Errorf("%w: token expired", ErrUnauthenticated)
+			return nil, fault.Unauthenticatedf("token expired")
 		}
 		return c.viewer, nil
 	}
@@ -219,20 +216,20 @@ func (s *Service) authenticateDB(ctx context.Context, id, secret string, now tim
 	// The same work and the same answer for an unknown id as for a wrong secret.
 	if errors.Is(err, sql.ErrNoRows) {
 		secretMatches(secret, make([]byte, 32))
-		return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("invalid token")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: load token: %w", err)
 	}
 	switch {
 	case !secretMatches(secret, row.SecretHash):
-		return nil, fmt.Errorf("%w: invalid token", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("invalid token")
 	case row.RevokedAt != nil:
-		return nil, fmt.Errorf("%w: token revoked", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("token revoked")
 	case row.ExpiresAt != nil && !now.Before(*row.ExpiresAt):
-		return nil, fmt.Errorf("%w: token expired", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("token expired")
 	case !row.Active:
-		return nil, fmt.Errorf("%w: user is deactivated", ErrUnauthenticated)
+		return nil, fault.Unauthenticatedf("user is deactivated")
 	}
 	v, err := s.loadViewer(ctx, row.UserID, row.UserName, row.Admin)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
 )
@@ -31,12 +32,7 @@ const (
 
 // ErrHidden is returned for an item that exists but that the viewer may not see. It is an
 // ErrNotFound (GraphQL does not leak existence); serve views answer it with 403.
-var ErrHidden error = hiddenError{}
-
-type hiddenError struct{}
-
-func (hiddenError) Error() string        { return "not found" }
-func (hiddenError) Is(target error) bool { return target == ErrNotFound }
+var ErrHidden error = &fault.Error{Kind: fault.NotFound, Message: "not found"}
 
 // Authorize is the one access decision for media items: GraphQL resolvers and every serve view
 // call it (serve views through authorizeServe, which adds preview tokens), and it asks package
@@ -68,9 +64,9 @@ func (s *Service) Authorize(ctx context.Context, a Action, collectionID string, 
 func requirePerm(v *auth.Viewer, perm models.Permission, path string) error {
 	switch {
 	case v.IsAnonymous():
-		return fmt.Errorf("media: %w: sign in with an API token", auth.ErrUnauthenticated)
+		return fault.Unauthenticatedf("sign in with an API token")
 	case !v.Can(perm, path):
-		return fmt.Errorf("media: %w: needs %s on this collection", auth.ErrForbidden, perm)
+		return fault.Forbiddenf("needs %s on this collection", perm)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 )
 
@@ -60,9 +61,9 @@ func requirePublish(ctx context.Context) error {
 	v := auth.ViewerFrom(ctx)
 	switch {
 	case v.IsAnonymous():
-		return fmt.Errorf("media: %w: sign in with an API token", auth.ErrUnauthenticated)
+		return fault.Unauthenticatedf("sign in with an API token")
 	case !v.HasGlobal(models.PermPublish):
-		return fmt.Errorf("media: %w: needs PUBLISH", auth.ErrForbidden)
+		return fault.Forbiddenf("needs PUBLISH")
 	}
 	return nil
 }
@@ -595,7 +596,7 @@ func (s *Service) refuseIfLive(ctx context.Context, id string, force bool) error
 		return nil
 	}
 	if force {
-		return fmt.Errorf("media: %w: only admins may delete media that live content uses", auth.ErrForbidden)
+		return fault.Forbiddenf("only admins may delete media that live content uses")
 	}
 	return &ConflictError{Reason: fmt.Sprintf("%d live content reference(s) use this item: unpublish them first, or an admin may delete with force: true", n)}
 }

@@ -1,29 +1,18 @@
 package media
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/veil-media/veil/fault"
 )
 
 // ErrNotFound is returned for an id that names nothing the caller may see.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = fault.ErrNotFound
 
 // InputError is a client mistake in one input field.
-type InputError struct {
-	Field  string
-	Reason string
-}
+type InputError = fault.InputError
 
-func (e *InputError) Error() string {
-	if e.Field == "" {
-		return e.Reason
-	}
-	return e.Field + ": " + e.Reason
-}
-
-func inputErr(field, format string, args ...any) error {
-	return &InputError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
+func inputErr(field, format string, args ...any) error { return fault.Inputf(field, format, args...) }
 
 // TooLargeError is an upload over the size limit of its kind. Nothing was stored.
 type TooLargeError struct {

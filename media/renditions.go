@@ -309,10 +309,19 @@ func formatOf(contentType string) renditions.Format {
 	return ""
 }
 
+// specInput turns a spec the renditions package refuses into an input error on field, in the
+// package's own words for API users; any other error passes unchanged (internal).
+func specInput(field string, err error) error {
+	if msg, ok := renditions.Message(err); ok {
+		return &InputError{Field: field, Reason: msg}
+	}
+	return err
+}
+
 func (s *Service) parseSpec(spec string) (renditions.Spec, error) {
 	sp, err := renditions.Parse(spec, s.rend.cfg.Options.Limits)
 	if err != nil {
-		return renditions.Spec{}, &InputError{Field: "spec", Reason: strings.TrimPrefix(err.Error(), "renditions: ")}
+		return renditions.Spec{}, specInput("spec", err)
 	}
 	return sp, nil
 }
@@ -330,7 +339,7 @@ func (s *Service) Rendition(img *models.Image, spec string) (RenditionInfo, erro
 func (s *Service) renditionInfo(img *models.Image, sp renditions.Spec, preset string) (RenditionInfo, error) {
 	plan, err := sp.Plan(img.Width, img.Height, formatOf(img.ContentType), focalOf(img), s.rend.cfg.Options.Limits)
 	if err != nil {
-		return RenditionInfo{}, &InputError{Field: "spec", Reason: strings.TrimPrefix(err.Error(), "renditions: ")}
+		return RenditionInfo{}, specInput("spec", err)
 	}
 	canon := sp.String()
 	fk := focalKey(sp, img)
@@ -356,7 +365,7 @@ func (s *Service) Renditions(img *models.Image, patterns []string) ([]RenditionI
 	for _, p := range patterns {
 		specs, err := renditions.Expand(p)
 		if err != nil {
-			return nil, &InputError{Field: "specs", Reason: strings.TrimPrefix(err.Error(), "renditions: ")}
+			return nil, specInput("specs", err)
 		}
 		for _, spec := range specs {
 			if len(out) == maxSpecs {
@@ -547,7 +556,7 @@ func (s *Service) generate(ctx context.Context, img *models.Image, sp renditions
 	}()
 	plan, err := sp.Plan(img.Width, img.Height, formatOf(img.ContentType), focalOf(img), s.rend.cfg.Options.Limits)
 	if err != nil {
-		return &InputError{Field: "spec", Reason: err.Error()}
+		return specInput("spec", err)
 	}
 	need, err := s.renditionMemory(ctx, img, plan)
 	if err != nil {

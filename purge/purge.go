@@ -1,6 +1,8 @@
 package purge
 
 import (
+	"github.com/veil-media/veil/config"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -101,7 +103,8 @@ func (o Options) withDefaults() Options {
 // auth, when not empty, is sent as the webhook's Authorization header (VEIL_CDN_PURGE_AUTH); the
 // other drivers ignore it. Endpoints must be http or https URLs with a host and no credentials,
 // and a purge endpoint has no query. A spec with white space anywhere is refused rather than
-// trimmed. Errors name VEIL_CDN_PURGE and the part that is wrong, with any password hidden.
+// trimmed. Errors are a *config.FieldError on "CDNPurge" naming the part that is wrong, with any
+// password hidden.
 func Open(spec, auth string, opts Options, log *slog.Logger) (Purger, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -110,7 +113,7 @@ func Open(spec, auth string, opts Options, log *slog.Logger) (Purger, error) {
 		return nil, nil
 	}
 	if strings.IndexFunc(spec, unicode.IsSpace) >= 0 {
-		return nil, fmt.Errorf("VEIL_CDN_PURGE: %q: contains white space", redact(spec))
+		return nil, config.Errorf("CDNPurge", "%q: contains white space", redact(spec))
 	}
 	kind, rest, hasEndpoint := strings.Cut(spec, ":")
 	switch {
@@ -121,14 +124,14 @@ func Open(spec, auth string, opts Options, log *slog.Logger) (Purger, error) {
 	case hasEndpoint && (kind == "purge" || kind == "webhook"):
 		u, err := endpoint(rest, kind == "webhook")
 		if err != nil {
-			return nil, fmt.Errorf("VEIL_CDN_PURGE: %s endpoint %q: %w", kind, redact(rest), err)
+			return nil, config.Errorf("CDNPurge", "%s endpoint %q: %v", kind, redact(rest), err)
 		}
 		if kind == "purge" {
 			return NewHTTPPurge(u, opts), nil
 		}
 		return NewWebhook(u, auth, opts), nil
 	}
-	return nil, fmt.Errorf("VEIL_CDN_PURGE: %q: use log, purge, purge:<http(s) url> or webhook:<http(s) url>", redact(spec))
+	return nil, config.Errorf("CDNPurge", "%q: use log, purge, purge:<http(s) url> or webhook:<http(s) url>", redact(spec))
 }
 
 // endpoint parses and checks a configured endpoint URL.

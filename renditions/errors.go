@@ -28,11 +28,14 @@ type SpecError struct {
 	Reason string
 }
 
-func (e *SpecError) Error() string {
+func (e *SpecError) Error() string { return "renditions: " + e.Message() }
+
+// Message is the error in words fit for an API user, without the package prefix.
+func (e *SpecError) Message() string {
 	if e.Op == "" {
-		return "renditions: invalid spec: " + e.Reason
+		return "invalid spec: " + e.Reason
 	}
-	return fmt.Sprintf("renditions: invalid spec operation %q: %s", e.Op, e.Reason)
+	return fmt.Sprintf("invalid spec operation %q: %s", e.Op, e.Reason)
 }
 
 // LimitError reports a spec or a source image over one of the caps in Limits. Op is the spec
@@ -45,15 +48,48 @@ type LimitError struct {
 	Max   int64
 }
 
-func (e *LimitError) Error() string {
+func (e *LimitError) Error() string { return "renditions: " + e.Message() }
+
+// Message is the error in words fit for an API user, without the package prefix.
+func (e *LimitError) Message() string {
 	what := limitWords[e.Limit]
 	if what == "" {
 		what = e.Limit
 	}
 	if e.Op == "" {
-		return fmt.Sprintf("renditions: source image %s %d exceeds the limit %d", what, e.Value, e.Max)
+		return fmt.Sprintf("source image %s %d exceeds the limit %d", what, e.Value, e.Max)
 	}
-	return fmt.Sprintf("renditions: %q: %s %d exceeds the limit %d", e.Op, what, e.Value, e.Max)
+	return fmt.Sprintf("%q: %s %d exceeds the limit %d", e.Op, what, e.Value, e.Max)
+}
+
+// PlanError is a rendition Spec.Plan refuses for the source it was given: What says of what
+// ("output avif", "source size 0x0"), Err is ErrFormatNotSupported, ErrUnsupportedFormat or
+// ErrCorrupt.
+type PlanError struct {
+	What string
+	Err  error
+}
+
+func (e *PlanError) Error() string { return "renditions: " + e.What + ": " + e.Err.Error() }
+func (e *PlanError) Unwrap() error { return e.Err }
+
+// Message is the error in words fit for an API user, without the package prefix.
+func (e *PlanError) Message() string {
+	words := map[error]string{ErrCorrupt: "corrupt or truncated image", ErrUnsupportedFormat: "unsupported image format", ErrFormatNotSupported: "format not supported"}[e.Err]
+	if words == "" {
+		words = "cannot be made"
+	}
+	return e.What + ": " + words
+}
+
+// Message returns what an API user may be told of an error of this package (a *SpecError,
+// *LimitError or *PlanError), and false for any other error.
+func Message(err error) (string, bool) {
+	var m interface{ Message() string }
+	if errors.As(err, &m) {
+		return m.Message(), true
+	}
+	return "", false
 }
 
 var limitWords = map[string]string{

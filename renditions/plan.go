@@ -68,17 +68,17 @@ func (b box) shift(dx, dy float64) box { return box{b.l + dx, b.t + dy, b.r + dx
 func (s Spec) Plan(srcW, srcH int, src Format, focal *FocalPoint, lim Limits) (Plan, error) {
 	lim = lim.withDefaults()
 	if srcW < 1 || srcH < 1 {
-		return Plan{}, fmt.Errorf("renditions: source size %dx%d: %w", srcW, srcH, ErrCorrupt)
+		return Plan{}, &PlanError{What: fmt.Sprintf("source size %dx%d", srcW, srcH), Err: ErrCorrupt}
 	}
 	if err := checkSource(srcW, srcH, lim); err != nil {
 		return Plan{}, err
 	}
 	if !src.isSource() {
-		return Plan{}, fmt.Errorf("renditions: source format %q: %w", src, ErrUnsupportedFormat)
+		return Plan{}, &PlanError{What: fmt.Sprintf("source format %q", src), Err: ErrUnsupportedFormat}
 	}
 	p := Plan{Format: s.outputFormat(src), Lossless: s.lossless}
 	if _, ok := encoders[p.Format]; !ok {
-		return Plan{}, fmt.Errorf("renditions: output %s: %w", p.Format, ErrFormatNotSupported)
+		return Plan{}, &PlanError{What: "output " + string(p.Format), Err: ErrFormatNotSupported}
 	}
 	switch p.Format {
 	case JPEG:

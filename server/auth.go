@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/fault"
 )
 
 // withAuth resolves the request's viewer from "Authorization: Bearer <token>". No header is the
@@ -31,11 +32,11 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 			switch {
 			case errors.As(err, &rl):
 				w.Header().Set("Retry-After", strconv.Itoa(int(rl.Wait.Seconds())+1))
-				s.authError(w, r, http.StatusTooManyRequests, "RATE_LIMITED", "too many failed authentications with these credentials; retry later")
+				s.authError(w, r, http.StatusTooManyRequests, CodeRateLimited, "too many failed authentications with these credentials; retry later")
 			case errors.Is(err, auth.ErrUnauthenticated):
 				s.log.InfoContext(r.Context(), "authentication failed", "request_id", RequestID(r.Context()), "addr", addr, "reason", err.Error())
 				w.Header().Set("WWW-Authenticate", `Bearer realm="veil"`)
-				s.authError(w, r, http.StatusUnauthorized, "UNAUTHENTICATED", strings.TrimPrefix(err.Error(), "unauthenticated: "))
+				s.authError(w, r, http.StatusUnauthorized, CodeUnauthenticated, fault.Message(err))
 			default:
 				s.log.ErrorContext(r.Context(), "authentication error", "request_id", RequestID(r.Context()), "err", err)
 				s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+RequestID(r.Context())+")")

@@ -5,25 +5,29 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/storage"
 	"github.com/veil-media/veil/upload"
 )
 
-// GraphQL error codes (extensions.code).
+// GraphQL error codes (extensions.code): those of fault's kinds, and the transport's own.
 const (
-	CodeBadUserInput       = "BAD_USER_INPUT"
-	CodeNotFound           = "NOT_FOUND"
+	CodeBadUserInput       = string(fault.Invalid)
+	CodeNotFound           = string(fault.NotFound)
+	CodeUnauthenticated    = string(fault.Unauthenticated)
+	CodeForbidden          = string(fault.Forbidden)
+	CodeConflict           = string(fault.Conflict)
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeDuplicate          = "DUPLICATE"
 	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL"
+	CodeCancelled          = "CANCELLED"
+	CodeRateLimited        = "RATE_LIMITED"
 	// CodeUploadSpoolLimit: out-of-order file parts would spool more than
 	// VEIL_UPLOAD_SPOOL_REQUEST_MAX (scope "request") or VEIL_UPLOAD_SPOOL_MAX (scope "total").
 	CodeUploadSpoolLimit = "UPLOAD_SPOOL_LIMIT"
@@ -43,13 +47,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		reqID := RequestID(ctx)
 		var (
-			inputErr  *media.InputError
-			tooLarge  *media.TooLargeError
-			dup       *media.DuplicateError
-			authInput *auth.InputError
-			conflict  *media.ConflictError
-			spool     *upload.SpoolLimitError
-			slow      *media.SlowSubscriberError
+			inputErr *fault.InputError
+			tooLarge *media.TooLargeError
+			dup      *media.DuplicateError
+			conflict *media.ConflictError
+			spool    *upload.SpoolLimitError
+			slow     *media.SlowSubscriberError
+			domain   *fault.Error
 		)
 		switch {
 		case errors.As(err, &inputErr):
@@ -63,7 +67,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions["code"] = CodePayloadTooLarge
 			out.Extensions["limit"] = tooLarge.Limit
 		case errors.As(err, &spool):
-			out.Message = strings.TrimPrefix(spool.Error(), "upload: ")
+			out.Message = spool.Message()
 			out.Extensions["code"] = CodeUploadSpoolLimit
 			out.Extensions["limit"] = spool.Limit
 			out.Extensions["scope"] = spool.Scope
@@ -73,24 +77,17 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions["behind"] = slow.Behind
 		case errors.As(err, &conflict):
 			out.Message = conflict.Error()
-			out.Extensions["code"] = "CONFLICT"
+			out.Extensions["code"] = CodeConflict
 		case errors.As(err, &dup):
 			out.Message = dup.Error()
 			out.Extensions["code"] = CodeDuplicate
 			out.Extensions["existingId"] = dup.ExistingID
-		case errors.Is(err, auth.ErrUnauthenticated):
-			out.Message = strings.TrimPrefix(unwrapMsg(err), "unauthenticated: ")
-			out.Extensions["code"] = "UNAUTHENTICATED"
-		case errors.Is(err, auth.ErrForbidden):
-			out.Message = "forbidden: " + strings.TrimPrefix(unwrapMsg(err), "forbidden: ")
-			out.Extensions["code"] = "FORBIDDEN"
-		case errors.As(err, &authInput):
-			out.Message = authInput.Error()
-			out.Extensions["code"] = CodeBadUserInput
-			out.Extensions["field"] = authInput.Field
-		case errors.Is(err, media.ErrNotFound), errors.Is(err, auth.ErrNotFound):
-			out.Message = "not found"
-			out.Extensions["code"] = CodeNotFound
+		case errors.As(err, &domain) && domain.Kind == fault.Forbidden:
+			out.Message = domain.Error() // "forbidden: needs PUBLISH"
+			out.Extensions["code"] = CodeForbidden
+		case errors.As(err, &domain):
+			out.Message = fault.Message(err)
+			out.Extensions["code"] = string(domain.Kind)
 		case errors.Is(err, storage.ErrUnavailable):
 			log.ErrorContext(ctx, "storage unavailable", "request_id", reqID, "err", err)
 			out.Message = "storage is unavailable; try again later (request id " + reqID + ")"
@@ -101,7 +98,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions["code"] = CodeResponseTooLarge
 		case errors.Is(err, context.Canceled):
 			out.Message = "request cancelled"
-			out.Extensions["code"] = "CANCELLED"
+			out.Extensions["code"] = CodeCancelled
 		default:
 			if gqlErr != nil && gqlErr.Extensions["code"] != nil {
 				return out
@@ -129,7 +126,7 @@ func isArgumentError(e *gqlerror.Error) bool {
 // httpStatus is the one place domain errors become HTTP statuses for serve views. A storage
 // failure is 503, never 403.
 func httpStatus(err error) int {
-	var inputErr *media.InputError
+	var inputErr *fault.InputError
 	switch {
 	case errors.Is(err, media.ErrHidden), errors.Is(err, media.ErrAnonymousSpec):
 		return http.StatusForbidden
@@ -152,15 +149,4 @@ func httpStatus(err error) int {
 	default:
 		return http.StatusInternalServerError
 	}
-}
-
-// unwrapMsg drops the "pkg: " prefixes wrapping added, keeping the sentinel and its detail.
-func unwrapMsg(err error) string {
-	msg := err.Error()
-	for _, sentinel := range []error{auth.ErrUnauthenticated, auth.ErrForbidden} {
-		if i := strings.Index(msg, sentinel.Error()); i >= 0 {
-			return msg[i:]
-		}
-	}
-	return msg
 }

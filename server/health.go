@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 // readiness checks the database and the bucket, caching the answer briefly so a busy load
 // balancer does not turn /readyz into a storage benchmark.
 type readiness struct {
+	log   *slog.Logger
 	db    *models.DB
 	store *storage.Store
 	media *media.Service
@@ -44,8 +48,22 @@ type permissionReport struct {
 
 const readyCacheFor = 2 * time.Second
 
-func newReadiness(db *models.DB, svc *media.Service) *readiness {
-	return &readiness{db: db, store: svc.Store(), media: svc}
+func newReadiness(db *models.DB, svc *media.Service, log *slog.Logger) *readiness {
+	return &readiness{log: log, db: db, store: svc.Store(), media: svc}
+}
+
+// unreadyReason says why a check failed in words that reveal nothing of the host (paths, users,
+// addresses): /readyz answers anyone. The cause goes to the log.
+func unreadyReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, storage.ErrUnavailable):
+		return "unavailable"
+	}
+	return "failed"
 }
 
 func (r *readiness) check(ctx context.Context) readyReport {
@@ -58,7 +76,8 @@ func (r *readiness) check(ctx context.Context) readyReport {
 	defer cancel()
 	rep := readyReport{Ready: true, Database: "ok", Storage: "ok", StoragePrefixes: map[string]string{}}
 	if err := r.db.PingContext(ctx); err != nil {
-		rep.Ready, rep.Database = false, err.Error()
+		r.log.ErrorContext(ctx, "readiness: database", "err", err)
+		rep.Ready, rep.Database = false, unreadyReason(err)
 	}
 	// Each prefix Veil writes is probed: one that is not writable fails the uploads (or
 	// renditions) that go there, whatever the top folder allows.
@@ -66,7 +85,8 @@ func (r *readiness) check(ctx context.Context) readyReport {
 	for _, p := range r.store.ProbeEach(ctx) {
 		rep.StoragePrefixes[p.Prefix] = "ok"
 		if p.Err != nil {
-			rep.StoragePrefixes[p.Prefix] = p.Err.Error()
+			r.log.ErrorContext(ctx, "readiness: storage", "prefix", p.Prefix, "err", p.Err)
+			rep.StoragePrefixes[p.Prefix] = unreadyReason(p.Err)
 			failed = append(failed, p.Prefix)
 		}
 	}

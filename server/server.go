@@ -160,7 +160,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	cfg = cfg.withStreamDefaults()
 	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), urls: URLs{Base: cfg.PublicURL}}
-	s.ready = newReadiness(deps.DB, deps.Media)
+	s.ready = newReadiness(deps.DB, deps.Media, log)
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 
 	gql := withGraphQLHeaders(s.graphQLHandler())

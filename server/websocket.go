@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/media"
 )
 
@@ -263,7 +264,7 @@ func (s *Server) websocketTransport() transport.Websocket {
 					v, err := sess.Viewer(ctx)
 					switch {
 					case errors.Is(err, auth.ErrUnauthenticated):
-						return refuse("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
+						return refuse("unauthenticated: " + fault.Message(err))
 					case err != nil || v == nil:
 						s.log.ErrorContext(ctx, "websocket authentication error", "err", err)
 						return refuse("internal error")
@@ -280,7 +281,7 @@ func (s *Server) websocketTransport() transport.Websocket {
 				if errors.Is(err, auth.ErrUnauthenticated) {
 					// Counted and logged like a failed HTTP authentication, never with the token.
 					s.log.InfoContext(ctx, "websocket authentication failed", "addr", addr, "reason", err.Error())
-					return refuse("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
+					return refuse("unauthenticated: " + fault.Message(err))
 				}
 				s.log.ErrorContext(ctx, "websocket authentication error", "err", err)
 				return refuse("internal error")
@@ -301,7 +302,7 @@ func (s *Server) websocketAuthenticated(ctx context.Context, v *auth.Viewer, ses
 		// Owned by the connection: ctx ends when its handler returns.
 		go sess.Watch(ctx, func(err error) {
 			s.log.InfoContext(ctx, "websocket closed: credentials no longer valid", "addr", addr, "reason", err.Error())
-			h.get().closeForbidden("unauthenticated: " + strings.TrimPrefix(err.Error(), "unauthenticated: "))
+			h.get().closeForbidden("unauthenticated: " + fault.Message(err))
 		})
 	}
 	return ctx

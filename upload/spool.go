@@ -58,11 +58,14 @@ type SpoolLimitError struct {
 	Limit int64
 }
 
-func (e *SpoolLimitError) Error() string {
+func (e *SpoolLimitError) Error() string { return "upload: " + e.Message() }
+
+// Message is the error for the client, without the package prefix.
+func (e *SpoolLimitError) Message() string {
 	if e.Scope == "total" {
-		return fmt.Sprintf("upload: the server is holding its limit of %d bytes of out-of-order file parts; send file parts in the order the operation uses them, or retry later", e.Limit)
+		return fmt.Sprintf("the server is holding its limit of %d bytes of out-of-order file parts; send file parts in the order the operation uses them, or retry later", e.Limit)
 	}
-	return fmt.Sprintf("upload: file parts sent out of order would need more than %d bytes of temporary space; send file parts in the order the operation uses them", e.Limit)
+	return fmt.Sprintf("file parts sent out of order would need more than %d bytes of temporary space; send file parts in the order the operation uses them", e.Limit)
 }
 
 // spoolWriter writes a spooled part to f, counting its bytes against the request's and the
