@@ -1,0 +1,337 @@
+package renditions
+
+import (
+	"bytes"
+	"encoding/binary"
+	"image"
+	"math"
+	"sync"
+
+	"github.com/kovidgoyal/imaging/prism/meta/icc"
+)
+
+// The ICC maths (profile parsing; matrix/TRC, mft1/mft2 and mAB/mBA pipelines; Lab/XYZ PCS;
+// black point detection and compensation as lcms2 does it) is github.com/kovidgoyal/imaging's
+// pure-Go prism/meta/icc package, whose transforms are tested there against lcms2. It is
+// evaluated in float64 at about a microsecond a colour, too slow per pixel, so an
+// iccTransform samples it once per profile on a grid and interpolates:
+//
+//   - RGB sources: a 33×33×33 grid (lcms2's own choice for 8-bit RGB), tetrahedral
+//     interpolation;
+//   - CMYK sources: a 17⁴ grid, tetrahedral in C, M, Y and linear in K;
+//   - grey sources: a 256-entry table.
+//
+// Rendering intent: perceptual where the profile has a perceptual table (A2B0), which LUT
+// profiles — CMYK ones above all — carry; matrix/TRC profiles have none, and for them it is
+// relative colorimetric (the same thing there). Black point compensation is on, as libvips
+// and Photoshop use it for CMYK; it changes nothing for matrix/TRC profiles, whose black is
+// zero. Colours outside sRGB are clipped per channel, as lcms2 does.
+
+const (
+	grid3 = 33 // RGB grid points per axis
+	grid4 = 17 // CMYK grid points per axis
+)
+
+// iccTransform converts 8-bit pixels of one colour space to 8-bit sRGB.
+type iccTransform struct {
+	channels int // 1 grey, 3 RGB, 4 CMYK
+
+	n     int      // grid points per axis (3 and 4 channels)
+	tab   []uint16 // grid outputs, RGB triples scaled to 0–65535, index ((k*n+c)*n+m)*n+y
+	index [256]uint16
+	frac  [256]int32 // 0–256: where an 8-bit input falls between two grid points
+
+	grey [256]uint8 // 1 channel: grey in → grey out
+}
+
+// gridAxis fills the per-input-value index and weight tables for n grid points.
+func (t *iccTransform) gridAxis(n int) {
+	t.n = n
+	for v := range 256 {
+		p := v * (n - 1) * 256 / 255 // position on the grid in 1/256 steps
+		i := min(p>>8, n-2)
+		t.index[v] = uint16(i)
+		t.frac[v] = int32(p - i*256)
+	}
+}
+
+// newSampledTransform builds a transform for channels 3 or 4 by sampling f, which maps inputs
+// in 0–1 to sRGB in 0–1, on the grid. f gets 4-element slices and may overwrite in.
+func newSampledTransform(channels int, f func(out, in []float64)) *iccTransform {
+	t := &iccTransform{channels: channels}
+	n := grid3
+	if channels == 4 {
+		n = grid4
+	}
+	t.gridAxis(n)
+	points := n * n * n
+	if channels == 4 {
+		points *= n
+	}
+	t.tab = make([]uint16, 3*points)
+	// The pipeline works in place: out holds as many channels as in, and in is overwritten.
+	in, out := make([]float64, 4), make([]float64, 4)
+	step := 1 / float64(n-1)
+	for i := range points {
+		// i = ((k*n+a)*n+b)*n+c: the last input varies fastest.
+		rem := i
+		for ch := channels - 1; ch >= 0; ch-- {
+			in[ch] = float64(rem%n) * step
+			rem /= n
+		}
+		if channels == 4 { // index order is K-major; inputs are C, M, Y, K
+			in[0], in[1], in[2], in[3] = in[1], in[2], in[3], in[0]
+		}
+		f(out, in)
+		for ch := range 3 {
+			t.tab[3*i+ch] = uint16(math.Round(65535 * clamp01(out[ch])))
+		}
+	}
+	return t
+}
+
+func clamp01(v float64) float64 {
+	switch {
+	case v > 1:
+		return 1
+	case v >= 0:
+		return v
+	}
+	return 0 // also NaN
+}
+
+// rgb converts one RGB colour.
+func (t *iccTransform) rgb(r, g, b uint8) (uint8, uint8, uint8) {
+	var out [3]int32
+	t.interp3(0, r, g, b, &out)
+	return to8(out[0]), to8(out[1]), to8(out[2])
+}
+
+func to8(v int32) uint8 { return uint8((v*255 + 32767) / 65535) }
+
+// interp3 interpolates the 3D grid starting at table offset base (a K slice for CMYK)
+// tetrahedrally at r, g, b, writing 0–65535 values.
+func (t *iccTransform) interp3(base int, r, g, b uint8, out *[3]int32) {
+	n := t.n
+	x0, y0, z0 := int(t.index[r]), int(t.index[g]), int(t.index[b])
+	fx, fy, fz := t.frac[r], t.frac[g], t.frac[b]
+	sx, sy, sz := 3*n*n, 3*n, 3
+	c0 := base + x0*sx + y0*sy + z0*sz
+	tab := t.tab
+	// The six tetrahedra of the cube, chosen by the order of the fractions.
+	var d1, d2, d3 int // offsets of the corners reached after the largest, second, third step
+	var w1, w2, w3 int32
+	switch {
+	case fx >= fy && fy >= fz:
+		d1, d2, d3, w1, w2, w3 = sx, sx+sy, sx+sy+sz, fx, fy, fz
+	case fx >= fz && fz >= fy:
+		d1, d2, d3, w1, w2, w3 = sx, sx+sz, sx+sy+sz, fx, fz, fy
+	case fz >= fx && fx >= fy:
+		d1, d2, d3, w1, w2, w3 = sz, sz+sx, sx+sy+sz, fz, fx, fy
+	case fy >= fx && fx >= fz:
+		d1, d2, d3, w1, w2, w3 = sy, sy+sx, sx+sy+sz, fy, fx, fz
+	case fy >= fz && fz >= fx:
+		d1, d2, d3, w1, w2, w3 = sy, sy+sz, sx+sy+sz, fy, fz, fx
+	default: // fz >= fy >= fx
+		d1, d2, d3, w1, w2, w3 = sz, sz+sy, sx+sy+sz, fz, fy, fx
+	}
+	for ch := range 3 {
+		v0 := int32(tab[c0+ch])
+		v1 := int32(tab[c0+d1+ch])
+		v2 := int32(tab[c0+d2+ch])
+		v3 := int32(tab[c0+d3+ch])
+		out[ch] = v0 + ((v1-v0)*w1+(v2-v1)*w2+(v3-v2)*w3+128)>>8
+	}
+}
+
+// apply converts an RGB or grey image (any type; paletted images by their palette) to sRGB.
+func (t *iccTransform) apply(img image.Image) image.Image {
+	if t.channels == 1 {
+		switch g := img.(type) {
+		case *image.Gray:
+			b := g.Bounds()
+			for y := b.Min.Y; y < b.Max.Y; y++ {
+				row := g.Pix[g.PixOffset(b.Min.X, y):][:b.Dx()]
+				for i, v := range row {
+					row[i] = t.grey[v]
+				}
+			}
+			return g
+		case *image.Gray16:
+			return t.apply(toGray(g))
+		}
+		// A grey source that became colour (resized to NRGBA): every pixel is grey.
+		n := toNRGBA(img)
+		t.eachPixel(n, func(p []uint8) {
+			v := t.grey[p[1]]
+			p[0], p[1], p[2] = v, v, v
+		})
+		return n
+	}
+	if p, ok := img.(*image.Paletted); ok {
+		p.Palette = paletteToSRGB(p.Palette, t)
+		return p
+	}
+	n := toNRGBA(img)
+	t.eachPixel(n, func(p []uint8) {
+		var out [3]int32
+		t.interp3(0, p[0], p[1], p[2], &out)
+		p[0], p[1], p[2] = to8(out[0]), to8(out[1]), to8(out[2])
+	})
+	return n
+}
+
+func toGray(img image.Image) *image.Gray {
+	b := img.Bounds()
+	g := image.NewGray(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			g.Set(x, y, img.At(x, y))
+		}
+	}
+	return g
+}
+
+// eachPixel calls f with each pixel's 4 bytes of n.
+func (t *iccTransform) eachPixel(n *image.NRGBA, f func(p []uint8)) {
+	b := n.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		row := n.Pix[n.PixOffset(b.Min.X, y):][:4*b.Dx()]
+		for i := 0; i+4 <= len(row); i += 4 {
+			f(row[i : i+4 : i+4])
+		}
+	}
+}
+
+// applyCMYK converts a CMYK image (0 = no ink, as image.CMYK holds it) to opaque sRGB.
+func (t *iccTransform) applyCMYK(img *image.CMYK) *image.NRGBA {
+	b := img.Bounds()
+	out := image.NewNRGBA(b)
+	slice := 3 * t.n * t.n * t.n
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		src := img.Pix[img.PixOffset(b.Min.X, y):][:4*b.Dx()]
+		dst := out.Pix[out.PixOffset(b.Min.X, y):][:4*b.Dx()]
+		for i := 0; i+4 <= len(src); i += 4 {
+			k := src[i+3]
+			k0, fk := int(t.index[k]), t.frac[k]
+			var lo, hi [3]int32
+			t.interp3(k0*slice, src[i], src[i+1], src[i+2], &lo)
+			if fk != 0 {
+				t.interp3((k0+1)*slice, src[i], src[i+1], src[i+2], &hi)
+				for ch := range 3 {
+					lo[ch] += ((hi[ch]-lo[ch])*fk + 128) >> 8
+				}
+			}
+			dst[i], dst[i+1], dst[i+2], dst[i+3] = to8(lo[0]), to8(lo[1]), to8(lo[2]), 255
+		}
+	}
+	return out
+}
+
+// Transforms are cached by profile bytes: a site's images come from a handful of cameras and
+// exports, and building a table costs tens of milliseconds (a CMYK one, about a hundred).
+const maxCachedTransforms = 16
+
+type cacheKey struct {
+	profile  string
+	channels int
+}
+
+type cacheEntry struct {
+	once sync.Once
+	t    *iccTransform // nil: sRGB, or a profile that is ignored
+}
+
+var (
+	transformsMu sync.Mutex
+	transforms   = map[cacheKey]*cacheEntry{}
+)
+
+// cachedICCTransform returns the transform from the ICC profile to sRGB for an image of that
+// many channels, or nil when the profile is sRGB or is ignored.
+func cachedICCTransform(profile []byte, channels int) *iccTransform {
+	transformsMu.Lock()
+	e, ok := transforms[cacheKey{string(profile), channels}]
+	if !ok {
+		if len(transforms) >= maxCachedTransforms {
+			for k := range transforms { // evict one at random
+				delete(transforms, k)
+				break
+			}
+		}
+		e = &cacheEntry{}
+		transforms[cacheKey{string(profile), channels}] = e
+	}
+	transformsMu.Unlock()
+	e.once.Do(func() { e.t = newICCTransform(profile, channels) })
+	return e.t
+}
+
+// newICCTransform builds the transform, or returns nil for an sRGB profile or one that is
+// ignored (unparseable, unsupported colour space, or not matching the image's channels).
+func newICCTransform(profile []byte, channels int) (t *iccTransform) {
+	defer func() {
+		if recover() != nil { // a hostile or broken profile the parser did not expect
+			t = nil
+		}
+	}()
+	if isCompactSRGB(profile) {
+		return nil
+	}
+	p, err := icc.DecodeProfile(bytes.NewReader(profile))
+	if err != nil {
+		return nil
+	}
+	want := map[int]icc.ColorSpace{1: icc.ColorSpaceGray, 3: icc.ColorSpaceRGB, 4: icc.ColorSpaceCMYK}[channels]
+	if p.Header.DataColorSpace != want {
+		return nil
+	}
+	if channels == 3 && p.IsSRGB() {
+		return nil
+	}
+	intent := icc.PerceptualRenderingIntent
+	if !p.TagTable.Has(icc.AToB0TagSignature) {
+		intent = icc.RelativeColorimetricRenderingIntent
+	}
+	pipe, err := p.CreateTransformerToSRGB(intent, true, channels, true, false, true)
+	if err != nil {
+		return nil
+	}
+	if channels == 1 {
+		t = &iccTransform{channels: 1}
+		in, out := make([]float64, 4), make([]float64, 4)
+		for v := range 256 {
+			in[0], in[1], in[2], in[3] = float64(v)/255, 0, 0, 0
+			pipe.TransformGeneral(out, in)
+			t.grey[v] = uint8(math.Round(255 * clamp01(out[1])))
+		}
+		return t
+	}
+	return newSampledTransform(channels, pipe.TransformGeneral)
+}
+
+// isCompactSRGB recognises the sRGB profiles embedded by most cameras, phones and exporters
+// by their description, so that the common case skips parsing. Anything else is parsed, and
+// an sRGB profile not recognised here is found to be sRGB by its primaries and curves.
+func isCompactSRGB(profile []byte) bool {
+	if len(profile) < 132 || len(profile) > 64<<10 || string(profile[16:20]) != "RGB " {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(profile[128:]))
+	for i := range min(n, 64) {
+		e := 132 + 12*i
+		if e+12 > len(profile) {
+			return false
+		}
+		if string(profile[e:e+4]) != "desc" {
+			continue
+		}
+		off, size := int(binary.BigEndian.Uint32(profile[e+4:])), int(binary.BigEndian.Uint32(profile[e+8:]))
+		if off < 0 || size < 0 || off+size > len(profile) || off+size < off {
+			return false
+		}
+		d := profile[off : off+size]
+		return bytes.Contains(d, []byte("sRGB IEC61966-2.1")) || bytes.Contains(d, []byte("sRGB IEC61966-2-1"))
+	}
+	return false
+}
