@@ -3,7 +3,6 @@ package renditions
 import (
 	"encoding/binary"
 	"math"
-	"sync"
 )
 
 // PNG gAMA and cHRM without iCCP or sRGB: the pixels are in an RGB space with those
@@ -60,30 +59,18 @@ func pngGammaTransform(c *chunkWatcher, channels int) *iccTransform {
 		}
 		return t
 	}
-	key := [9]uint32{c.gama}
-	copy(key[1:], chrm[:])
-	gammaTransformsMu.Lock()
-	defer gammaTransformsMu.Unlock()
-	if t, ok := gammaTransforms[key]; ok {
-		return t
-	}
-	t := newSampledTransform(3, func(out, in []float64) {
-		r, g, b := decode(in[0]), decode(in[1]), decode(in[2])
-		for i := range 3 {
-			out[i] = linearToSRGB(clamp01(m[i][0]*r + m[i][1]*g + m[i][2]*b))
+	t := &iccTransform{channels: 3, matrix: true, enc: srgbEncode()}
+	for r := range 3 {
+		for c := range 3 {
+			t.coef[r][c] = int64(math.Round(m[r][c] * coefOne))
 		}
-	})
-	if len(gammaTransforms) >= maxCachedTransforms {
-		clear(gammaTransforms)
 	}
-	gammaTransforms[key] = t
+	for v := range 256 {
+		l := int64(math.Round(clamp01(decode(float64(v)/255)) * linOne))
+		t.lin[0][v], t.lin[1][v], t.lin[2][v] = l, l, l
+	}
 	return t
 }
-
-var (
-	gammaTransformsMu sync.Mutex
-	gammaTransforms   = map[[9]uint32]*iccTransform{}
-)
 
 func srgbToLinear(v float64) float64 {
 	if v <= 0.04045 {

@@ -189,12 +189,17 @@ func TestColourIgnoredProfiles(t *testing.T) {
 // renderToImage runs Generate and decodes its PNG output.
 func renderToImage(t testing.TB, data []byte, spec string) image.Image {
 	t.Helper()
-	s, err := Parse(spec, DefaultLimits())
+	return renderWithLimits(t, data, spec, Limits{})
+}
+
+func renderWithLimits(t testing.TB, data []byte, spec string, lim Limits) image.Image {
+	t.Helper()
+	s, err := Parse(spec, lim.withDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := Generate(context.Background(), bytes.NewReader(data), s, nil, Options{}, &out); err != nil {
+	if _, err := Generate(context.Background(), bytes.NewReader(data), s, nil, Options{Limits: lim}, &out); err != nil {
 		t.Fatalf("Generate %s: %v", spec, err)
 	}
 	img, err := png.Decode(&out)

@@ -42,7 +42,30 @@ type iccTransform struct {
 	frac  [256]int32 // 0–256: where an 8-bit input falls between two grid points
 
 	grey [256]uint8 // 1 channel: grey in → grey out
+
+	// A matrix/TRC profile is converted exactly rather than through the grid: per-channel
+	// linearisation, one 3×3 matrix to linear sRGB, the sRGB curve.
+	matrix bool
+	lin    [3][256]int64 // linear light, 0–linOne
+	coef   [3][3]int64   // ×coefOne
+	enc    *[encSize]uint8
 }
+
+const (
+	linOne  = 1 << 16
+	coefOne = 1 << 14
+	encBits = 14 // linear sRGB is looked up on 2^14 steps
+	encSize = 1 << encBits
+)
+
+// srgbEncode maps linear sRGB in encSize steps to 8-bit sRGB.
+var srgbEncode = sync.OnceValue(func() *[encSize]uint8 {
+	var e [encSize]uint8
+	for i := range e {
+		e[i] = uint8(math.Round(255 * linearToSRGB(float64(i)/(encSize-1))))
+	}
+	return &e
+})
 
 // gridAxis fills the per-input-value index and weight tables for n grid points.
 func (t *iccTransform) gridAxis(n int) {
@@ -102,6 +125,15 @@ func clamp01(v float64) float64 {
 
 // rgb converts one RGB colour.
 func (t *iccTransform) rgb(r, g, b uint8) (uint8, uint8, uint8) {
+	if t.matrix {
+		lr, lg, lb := t.lin[0][r], t.lin[1][g], t.lin[2][b]
+		var o [3]uint8
+		for i := range 3 {
+			v := (t.coef[i][0]*lr + t.coef[i][1]*lg + t.coef[i][2]*lb) >> (14 + 16 - encBits)
+			o[i] = t.enc[min(max(v, 0), encSize-1)]
+		}
+		return o[0], o[1], o[2]
+	}
 	var out [3]int32
 	t.interp3(0, r, g, b, &out)
 	return to8(out[0]), to8(out[1]), to8(out[2])
@@ -162,7 +194,7 @@ func (t *iccTransform) apply(img image.Image) image.Image {
 		}
 		// A grey source that became colour (resized to NRGBA): every pixel is grey.
 		n := toNRGBA(img)
-		t.eachPixel(n, func(p []uint8) {
+		t.eachPixel(n.Pix, n.Stride, n.Bounds(), func(p []uint8) {
 			v := t.grey[p[1]]
 			p[0], p[1], p[2] = v, v, v
 		})
@@ -172,31 +204,53 @@ func (t *iccTransform) apply(img image.Image) image.Image {
 		p.Palette = paletteToSRGB(p.Palette, t)
 		return p
 	}
+	if r, ok := img.(*image.RGBA); ok { // a JPEG that was not resized: convert in place
+		t.eachRGBA(r)
+		return r
+	}
 	n := toNRGBA(img)
-	t.eachPixel(n, func(p []uint8) {
-		var out [3]int32
-		t.interp3(0, p[0], p[1], p[2], &out)
-		p[0], p[1], p[2] = to8(out[0]), to8(out[1]), to8(out[2])
-	})
+	b := n.Bounds()
+	for y := 0; y < b.Dy(); y++ {
+		t.row(n.Pix[y*n.Stride:][:4*b.Dx()])
+	}
 	return n
 }
 
-func toGray(img image.Image) *image.Gray {
-	b := img.Bounds()
-	g := image.NewGray(b)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			g.Set(x, y, img.At(x, y))
-		}
+// row converts a row of straight-alpha 4-byte pixels in place.
+func (t *iccTransform) row(row []uint8) {
+	for i := 0; i+4 <= len(row); i += 4 {
+		p := row[i : i+4 : i+4]
+		p[0], p[1], p[2] = t.rgb(p[0], p[1], p[2])
 	}
-	return g
 }
 
-// eachPixel calls f with each pixel's 4 bytes of n.
-func (t *iccTransform) eachPixel(n *image.NRGBA, f func(p []uint8)) {
-	b := n.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		row := n.Pix[n.PixOffset(b.Min.X, y):][:4*b.Dx()]
+// eachRGBA converts a premultiplied image in place, un-premultiplying the rare translucent
+// pixels around the conversion.
+func (t *iccTransform) eachRGBA(r *image.RGBA) {
+	b := r.Bounds()
+	for y := 0; y < b.Dy(); y++ {
+		row := r.Pix[y*r.Stride:][:4*b.Dx()]
+		for i := 0; i+4 <= len(row); i += 4 {
+			p := row[i : i+4 : i+4]
+			switch a := int32(p[3]); a {
+			case 255:
+				p[0], p[1], p[2] = t.rgb(p[0], p[1], p[2])
+			case 0:
+			default:
+				un := func(v uint8) uint8 { return uint8(min(int32(v)*255/a, 255)) }
+				cr, cg, cb := t.rgb(un(p[0]), un(p[1]), un(p[2]))
+				pre := func(v uint8) uint8 { return uint8((int32(v)*a + 127) / 255) }
+				p[0], p[1], p[2] = pre(cr), pre(cg), pre(cb)
+			}
+		}
+	}
+}
+
+// eachPixel calls f with each 4-byte pixel of b in pix (laid out with stride, as image.NRGBA
+// and image.RGBA are).
+func (t *iccTransform) eachPixel(pix []uint8, stride int, b image.Rectangle, f func(p []uint8)) {
+	for y := 0; y < b.Dy(); y++ {
+		row := pix[y*stride:][:4*b.Dx()]
 		for i := 0; i+4 <= len(row); i += 4 {
 			f(row[i : i+4 : i+4])
 		}
@@ -293,6 +347,11 @@ func newICCTransform(profile []byte, channels int) (t *iccTransform) {
 	if !p.TagTable.Has(icc.AToB0TagSignature) {
 		intent = icc.RelativeColorimetricRenderingIntent
 	}
+	if channels == 3 && p.IsMatrixShaper() && p.Header.ProfileConnectionSpace == icc.ColorSpaceXYZ {
+		if t := matrixShaperTransform(p); t != nil {
+			return t
+		}
+	}
 	pipe, err := p.CreateTransformerToSRGB(intent, true, channels, true, false, true)
 	if err != nil {
 		return nil
@@ -334,4 +393,90 @@ func isCompactSRGB(profile []byte) bool {
 		return bytes.Contains(d, []byte("sRGB IEC61966-2.1")) || bytes.Contains(d, []byte("sRGB IEC61966-2-1"))
 	}
 	return false
+}
+
+func toGray(img image.Image) *image.Gray {
+	b := img.Bounds()
+	g := image.NewGray(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			g.Set(x, y, img.At(x, y))
+		}
+	}
+	return g
+}
+
+// srgbD50 is sRGB's RGB→XYZ matrix with its primaries Bradford-adapted to the D50 PCS, as
+// lcms2's built-in sRGB profile has it.
+var srgbD50 = [3][3]float64{
+	{0.4360747, 0.3850649, 0.1430804},
+	{0.2225045, 0.7168786, 0.0606169},
+	{0.0139322, 0.0971045, 0.7141733},
+}
+
+// matrixShaperTransform builds the exact transform of a matrix/TRC RGB profile: its curves
+// sampled at the 256 input values, and its colorant matrix followed by sRGB's inverse, both
+// read from the profile's own pipeline to the (XYZ) PCS. It returns nil, and the caller uses
+// the grid, if that pipeline does not turn out separable.
+func matrixShaperTransform(p *icc.Profile) *iccTransform {
+	pipe, err := p.CreateTransformerToPCS(icc.RelativeColorimetricRenderingIntent, 3, true)
+	if err != nil {
+		return nil
+	}
+	in, out := make([]float64, 4), make([]float64, 4)
+	eval := func(v [3]float64) [3]float64 {
+		in[0], in[1], in[2], in[3] = v[0], v[1], v[2], 0
+		pipe.TransformGeneral(out, in)
+		return [3]float64{out[0], out[1], out[2]}
+	}
+	dot := func(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+	var cols [3][3]float64 // XYZ of each full primary
+	var m [3][3]float64
+	for c := range 3 {
+		var v [3]float64
+		v[c] = 1
+		cols[c] = eval(v)
+		for r := range 3 {
+			m[r][c] = cols[c][r]
+		}
+	}
+	trc := func(c int, x float64) float64 { // the channel's curve, from the pipeline
+		var v [3]float64
+		v[c] = x
+		n := dot(cols[c], cols[c])
+		if n == 0 {
+			return 0
+		}
+		return dot(eval(v), cols[c]) / n
+	}
+	// Separable means XYZ(r,g,b) = Σ trc_c(v_c)·col_c; check a few colours.
+	for _, v := range [][3]float64{{0.2, 0.5, 0.8}, {0.9, 0.1, 0.4}, {0.5, 0.5, 0.5}, {0.05, 0.95, 0.3}, {1, 1, 1}} {
+		got := eval(v)
+		for r := range 3 {
+			want := m[r][0]*trc(0, v[0]) + m[r][1]*trc(1, v[1]) + m[r][2]*trc(2, v[2])
+			if math.Abs(got[r]-want) > 1e-4 || math.IsNaN(got[r]) {
+				return nil
+			}
+		}
+	}
+	inv, ok := invert3(srgbD50)
+	if !ok {
+		return nil
+	}
+	total := mul3(inv, m)
+	t := &iccTransform{channels: 3, matrix: true, enc: srgbEncode()}
+	for r := range 3 {
+		for c := range 3 {
+			if math.Abs(total[r][c]) > 1000 || math.IsNaN(total[r][c]) {
+				return nil
+			}
+			t.coef[r][c] = int64(math.Round(total[r][c] * coefOne))
+		}
+	}
+	for c := range 3 {
+		for v := range 256 {
+			t.lin[c][v] = int64(math.Round(clamp01(trc(c, float64(v)/255)) * linOne))
+		}
+	}
+	return t
 }

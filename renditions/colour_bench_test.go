@@ -1,0 +1,84 @@
+package renditions
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"io"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkColourGenerate measures what colour management costs a rendition of the large
+// corpus JPEG (5640×3172, 17.9 MP): untagged, tagged sRGB (the common camera case, which must
+// cost nothing), and tagged Adobe RGB and ProPhoto (converted). Needs VEIL_LARGE_CORPUS.
+func BenchmarkColourGenerate(b *testing.B) {
+	plain := largeCorpusFile(b)
+	for _, tag := range []struct{ name, profile string }{
+		{"untagged", ""},
+		{"srgb", "srgb.icc"},
+		{"adobergb", "adobergb.icc"},
+		{"prophoto", "prophoto.icc"},
+	} {
+		data := plain
+		if tag.profile != "" {
+			icc := readTestFile(b, filepath.Join(colourDir, tag.profile))
+			data = withAPP2(plain, [][]byte{app2Chunk(1, 1, icc)})
+		}
+		for _, spec := range []string{"width-800", "width-3000"} {
+			b.Run(tag.name+"/"+spec, func(b *testing.B) {
+				s, err := Parse(spec, DefaultLimits())
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if _, err := Generate(context.Background(), bytes.NewReader(data), s, nil, DefaultOptions(), io.Discard); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkColourApply is the per-pixel cost of a conversion on a 24 MP (6000×4000) image, the
+// table already built: RGB (Adobe RGB, 33³ grid, tetrahedral) and CMYK (17⁴ grid).
+func BenchmarkColourApply(b *testing.B) {
+	const w, h = 6000, 4000
+	b.Run("rgb", func(b *testing.B) {
+		t := cachedICCTransform(readTestFile(b, filepath.Join(colourDir, "adobergb.icc")), 3)
+		img := gradient(w, h)
+		b.SetBytes(int64(len(img.Pix)))
+		for b.Loop() {
+			t.apply(img)
+		}
+	})
+	b.Run("cmyk", func(b *testing.B) {
+		t := cachedICCTransform(readTestFile(b, filepath.Join(colourDir, "cmyk-v2.icc")), 4)
+		img := image.NewCMYK(image.Rect(0, 0, w, h))
+		copy(img.Pix, gradient(w, h).Pix)
+		b.SetBytes(int64(len(img.Pix)))
+		for b.Loop() {
+			t.applyCMYK(img)
+		}
+	})
+}
+
+// BenchmarkColourBuild is the one-off cost of building a profile's table (cached afterwards).
+func BenchmarkColourBuild(b *testing.B) {
+	for _, c := range []struct {
+		profile  string
+		channels int
+	}{{"adobergb.icc", 3}, {"displayp3-v4.icc", 3}, {"cmyk-v2.icc", 4}, {"cmyk-v4.icc", 4}} {
+		icc := readTestFile(b, filepath.Join(colourDir, c.profile))
+		b.Run(c.profile, func(b *testing.B) {
+			for b.Loop() {
+				if newICCTransform(icc, c.channels) == nil {
+					b.Fatal("no transform")
+				}
+			}
+		})
+	}
+}
