@@ -218,9 +218,24 @@ func (t *iccTransform) apply(img image.Image) image.Image {
 
 // row converts a row of straight-alpha 4-byte pixels in place.
 func (t *iccTransform) row(row []uint8) {
+	if !t.matrix {
+		for i := 0; i+4 <= len(row); i += 4 {
+			p := row[i : i+4 : i+4]
+			p[0], p[1], p[2] = t.rgb(p[0], p[1], p[2])
+		}
+		return
+	}
+	// The matrix case, with everything it needs in locals: this is the loop a tagged
+	// rendition spends its colour time in.
+	c := t.coef
+	lr, lg, lb, enc := &t.lin[0], &t.lin[1], &t.lin[2], t.enc
+	const shift = 14 + 16 - encBits
 	for i := 0; i+4 <= len(row); i += 4 {
 		p := row[i : i+4 : i+4]
-		p[0], p[1], p[2] = t.rgb(p[0], p[1], p[2])
+		r, g, b := lr[p[0]], lg[p[1]], lb[p[2]]
+		p[0] = enc[min(max((c[0][0]*r+c[0][1]*g+c[0][2]*b)>>shift, 0), encSize-1)]
+		p[1] = enc[min(max((c[1][0]*r+c[1][1]*g+c[1][2]*b)>>shift, 0), encSize-1)]
+		p[2] = enc[min(max((c[2][0]*r+c[2][1]*g+c[2][2]*b)>>shift, 0), encSize-1)]
 	}
 }
 
@@ -230,6 +245,17 @@ func (t *iccTransform) eachRGBA(r *image.RGBA) {
 	b := r.Bounds()
 	for y := 0; y < b.Dy(); y++ {
 		row := r.Pix[y*r.Stride:][:4*b.Dx()]
+		opaque := true
+		for i := 3; i < len(row); i += 4 {
+			if row[i] != 255 {
+				opaque = false
+				break
+			}
+		}
+		if opaque { // every JPEG: premultiplied and straight are the same
+			t.row(row)
+			continue
+		}
 		for i := 0; i+4 <= len(row); i += 4 {
 			p := row[i : i+4 : i+4]
 			switch a := int32(p[3]); a {
@@ -257,29 +283,29 @@ func (t *iccTransform) eachPixel(pix []uint8, stride int, b image.Rectangle, f f
 	}
 }
 
-// applyCMYK converts a CMYK image (0 = no ink, as image.CMYK holds it) to opaque sRGB.
+// applyCMYK converts a CMYK image (0 = no ink, as image.CMYK holds it) to opaque sRGB, in
+// place: the result shares img's pixel memory, which the caller must no longer use as CMYK.
 func (t *iccTransform) applyCMYK(img *image.CMYK) *image.NRGBA {
 	b := img.Bounds()
-	out := image.NewNRGBA(b)
 	slice := 3 * t.n * t.n * t.n
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		src := img.Pix[img.PixOffset(b.Min.X, y):][:4*b.Dx()]
-		dst := out.Pix[out.PixOffset(b.Min.X, y):][:4*b.Dx()]
-		for i := 0; i+4 <= len(src); i += 4 {
-			k := src[i+3]
+	for y := 0; y < b.Dy(); y++ {
+		row := img.Pix[y*img.Stride:][:4*b.Dx()]
+		for i := 0; i+4 <= len(row); i += 4 {
+			p := row[i : i+4 : i+4]
+			k := p[3]
 			k0, fk := int(t.index[k]), t.frac[k]
 			var lo, hi [3]int32
-			t.interp3(k0*slice, src[i], src[i+1], src[i+2], &lo)
+			t.interp3(k0*slice, p[0], p[1], p[2], &lo)
 			if fk != 0 {
-				t.interp3((k0+1)*slice, src[i], src[i+1], src[i+2], &hi)
+				t.interp3((k0+1)*slice, p[0], p[1], p[2], &hi)
 				for ch := range 3 {
 					lo[ch] += ((hi[ch]-lo[ch])*fk + 128) >> 8
 				}
 			}
-			dst[i], dst[i+1], dst[i+2], dst[i+3] = to8(lo[0]), to8(lo[1]), to8(lo[2]), 255
+			p[0], p[1], p[2], p[3] = to8(lo[0]), to8(lo[1]), to8(lo[2]), 255
 		}
 	}
-	return out
+	return &image.NRGBA{Pix: img.Pix, Stride: img.Stride, Rect: img.Rect}
 }
 
 // Transforms are cached by profile bytes: a site's images come from a handful of cameras and
