@@ -104,3 +104,26 @@ func BenchmarkColourBuild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkColourUntagged is what an untagged source pays for colour management: the walk over
+// a JPEG's markers for APP2 (the 16 MB large corpus JPEG), and following the chunk headers of a
+// PNG as it streams past the decoder (the 858 KB Sway wallpaper).
+func BenchmarkColourUntagged(b *testing.B) {
+	b.Run("jpeg", func(b *testing.B) {
+		data := largeCorpusFile(b)
+		loopCPU(b, func() {
+			if jpegICC(data) != nil {
+				b.Fatal("a profile in an untagged JPEG")
+			}
+		})
+	})
+	b.Run("png", func(b *testing.B) {
+		data := corpusFile(b, "png/Sway_Wallpaper_Blue_1920x1080.png")
+		loopCPU(b, func() {
+			c := newSourceColour(PNG, data[:4096])
+			if _, err := io.Copy(io.Discard, c.watch(bytes.NewReader(data[4096:]))); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}

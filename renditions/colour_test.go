@@ -168,10 +168,16 @@ func TestColourIgnoredProfiles(t *testing.T) {
 			}
 		})
 	}
-	// A PNG whose iCCP does not inflate, and one whose gAMA is absurd.
+	// A PNG whose iCCP does not inflate, one whose iCCP inflates to 64 MiB (the profile cap is
+	// 8 MiB), and one whose gAMA is absurd.
+	var bomb bytes.Buffer
+	zw := zlib.NewWriter(&bomb)
+	zw.Write(make([]byte, 64<<20))
+	zw.Close()
 	for name, chunk := range map[string][2]string{
-		"bad iCCP": {"iCCP", "name\x00\x00not zlib"},
-		"gAMA 0":   {"gAMA", "\x00\x00\x00\x00"},
+		"bad iCCP":  {"iCCP", "name\x00\x00not zlib"},
+		"iCCP bomb": {"iCCP", "bomb\x00\x00" + bomb.String()},
+		"gAMA 0":    {"gAMA", "\x00\x00\x00\x00"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -183,6 +189,24 @@ func TestColourIgnoredProfiles(t *testing.T) {
 				t.Errorf("ΔE2000 up to %.2f from the chart: the chunk was not ignored", worst)
 			}
 		})
+	}
+}
+
+// TestColourIgnoredWebPProfile: a WebP whose ICCP chunk is garbage renders as untagged.
+func TestColourIgnoredWebPProfile(t *testing.T) {
+	data := readTestFile(t, filepath.Join(colourDir, "displayp3.webp"))
+	i := bytes.Index(data, []byte("ICCP"))
+	if i < 0 {
+		t.Fatal("no ICCP chunk")
+	}
+	size := int(binary.LittleEndian.Uint32(data[i+4:]))
+	bad := append([]byte(nil), data...)
+	for j := i + 8; j < i+8+size; j++ {
+		bad[j] = 0xA5
+	}
+	got := renderToImage(t, bad, "format-png")
+	if worst, _ := chartDeltaE(t, got, colourChart()); worst > 1.0 {
+		t.Errorf("ΔE2000 up to %.2f from the chart: the broken profile was not ignored", worst)
 	}
 }
 
