@@ -2,6 +2,7 @@ package renditions
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"image"
 	"math"
@@ -308,12 +309,13 @@ func (t *iccTransform) applyCMYK(img *image.CMYK) *image.NRGBA {
 	return &image.NRGBA{Pix: img.Pix, Stride: img.Stride, Rect: img.Rect}
 }
 
-// Transforms are cached by profile bytes: a site's images come from a handful of cameras and
-// exports, and building a table costs tens of milliseconds (a CMYK one, about a hundred).
+// Transforms are cached by profile: a site's images come from a handful of cameras and
+// exports, and building a grid costs up to a couple of hundred milliseconds (CMYK). An entry
+// holds at most about 0.5 MB (a 17⁴ grid).
 const maxCachedTransforms = 16
 
 type cacheKey struct {
-	profile  string
+	profile  [sha256.Size]byte // of the profile bytes: a key must not pin up to 8 MiB
 	channels int
 }
 
@@ -330,8 +332,9 @@ var (
 // cachedICCTransform returns the transform from the ICC profile to sRGB for an image of that
 // many channels, or nil when the profile is sRGB or is ignored.
 func cachedICCTransform(profile []byte, channels int) *iccTransform {
+	key := cacheKey{sha256.Sum256(profile), channels}
 	transformsMu.Lock()
-	e, ok := transforms[cacheKey{string(profile), channels}]
+	e, ok := transforms[key]
 	if !ok {
 		if len(transforms) >= maxCachedTransforms {
 			for k := range transforms { // evict one at random
@@ -340,7 +343,7 @@ func cachedICCTransform(profile []byte, channels int) *iccTransform {
 			}
 		}
 		e = &cacheEntry{}
-		transforms[cacheKey{string(profile), channels}] = e
+		transforms[key] = e
 	}
 	transformsMu.Unlock()
 	e.once.Do(func() { e.t = newICCTransform(profile, channels) })
