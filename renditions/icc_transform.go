@@ -177,6 +177,46 @@ func (t *iccTransform) interp3(base int, r, g, b uint8, out *[3]int32) {
 	}
 }
 
+// interp4 interpolates the 4D grid at c, m, y, k: tetrahedrally in the two CMY cubes either
+// side of k (the tetrahedron is the same in both), then linearly between them.
+func (t *iccTransform) interp4(slice int, c, m, y, k uint8, out *[3]int32) {
+	k0, fk := int(t.index[k]), t.frac[k]
+	if fk == 0 {
+		t.interp3(k0*slice, c, m, y, out)
+		return
+	}
+	n := t.n
+	x0, y0, z0 := int(t.index[c]), int(t.index[m]), int(t.index[y])
+	fx, fy, fz := t.frac[c], t.frac[m], t.frac[y]
+	sx, sy, sz := 3*n*n, 3*n, 3
+	c0 := k0*slice + x0*sx + y0*sy + z0*sz
+	c1 := c0 + slice
+	var d1, d2, d3 int
+	var w1, w2, w3 int32
+	switch {
+	case fx >= fy && fy >= fz:
+		d1, d2, d3, w1, w2, w3 = sx, sx+sy, sx+sy+sz, fx, fy, fz
+	case fx >= fz && fz >= fy:
+		d1, d2, d3, w1, w2, w3 = sx, sx+sz, sx+sy+sz, fx, fz, fy
+	case fz >= fx && fx >= fy:
+		d1, d2, d3, w1, w2, w3 = sz, sz+sx, sx+sy+sz, fz, fx, fy
+	case fy >= fx && fx >= fz:
+		d1, d2, d3, w1, w2, w3 = sy, sy+sx, sx+sy+sz, fy, fx, fz
+	case fy >= fz && fz >= fx:
+		d1, d2, d3, w1, w2, w3 = sy, sy+sz, sx+sy+sz, fy, fz, fx
+	default:
+		d1, d2, d3, w1, w2, w3 = sz, sz+sy, sx+sy+sz, fz, fy, fx
+	}
+	tab := t.tab
+	for ch := range 3 {
+		a0, a1, a2, a3 := int32(tab[c0+ch]), int32(tab[c0+d1+ch]), int32(tab[c0+d2+ch]), int32(tab[c0+d3+ch])
+		b0, b1, b2, b3 := int32(tab[c1+ch]), int32(tab[c1+d1+ch]), int32(tab[c1+d2+ch]), int32(tab[c1+d3+ch])
+		lo := a0 + ((a1-a0)*w1+(a2-a1)*w2+(a3-a2)*w3+128)>>8
+		hi := b0 + ((b1-b0)*w1+(b2-b1)*w2+(b3-b2)*w3+128)>>8
+		out[ch] = lo + ((hi-lo)*fk+128)>>8
+	}
+}
+
 // apply converts an RGB or grey image (any type; paletted images by their palette) to sRGB.
 func (t *iccTransform) apply(img image.Image) image.Image {
 	if t.channels == 1 {
@@ -293,16 +333,8 @@ func (t *iccTransform) applyCMYK(img *image.CMYK) *image.NRGBA {
 		row := img.Pix[y*img.Stride:][:4*b.Dx()]
 		for i := 0; i+4 <= len(row); i += 4 {
 			p := row[i : i+4 : i+4]
-			k := p[3]
-			k0, fk := int(t.index[k]), t.frac[k]
-			var lo, hi [3]int32
-			t.interp3(k0*slice, p[0], p[1], p[2], &lo)
-			if fk != 0 {
-				t.interp3((k0+1)*slice, p[0], p[1], p[2], &hi)
-				for ch := range 3 {
-					lo[ch] += ((hi[ch]-lo[ch])*fk + 128) >> 8
-				}
-			}
+			var lo [3]int32
+			t.interp4(slice, p[0], p[1], p[2], p[3], &lo)
 			p[0], p[1], p[2], p[3] = to8(lo[0]), to8(lo[1]), to8(lo[2]), 255
 		}
 	}
