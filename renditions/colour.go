@@ -31,7 +31,7 @@ import (
 const maxEmbeddedProfile = 8 << 20
 
 // sourceColour learns, while a source is read and decoded, which colour space its pixels are
-// in, and converts them to sRGB. Its zero value (and a nil pointer) means sRGB.
+// in, and converts them to sRGB.
 type sourceColour struct {
 	format Format
 	chunks *chunkWatcher // PNG and WebP: chunks seen so far

@@ -15,12 +15,15 @@ import (
 // black point detection and compensation as lcms2 does it) is github.com/kovidgoyal/imaging's
 // pure-Go prism/meta/icc package, whose transforms are tested there against lcms2. It is
 // evaluated in float64 at about a microsecond a colour, too slow per pixel, so an
-// iccTransform samples it once per profile on a grid and interpolates:
+// iccTransform samples it once per profile:
 //
-//   - RGB sources: a 33×33×33 grid (lcms2's own choice for 8-bit RGB), tetrahedral
+//   - matrix/TRC RGB profiles (Adobe RGB, ProPhoto, Display P3, …; also PNG gAMA/cHRM):
+//     exactly, as lcms2's matrix-shaper path does — each curve at the 256 input values, one
+//     fixed-point 3×3 matrix to linear sRGB, a table of the sRGB curve;
+//   - LUT-based RGB profiles: a 33×33×33 grid (lcms2's own choice for 8-bit RGB), tetrahedral
 //     interpolation;
-//   - CMYK sources: a 17⁴ grid, tetrahedral in C, M, Y and linear in K;
-//   - grey sources: a 256-entry table.
+//   - CMYK profiles: a 17⁴ grid, tetrahedral in C, M, Y and linear in K;
+//   - grey profiles: a 256-entry table.
 //
 // Rendering intent: perceptual where the profile has a perceptual table (A2B0), which LUT
 // profiles — CMYK ones above all — carry; matrix/TRC profiles have none, and for them it is
