@@ -80,7 +80,7 @@ func TestWebPRange(t *testing.T) {
 			}
 			got := render(t, readTestFile(t, src))
 			gs := channelStats(got)
-			var want stats
+			var want webpStats
 			if _, err := fmt.Sscan(string(readTestFile(t, refStats)), &want.mean[0], &want.mean[1], &want.mean[2],
 				&want.min[0], &want.min[1], &want.min[2], &want.max[0], &want.max[1], &want.max[2]); err != nil {
 				t.Fatalf("%s: %v", refStats, err)
@@ -137,19 +137,19 @@ func TestWebPRange(t *testing.T) {
 // fill-1024x1024-c100 around a focal point of that size.
 var bigWebPCrop = image.Rect(1536, 1536, 2560, 2560)
 
-type stats struct {
+type webpStats struct {
 	mean     [3]float64
 	min, max [3]uint8
 }
 
-func (s stats) String() string {
+func (s webpStats) String() string {
 	return fmt.Sprintf("%.3f %.3f %.3f %d %d %d %d %d %d\n", s.mean[0], s.mean[1], s.mean[2],
 		s.min[0], s.min[1], s.min[2], s.max[0], s.max[1], s.max[2])
 }
 
-func channelStats(img image.Image) stats {
+func channelStats(img image.Image) webpStats {
 	b := img.Bounds()
-	s := stats{min: [3]uint8{255, 255, 255}}
+	s := webpStats{min: [3]uint8{255, 255, 255}}
 	var sum [3]float64
 	if n, ok := img.(*image.NRGBA); ok { // the PNG decoder's type for these; 16 MP is slow via At
 		for y := b.Min.Y; y < b.Max.Y; y++ {
