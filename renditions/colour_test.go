@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"math"
@@ -84,6 +85,46 @@ var colourSources = []colourSource{
 	{name: "gamma18.png", make: pngWithChunk("gAMA", func(*testing.T, string) []byte {
 		return binary.BigEndian.AppendUint32(nil, 55556)
 	}), refArg: []string{"--input-profile", "gamma18.icc"}},
+	{name: "gray-lstar.jpg", make: func(t *testing.T, dir, out string) {
+		// A grey JPEG (one component) whose profile's curve is L*, not sRGB's.
+		chart := colourChart()
+		grey := image.NewGray(chart.Bounds())
+		draw.Draw(grey, grey.Bounds(), chart, image.Point{}, draw.Src)
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, grey, &jpeg.Options{Quality: 95}); err != nil {
+			t.Fatal(err)
+		}
+		icc := readTestFile(t, filepath.Join(dir, "gray-lstar.icc"))
+		if err := os.WriteFile(out, withAPP2(buf.Bytes(), [][]byte{app2Chunk(1, 1, icc)}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}},
+	{name: "adobergb-paletted.png", make: func(t *testing.T, dir, out string) {
+		// A paletted PNG: an unresized rendition is converted through its palette.
+		chart := colourChart()
+		var pal color.Palette
+		seen := map[color.NRGBA]bool{}
+		for i := 0; i < len(chart.Pix); i += 4 {
+			c := color.NRGBA{chart.Pix[i], chart.Pix[i+1], chart.Pix[i+2], 255}
+			if !seen[c] {
+				seen[c] = true
+				pal = append(pal, c)
+			}
+		}
+		p := image.NewPaletted(chart.Bounds(), pal)
+		draw.Draw(p, p.Bounds(), chart, image.Point{}, draw.Src)
+		var buf, z bytes.Buffer
+		if err := png.Encode(&buf, p); err != nil {
+			t.Fatal(err)
+		}
+		zw := zlib.NewWriter(&z)
+		zw.Write(readTestFile(t, filepath.Join(dir, "adobergb.icc")))
+		zw.Close()
+		iccp := append([]byte("Adobe RGB\x00\x00"), z.Bytes()...)
+		if err := os.WriteFile(out, insertPNGChunk(buf.Bytes(), "iCCP", iccp), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}},
 	{name: "cmyk-v2.jpg", make: cmykJPEG("cmyk-v2.icc")},
 	{name: "cmyk-v4.jpg", make: cmykJPEG("cmyk-v4.icc")},
 }
