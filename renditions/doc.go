@@ -30,4 +30,9 @@
 // kept), GIF (first frame, Plan 9 palette with Floyd–Steinberg dithering, transparency
 // flattened) and, once an encoder is registered in encoders, WebP and AVIF. Metadata (EXIF,
 // GPS, XMP, ICC) is never copied to an output.
+//
+// Every output is sRGB: a source with an embedded ICC profile (JPEG APP2, PNG iCCP, WebP
+// ICCP; RGB, grey or CMYK, matrix/TRC or LUT-based) or PNG gAMA/cHRM is converted from it
+// (colour.go, icc_transform.go); an untagged or sRGB-tagged source is left as it is. A lossy
+// WebP's limited-range YCbCr is decoded as such (webp_range.go).
 package renditions

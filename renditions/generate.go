@@ -70,7 +70,8 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 		return Plan{}, err
 	}
 
-	rest := &readErrRecorder{r: src}
+	colour := newSourceColour(info.Format, data.Bytes())
+	rest := &readErrRecorder{r: colour.watch(src)}
 	img, err := decode(hdr, plan, data, rest)
 	if rest.err != nil { // the stream failed, not the image
 		return Plan{}, fmt.Errorf("renditions: read source: %w", rest.err)
@@ -82,7 +83,9 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 		return Plan{}, err
 	}
 
+	img = colour.enter(img, data.Bytes()) // CMYK becomes sRGB here, RGB and grey after resizing
 	img = transform(img, info, plan)
+	img = colour.leave(img)
 	if err := ctx.Err(); err != nil {
 		return Plan{}, err
 	}
