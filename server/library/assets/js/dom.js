@@ -1,4 +1,4 @@
-// Element building without innerHTML: every value from the API becomes text, never markup.
+// Element building that never parses markup: every value from the API becomes text.
 
 /** h('a', {href: '#/', class: 'x', onclick: f}, 'text', child…) */
 export function h(tag, attrs, ...children) {

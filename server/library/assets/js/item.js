@@ -83,7 +83,9 @@ export async function renderItem(main, kind, id) {
   async function renderState() {
     fill(badgeSlot, badge(item.privacy, item.filePermissionsOutdated));
     const liveUse = item.usage.filter((u) => u.live);
-    const drafts = item.usage.filter((u) => !u.live);
+    // A published content's draft reference is listed only when it differs from the live one.
+    const liveKeys = new Set(liveUse.map((u) => u.content.id + '\n' + u.field));
+    const drafts = item.usage.filter((u) => !u.live && !liveKeys.has(u.content.id + '\n' + u.field));
     const useItem = (u) => h('li', {}, `${u.content.kind}/${u.content.key}`, u.content.title ? ` \u201c${u.content.title}\u201d` : '', u.field ? ` (${u.field})` : '', u.live ? ' \u2014 live' : ' \u2014 draft');
     fill(usageSlot,
       item.privacy === 'PUBLIC'
