@@ -7,7 +7,9 @@
 //     a hostile file (HTML named .jpg) refused with the server's message; a duplicate shown as a
 //     link to the existing item; the counts and the grid follow; arrow keys move through the grid;
 //  3. on an image's page, a click and then a drag on the image set the focal point and the three
-//     fill previews change each time;
+//     fill previews change each time; title, alt text, tags and collection are edited and saved;
+//     the library filters by text, tag and collection (with and without its subtree), shows the
+//     documents tab, and pages over the cursor (one item a page: ?pageSize=1);
 //  4. content published through the API turns the badge public, lists the content under usage,
 //     disables delete with the reason, and the live panel shows the privacy change and the
 //     permission results;
@@ -226,6 +228,57 @@ fp = (await gql('query($id: ID!) { image(id: $id) { width height focalPoint { x 
 if (Math.abs(fp.focalPoint.width / fp.width - 0.3) > 0.03 || Math.abs(fp.focalPoint.x / fp.width - 0.75) > 0.03) await fail(`focal point after a drag over 60–90%: ${JSON.stringify(fp)}`);
 await axe('the image page');
 await snap('focal-drag');
+
+// 3b. Details, then the filters: text, tag, collection (tree), documents; cursor paging.
+await step('edit details, filter by text, tag and collection, page over the cursor');
+const { createCollection: gardens } = await gql('mutation($p: ID) { createCollection(input: {name: "Gardens", parentId: $p}) { id } }', { p: root });
+await page.goto(`${base}/library/#/image/${garden}`);
+await view(`image:${garden}`);
+await page.fill('#m-title', 'Marigold garden');
+await page.fill('#m-alt', 'A red and yellow marigold');
+await page.fill('#m-tags', 'flowers, orange');
+await page.selectOption('#m-collection', gardens.id);
+await page.click('#m-save');
+await page.waitForFunction(() => document.getElementById('m-status').textContent === 'Saved.')
+  .catch(async () => fail(`details not saved: ${await text('#m-status')}`));
+const saved = (await gql('query($id: ID!) { image(id: $id) { title alt tags collection { id } } }', { id: garden })).image;
+if (saved.title !== 'Marigold garden' || saved.alt !== 'A red and yellow marigold' || saved.tags.join() !== 'flowers,orange' || saved.collection.id !== gardens.id) await fail(`saved details: ${JSON.stringify(saved)}`);
+await page.goto(`${base}/library/?pageSize=1#/`); // a new load: the session's token signs in again
+await view('library');
+await page.waitForFunction(() => document.getElementById('summary').textContent === 'Showing 2 of 2 images.')
+  .catch(async () => fail(`one item a page: ${await text('#summary')}`));
+const gridIds = async () => page.evaluate(() => [...document.querySelectorAll('#grid li')].map((li) => li.dataset.id));
+if (new Set(await gridIds()).size !== 2) await fail(`paging repeated items: ${await gridIds()}`);
+async function filtered(want, what) {
+  await page.waitForFunction((want) => {
+    const ids = [...document.querySelectorAll('#grid li')].map((li) => li.dataset.id);
+    return document.getElementById('summary').textContent.startsWith('Showing') && ids.length === want.length && want.every((id) => ids.includes(id));
+  }, want).catch(async () => fail(`${what}: grid ${await gridIds()}, want ${want}; ${await text('#summary')}`));
+}
+await page.fill('#f-search', 'lady');
+await filtered([ladybird], 'search "lady"');
+if ((await text('#count-images')) !== '(1)') await fail(`count with search: ${await text('#count-images')}`);
+await page.fill('#f-search', '');
+await page.fill('#f-tag', 'orange');
+await filtered([garden], 'tag "orange"');
+await page.fill('#f-tag', '');
+await page.selectOption('#f-collection', gardens.id);
+await filtered([garden], 'collection Gardens');
+await page.selectOption('#f-collection', root);
+await filtered([ladybird, garden], 'root collection with subcollections');
+await page.uncheck('#f-sub');
+await filtered([ladybird], 'root collection alone');
+await page.check('#f-sub');
+await page.selectOption('#f-collection', '');
+await page.click('#tab-documents');
+await page.waitForFunction(() => document.querySelectorAll('#doclist li').length === 1 && document.getElementById('summary').textContent === 'Showing 1 of 1 document.')
+  .catch(async () => fail(`documents tab: ${await text('#summary')}`));
+await axe('the documents list');
+await snap('documents');
+await page.keyboard.press('ArrowLeft'); // back to the images tab, by keyboard
+await filtered([ladybird, garden], 'the images tab again');
+await page.goto(`${base}/library/#/image/${ladybird}`);
+await view(`image:${ladybird}`);
 
 // 4. Publish through the API: badge, usage, delete disabled, live panel.
 await step('publish content through the API and watch the badge and the live panel');

@@ -5,7 +5,8 @@ import { gql, upload, parseSrcset, lazySrcset } from './api.js';
 import { h, fill, bytes, debounce, itemHref, badge, toast } from './dom.js';
 import { changes } from './livepanel.js';
 
-const pageSize = 30;
+// Items per request; ?pageSize=N (1-100) in the page's address changes it.
+const pageSize = Math.min(100, Math.max(1, parseInt(new URLSearchParams(location.search).get('pageSize'), 10) || 30));
 const thumbSpecs = '["fill-160x160", "fill-320x320", "fill-480x480"]';
 const thumbCSS = 160; // the widest a grid cell is drawn, in CSS pixels
 
@@ -57,7 +58,7 @@ export function collectionSelect(attrs, selected, anyLabel) {
 }
 
 export async function renderBrowse(main) {
-  if (!collections.length) await loadCollections().catch(() => {});
+  await loadCollections().catch(() => {});
   const search = h('input', { type: 'search', id: 'f-search', value: state.search, placeholder: 'Title contains…', autocomplete: 'off' });
   const tag = h('input', { type: 'text', id: 'f-tag', value: state.tag, list: 'tag-list', autocomplete: 'off' });
   const tags = h('datalist', { id: 'tag-list' });
@@ -86,7 +87,7 @@ export async function renderBrowse(main) {
   let gen = 0; // a newer load makes older answers stale
   let cursor = null;
   let hasNext = false;
-  let loading = false;
+  let loading = -1; // the generation a page is being loaded for
   let shown = 0;
   let total = null;
   const seenTags = new Set();
@@ -123,9 +124,9 @@ export async function renderBrowse(main) {
   }
 
   async function page() {
-    if (loading) return;
-    loading = true;
+    if (loading === gen) return;
     const g = gen;
+    loading = g;
     summary.textContent = shown ? `Loading more… (${shown} of ${total})` : 'Loading…';
     try {
       const q = state.tab === 'images' ? imagesQuery : documentsQuery;
@@ -149,7 +150,7 @@ export async function renderBrowse(main) {
     } catch (e) {
       if (g === gen) summary.textContent = 'Could not load: ' + e.message;
     } finally {
-      loading = false;
+      if (loading === g) loading = -1;
     }
     // Keep filling while the sentinel is still in view (a tall screen, a short page).
     if (g === gen && hasNext && inView(sentinel)) page();
