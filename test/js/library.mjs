@@ -21,7 +21,7 @@
 // the screenshots folder (not committed).
 // Usage: node library.mjs <base url> <admin token> <fault file> <corpus dir> <screenshots dir>
 import { chromium } from 'playwright-core';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -33,6 +33,7 @@ if (!base || !adminToken || !faultFile || !corpus || !shots) {
 const origin = new URL(base).origin;
 const axeSource = (await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8'));
 await mkdir(shots, { recursive: true });
+for (const f of await readdir(shots)) if (/^\d\d-[a-z0-9-]+\.png$/.test(f)) await rm(join(shots, f)); // a previous run's
 let browser;
 let current = 'start';
 async function fail(msg) {
