@@ -46,5 +46,5 @@ if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   [ -n "$liburl" ] && [ -n "$libtok" ] || { echo "FAIL the library's veil did not start within 10 s" >&2; exit 1; }
   node library.mjs "$liburl" "$libtok" "$work/faults" ../../testdata/corpus ../browser/screenshots
 else
-  echo "SKIP graphiql: no Chromium at ${CHROMIUM:-/usr/bin/chromium} (.ci/run installs Debian's chromium)"
+  echo "SKIP graphiql and library: no Chromium at ${CHROMIUM:-/usr/bin/chromium} (.ci/run installs Debian's chromium)"
 fi
