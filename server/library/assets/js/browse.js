@@ -225,7 +225,8 @@ function gridKeys(e) {
   const i = links.indexOf(document.activeElement);
   if (i < 0) return;
   const top = (el) => el.getBoundingClientRect().top;
-  const cols = Math.max(1, links.findIndex((l) => top(l) > top(links[0]) + 1) === -1 ? links.length : links.findIndex((l) => top(l) > top(links[0]) + 1));
+  let cols = links.findIndex((l) => top(l) > top(links[0]) + 1); // cards in the first row
+  if (cols < 1) cols = links.length;
   const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols }[e.key];
   let j = null;
   if (step) j = Math.min(links.length - 1, Math.max(0, i + step));
