@@ -47,9 +47,9 @@ func TestTokenCreatePrintsLibraryLink(t *testing.T) {
 	}
 }
 
-// TestMemACLFaults: VEIL_TEST_MEM_ACL_FAULTS needs the mem driver, and makes its permission calls
-// fail (as storage unavailable) for keys containing a line of the file, read on every call, so a
-// test turns a fault on and off while the server runs.
+// TestMemACLFaults: VEIL_TEST_MEM_ACL_FAULTS (environment only, not in the help) needs the mem
+// driver, and makes its permission calls fail (as storage unavailable) for keys containing a line
+// of the file, read on every call, so a test turns a fault on and off while the server runs.
 func TestMemACLFaults(t *testing.T) {
 	faults := filepath.Join(t.TempDir(), "faults")
 	load := func(args ...string) (*Config, error) {
@@ -57,10 +57,11 @@ func TestMemACLFaults(t *testing.T) {
 		fs.SetOutput(io.Discard)
 		return loadConfig(fs, append([]string{"--data-dir", t.TempDir()}, args...))
 	}
-	if _, err := load("--test-mem-acl-faults", faults); err == nil || !strings.Contains(err.Error(), "--test-mem-acl-faults") {
+	t.Setenv("VEIL_TEST_MEM_ACL_FAULTS", faults)
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "VEIL_TEST_MEM_ACL_FAULTS") {
 		t.Errorf("without the mem driver: %v, want an error naming the setting", err)
 	}
-	cfg, err := load("--storage-acl", "mem", "--test-mem-acl-faults", faults)
+	cfg, err := load("--storage-acl", "mem")
 	if err != nil {
 		t.Fatal(err)
 	}
