@@ -52,29 +52,27 @@ func TestTokenCreatePrintsLibraryLink(t *testing.T) {
 // of the file, read on every call, so a test turns a fault on and off while the server runs.
 func TestMemACLFaults(t *testing.T) {
 	faults := filepath.Join(t.TempDir(), "faults")
-	load := func(args ...string) (*Config, error) {
+	load := func(args ...string) *Config {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		return loadConfig(fs, append([]string{"--data-dir", t.TempDir()}, args...))
+		cfg, err := loadConfig(fs, append([]string{"--data-dir", t.TempDir()}, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	if acl, err := faultyMemACL(load("--storage-acl", "mem")); acl != nil || err != nil {
+		t.Fatalf("unset: %v, %v; want no driver", acl, err)
 	}
 	t.Setenv("VEIL_TEST_MEM_ACL_FAULTS", faults)
-	if _, err := load(); err == nil || !strings.Contains(err.Error(), "VEIL_TEST_MEM_ACL_FAULTS") {
+	if _, err := faultyMemACL(load()); err == nil || !strings.Contains(err.Error(), "VEIL_TEST_MEM_ACL_FAULTS") {
 		t.Errorf("without the mem driver: %v, want an error naming the setting", err)
 	}
-	cfg, err := load("--storage-acl", "mem")
-	if err != nil {
-		t.Fatal(err)
+	acl, err := faultyMemACL(load("--storage-acl", "mem"))
+	if err != nil || acl == nil || acl.Name() != "mem" {
+		t.Fatalf("faultyMemACL: %v, %v", acl, err)
 	}
 	ctx := context.Background()
-	store, err := storage.Open(ctx, storage.Config{URL: "mem://"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	acl, _, err := pickACL(ctx, store, cfg, nil)
-	if err != nil || acl == nil || acl.Name() != "mem" {
-		t.Fatalf("pickACL: %v, %v", acl, err)
-	}
 	hit, miss := "originals/img_A/a.jpg", "originals/img_B/b.jpg"
 	check := func(stage, key string, wantFail bool) {
 		t.Helper()
