@@ -28,6 +28,7 @@ import (
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/renditions"
 	"github.com/veil-media/veil/server/graphiql"
+	"github.com/veil-media/veil/server/library"
 	"github.com/veil-media/veil/upload"
 )
 
@@ -170,6 +171,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.Handle("GET /{$}", page)
 	s.mux.Handle("GET /favicon.ico", page)
 	s.mux.Handle("GET /graphiql/", page)
+	s.mux.Handle("GET "+library.Prefix, library.Handler()) // the media library page, embedded
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())

@@ -22,9 +22,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -182,7 +184,12 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 		}
 		cfg.Secret = secret
 	}
-	a, err := app.New(ctx, cfg.Config, &app.Options{Logger: log})
+	acl, err := faultyMemACL(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 2
+	}
+	a, err := app.New(ctx, cfg.Config, &app.Options{Logger: log, ACL: acl})
 	if err != nil {
 		var stage *app.StageError
 		switch {
@@ -219,7 +226,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	defer stopMetrics()
 
 	log.Info("veil listening", "url", "http://"+ln.Addr().String(), "database", models.RedactURL(cfg.DB.URL), "storage", a.Store.Scheme, "storage_dir", a.Store.Dir)
-	fmt.Fprintf(stdout, "Veil is running at http://%s (GraphiQL at /, API at /graphql)\n", ln.Addr())
+	fmt.Fprintf(stdout, "Veil is running at http://%s (GraphiQL at /, media library at /library/, API at /graphql)\n", ln.Addr())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -372,7 +379,58 @@ func tokenCreate(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int
 		return 1
 	}
 	fmt.Fprintln(stdout, tok)
+	// The token alone stays on stdout for scripts; people get a link that signs the library in.
+	fmt.Fprintf(stderr, "Media library, signed in with this token: %s\n", libraryLink(cfg, tok))
 	return 0
+}
+
+// libraryLink is the URL of the media library page with the token in its fragment, which never
+// reaches a server or its logs; the page moves it to sessionStorage and off the address bar.
+func libraryLink(cfg *Config, tok string) string {
+	base := strings.TrimRight(cfg.Server.PublicURL, "/")
+	if base == "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			host, port = "", "8080"
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	return base + "/library/#token=" + url.QueryEscape(tok)
+}
+
+// faultyMemACL is the mem file-permission driver with faults read from the file named by
+// VEIL_TEST_MEM_ACL_FAULTS, for tests that watch a permission fail and then succeed on retry
+// (test/js/library.mjs); nil when the variable is unset. It is read from the environment only,
+// never a flag or in the help, and needs VEIL_STORAGE_ACL=mem.
+func faultyMemACL(cfg *Config) (media.PermissionSetter, error) {
+	path := os.Getenv("VEIL_TEST_MEM_ACL_FAULTS")
+	if path == "" {
+		return nil, nil
+	}
+	if cfg.StorageACL != "mem" {
+		return nil, errors.New("VEIL_TEST_MEM_ACL_FAULTS: needs VEIL_STORAGE_ACL=mem (it injects faults into the mem driver only)")
+	}
+	return storage.NewMemACL(storage.MemACLOptions{Fail: faultsFromFile(path)}), nil
+}
+
+// faultsFromFile fails the permission calls of keys containing a line of the file at path, read
+// on every call, so a test switches faults on and off while the server runs.
+func faultsFromFile(path string) func(key string, public bool) error {
+	return func(key string, public bool) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil // no file: no fault
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && strings.Contains(key, line) {
+				return fmt.Errorf("injected fault %q (%s): %w", line, path, storage.ErrUnavailable)
+			}
+		}
+		return nil
+	}
 }
 
 // retryPermissions sets the file permissions of every outdated item now (or lists them with

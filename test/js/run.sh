@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Starts a fresh `veil serve`, uploads corpus images to it with apollo-upload-client, checks
-# subscriptions with the graphql-ws client, and the GraphiQL page offline in Chromium.
+# subscriptions with the graphql-ws client, and the GraphiQL page offline in Chromium; then the
+# media library page in Chromium against a second veil whose file permissions go to the mem
+# driver, with faults injected from a file (VEIL_TEST_MEM_ACL_FAULTS). Screenshots of the library
+# test go to test/browser/screenshots/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d)
 pid=
+libpid=
 # On any failure, show what the server logged (its token line aside) before it is stopped and its
 # data removed.
 finish() {
   local rc=$?
-  if [ "$rc" -ne 0 ] && [ -s "$work/out.log" ]; then
-    { echo "--- veil log (last 40 lines)"; grep -v '^    veil_' "$work/out.log" | tail -n 40; } >&2
+  if [ "$rc" -ne 0 ]; then
+    for log in "$work/out.log" "$work/lib.log"; do
+      [ -s "$log" ] && { echo "--- veil log $(basename "$log") (last 40 lines)"; grep -v '^    veil_' "$log" | tail -n 40; } >&2
+    done
   fi
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  [ -z "$libpid" ] || kill "$libpid" 2>/dev/null || true
   rm -rf "$work"
   exit "$rc"
 }
@@ -30,6 +37,14 @@ node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../te
 node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg "$metrics"
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   node graphiql.mjs "$url" "$tok" ../../testdata/corpus/photos/FreshFlower.jpg
+  VEIL_DATA_DIR="$work/libdata" VEIL_STORAGE_ACL=mem VEIL_TEST_MEM_ACL_FAULTS="$work/faults" VEIL_PERMISSION_RETRY_INTERVAL=1h \
+    "$work/veil" serve --init --listen 127.0.0.1:0 --metrics-listen "" >"$work/lib.log" 2>&1 &
+  libpid=$!
+  for _ in $(seq 100); do grep -q "Veil is running at" "$work/lib.log" && break; sleep 0.1; done
+  liburl=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/lib.log")
+  libtok=$(awk '/^    veil_/ {print $1}' "$work/lib.log")
+  [ -n "$liburl" ] && [ -n "$libtok" ] || { echo "FAIL the library's veil did not start within 10 s" >&2; exit 1; }
+  node library.mjs "$liburl" "$libtok" "$work/faults" ../../testdata/corpus ../browser/screenshots
 else
-  echo "SKIP graphiql: no Chromium at ${CHROMIUM:-/usr/bin/chromium} (.ci/run installs Debian's chromium)"
+  echo "SKIP graphiql and library: no Chromium at ${CHROMIUM:-/usr/bin/chromium} (.ci/run installs Debian's chromium)"
 fi
