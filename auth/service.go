@@ -17,9 +17,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/driver/pgdriver"
 	"golang.org/x/sync/singleflight"
-	"modernc.org/sqlite"
 
 	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/fault"
@@ -276,17 +274,7 @@ func (s *Service) loadViewer(ctx context.Context, userID, name string, admin boo
 	return v, nil
 }
 
-func isUniqueViolation(err error) bool {
-	var pgErr pgdriver.Error
-	if errors.As(err, &pgErr) {
-		return pgErr.Field('C') == "23505"
-	}
-	var sqErr *sqlite.Error
-	if errors.As(err, &sqErr) {
-		return sqErr.Code() == 2067 || sqErr.Code() == 1555
-	}
-	return false
-}
+func isUniqueViolation(err error) bool { return models.IsUniqueViolation(err) }
 
 func newID(prefix string) string { return prefix + "_" + ulid.Make().String() }
 

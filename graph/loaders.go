@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -195,14 +194,14 @@ func (l *Loaders) references(ctx context.Context, contentID string, state models
 // media loads a referenced image or document, or nil when it is gone or hidden from the viewer.
 func (l *Loaders) media(ctx context.Context, id string) (models.MediaItem, error) {
 	var item models.MediaItem
-	switch {
-	case strings.HasPrefix(id, "img_"):
+	switch media.KindOfID(id) {
+	case media.KindImage:
 		img, err := l.Images.Load(ctx, id)
 		if err != nil || img == nil {
 			return nil, err
 		}
 		item = img
-	case strings.HasPrefix(id, "doc_"):
+	case media.KindDocument:
 		doc, err := l.Documents.Load(ctx, id)
 		if err != nil || doc == nil {
 			return nil, err

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -410,9 +409,10 @@ func (s *Service) checkDraftReadable(ctx context.Context, tx bun.Tx, contentID s
 
 func splitIDs(ids []string) (imgs, docs []string) {
 	for _, id := range ids {
-		if strings.HasPrefix(id, "img_") {
+		switch KindOfID(id) {
+		case KindImage:
 			imgs = append(imgs, id)
-		} else if strings.HasPrefix(id, "doc_") {
+		case KindDocument:
 			docs = append(docs, id)
 		}
 	}

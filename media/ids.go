@@ -42,6 +42,16 @@ func ParseID(id string) (Kind, error) {
 	return Kind(prefix), nil
 }
 
+// KindOfID returns the kind a well-formed id names, or "" for anything else: the one place an
+// id's prefix is read.
+func KindOfID(id string) Kind {
+	k, err := ParseID(id)
+	if err != nil {
+		return ""
+	}
+	return k
+}
+
 // parseIDOf checks that id is well formed and of kind want.
 func parseIDOf(field, id string, want Kind) error {
 	k, err := ParseID(id)

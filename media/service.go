@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/driver/pgdriver"
-	"modernc.org/sqlite"
 
 	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/models"
@@ -161,18 +159,7 @@ func (s *Service) Config() Config { return s.cfg }
 // Store returns the bucket the service writes to.
 func (s *Service) Store() *storage.Store { return s.store }
 
-// isUniqueViolation reports a unique-constraint failure on either database.
-func isUniqueViolation(err error) bool {
-	var pgErr pgdriver.Error
-	if errors.As(err, &pgErr) {
-		return pgErr.Field('C') == "23505"
-	}
-	var sqErr *sqlite.Error
-	if errors.As(err, &sqErr) {
-		return sqErr.Code() == 2067 || sqErr.Code() == 1555 // SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY
-	}
-	return false
-}
+func isUniqueViolation(err error) bool { return models.IsUniqueViolation(err) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 

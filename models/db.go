@@ -21,7 +21,7 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
-	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+	"modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 )
 
 // DBConfig says which database to open.
@@ -197,4 +197,17 @@ func (counterHook) AfterQuery(ctx context.Context, _ *bun.QueryEvent) {
 	if c, ok := ctx.Value(counterKey{}).(*QueryCounter); ok {
 		c.n.Add(1)
 	}
+}
+
+// IsUniqueViolation reports a unique-constraint failure on either database, by its code.
+func IsUniqueViolation(err error) bool {
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		return pgErr.Field('C') == "23505"
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.Code() == 2067 || sqErr.Code() == 1555 // SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY
+	}
+	return false
 }
