@@ -3,6 +3,7 @@ package purge_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/purge"
 )
 
@@ -65,8 +67,9 @@ func TestOpen(t *testing.T) {
 		{"webhook:https://u:s3cret@[::1/hook", "not a URL"},
 	} {
 		_, err := purge.Open(c.spec, "", fast, nil)
-		if err == nil || !strings.HasPrefix(err.Error(), "VEIL_CDN_PURGE: ") || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: %v; want an error naming VEIL_CDN_PURGE and %q", c.spec, err, c.want)
+		var fe *config.FieldError // on the field of VEIL_CDN_PURGE, which package app names
+		if !errors.As(err, &fe) || fe.Field != "CDNPurge" || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v; want an error on CDNPurge saying %q", c.spec, err, c.want)
 		} else if strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%q: the error shows the password: %v", c.spec, err)
 		}
