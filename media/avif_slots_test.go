@@ -17,6 +17,9 @@ import (
 func TestAVIFEncodesBoundedByCPU(t *testing.T) {
 	cfg := media.DefaultConfig()
 	cfg.Renditions.MaxSlowEncodes = 1
+	// The outcome is an order, not a time: on a loaded machine the held and queued AVIFs (the
+	// first compiling its encoder) must not hit VEIL_RENDITION_TIMEOUT's 30 s.
+	cfg.Renditions.Timeout = 10 * time.Minute
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg})
 	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "webp/vnc-d.webp")), nil)
 
