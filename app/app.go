@@ -73,6 +73,9 @@ type Options struct {
 	// DB, when set, is an open database used instead of opening Config.DB; New migrates it but
 	// never closes it (its opener does).
 	DB *models.DB
+	// WrapStore, when set, replaces the opened and probed bucket by the one it returns (tests
+	// inject storage faults with it); closing the replacement must close the original.
+	WrapStore func(*storage.Store) *storage.Store
 }
 
 // New opens the bucket (probing it), opens and migrates the database, creates the first admin
@@ -116,6 +119,9 @@ func (a *App) open(ctx context.Context, opts *Options) (err error) {
 	}
 	if err := a.Store.Probe(ctx); err != nil {
 		return &StageError{"storage", err}
+	}
+	if opts.WrapStore != nil {
+		a.Store = opts.WrapStore(a.Store)
 	}
 	if a.DB, a.ownDB = opts.DB, opts.DB == nil; a.ownDB {
 		if a.DB, err = models.Open(ctx, cfg.DB); err != nil {

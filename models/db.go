@@ -32,6 +32,30 @@ type DBConfig struct {
 	DirMode os.FileMode
 	// MaxOpenConns caps the pool (default 16 on Postgres, 8 on SQLite).
 	MaxOpenConns int
+	// StatementTimeout bounds one statement on Postgres (VEIL_DB_STATEMENT_TIMEOUT, default 5s):
+	// the server cancels it (statement_timeout) and Veil stops waiting for a server that does not
+	// answer at all. 0 means the default.
+	StatementTimeout time.Duration
+	// AcquireTimeout bounds getting a connection on Postgres, from the pool or a new one
+	// (VEIL_DB_ACQUIRE_TIMEOUT, default 2s). 0 means the default.
+	AcquireTimeout time.Duration
+}
+
+// Default timeouts of DBConfig.
+const (
+	DefaultStatementTimeout = 5 * time.Second
+	DefaultAcquireTimeout   = 2 * time.Second
+)
+
+func (c DBConfig) timeouts() (statement, acquire time.Duration) {
+	statement, acquire = c.StatementTimeout, c.AcquireTimeout
+	if statement <= 0 {
+		statement = DefaultStatementTimeout
+	}
+	if acquire <= 0 {
+		acquire = DefaultAcquireTimeout
+	}
+	return statement, acquire
 }
 
 // Validate reports a configuration error naming the VEIL_DATABASE_URL setting.
@@ -155,7 +179,23 @@ func Open(ctx context.Context, cfg DBConfig) (*DB, error) {
 		sqldb.SetConnMaxIdleTime(0)
 		db = bun.NewDB(sqldb, sqlitedialect.New())
 	case Postgres:
-		sqldb := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+		statement, acquire := cfg.timeouts()
+		conn := pgdriver.NewConnector(pgdriver.WithDSN(dsn))
+		conf := conn.Config()
+		// A server that stops answering (hung, or a network that drops packets) is given up on
+		// once the statement and a connection's acquisition could have finished; each network
+		// error is ErrUnavailable (see Unavailable).
+		conf.DialTimeout = acquire
+		conf.ReadTimeout = statement + acquire
+		conf.WriteTimeout = statement + acquire
+		if conf.ConnParams == nil {
+			conf.ConnParams = map[string]any{}
+		}
+		if _, set := conf.ConnParams["statement_timeout"]; !set {
+			conf.ConnParams["statement_timeout"] = statement.Milliseconds()
+		}
+		classifyDialer(conf)
+		sqldb := sql.OpenDB(conn)
 		n := cfg.MaxOpenConns
 		if n == 0 {
 			n = 16
@@ -165,6 +205,10 @@ func Open(ctx context.Context, cfg DBConfig) (*DB, error) {
 		db = bun.NewDB(sqldb, pgdialect.New())
 	}
 	db.AddQueryHook(counterHook{})
+	if dialect == Postgres {
+		statement, acquire := cfg.timeouts()
+		db.AddQueryHook(timeoutHook{limit: statement + acquire})
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {

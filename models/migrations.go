@@ -15,6 +15,7 @@ var Migrations = migrate.NewMigrations()
 
 // Migrate brings the schema up to date and returns the names of the migrations it applied.
 func Migrate(ctx context.Context, db *bun.DB) ([]string, error) {
+	ctx = WithoutTimeout(ctx)
 	m := migrate.NewMigrator(db, Migrations)
 	if err := m.Init(ctx); err != nil {
 		return nil, fmt.Errorf("models: init migrations: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
+	"github.com/veil-media/veil/models"
 )
 
 // withAuth resolves the request's viewer from "Authorization: Bearer <token>". No header is the
@@ -37,6 +38,10 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 				s.log.InfoContext(r.Context(), "authentication failed", "request_id", RequestID(r.Context()), "addr", addr, "reason", err.Error())
 				w.Header().Set("WWW-Authenticate", `Bearer realm="veil"`)
 				s.authError(w, r, http.StatusUnauthorized, CodeUnauthenticated, fault.Message(err))
+			case models.Unavailable(err):
+				s.log.ErrorContext(r.Context(), "authentication: database unavailable", "request_id", RequestID(r.Context()), "err", err)
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+				s.authError(w, r, http.StatusServiceUnavailable, CodeDatabaseUnavailable, "the database is unavailable; try again later (request id "+RequestID(r.Context())+")")
 			default:
 				s.log.ErrorContext(r.Context(), "authentication error", "request_id", RequestID(r.Context()), "err", err)
 				s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+RequestID(r.Context())+")")

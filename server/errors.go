@@ -11,6 +11,7 @@ import (
 
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
 	"github.com/veil-media/veil/upload"
 )
@@ -25,6 +26,10 @@ const (
 	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
 	CodeDuplicate          = "DUPLICATE"
 	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"
+	// CodeDatabaseUnavailable: the database is down, refusing, out of resources or too slow
+	// (VEIL_DB_STATEMENT_TIMEOUT, VEIL_DB_ACQUIRE_TIMEOUT); retry after extensions.retryAfter
+	// seconds.
+	CodeDatabaseUnavailable = "DATABASE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL"
 	CodeCancelled          = "CANCELLED"
 	CodeRateLimited        = "RATE_LIMITED"
@@ -93,6 +98,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Message = "storage is unavailable; try again later (request id " + reqID + ")"
 			out.Extensions["code"] = CodeStorageUnavailable
 			out.Extensions["requestId"] = reqID
+			out.Extensions["retryAfter"] = retryAfter
+		case models.Unavailable(err):
+			log.ErrorContext(ctx, "database unavailable", "request_id", reqID, "err", err)
+			out.Message = "the database is unavailable; try again later (request id " + reqID + ")"
+			out.Extensions["code"] = CodeDatabaseUnavailable
+			out.Extensions["requestId"] = reqID
+			out.Extensions["retryAfter"] = retryAfter
 		case errors.Is(err, errResponseBudget):
 			out.Message = "the response is over its size limit"
 			out.Extensions["code"] = CodeResponseTooLarge
@@ -142,7 +154,7 @@ func httpStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, storage.ErrNotFound):
 		return http.StatusGone
-	case errors.Is(err, storage.ErrUnavailable):
+	case errors.Is(err, storage.ErrUnavailable), models.Unavailable(err):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
 		return 499

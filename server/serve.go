@@ -4,10 +4,12 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/storage"
 )
 
 // serveView wraps one serve view: it applies a preview token, opens the object with open, and
@@ -104,9 +106,13 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.WarnContext(r.Context(), "serve: renditions busy", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 		h.Set("Retry-After", "2")
 		msg = err.Error()
+	case status == http.StatusServiceUnavailable && !errors.Is(err, storage.ErrUnavailable):
+		s.log.ErrorContext(r.Context(), "serve: database unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		h.Set("Retry-After", strconv.Itoa(retryAfter))
+		msg = "the database is unavailable; try again later (request id " + RequestID(r.Context()) + ")"
 	case status == http.StatusServiceUnavailable:
 		s.log.ErrorContext(r.Context(), "serve: storage unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		h.Set("Retry-After", "5")
+		h.Set("Retry-After", strconv.Itoa(retryAfter))
 		msg = "storage is unavailable; try again later (request id " + RequestID(r.Context()) + ")"
 	case status == http.StatusBadRequest:
 		msg = err.Error()

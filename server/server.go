@@ -246,6 +246,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(&complexityLimit{limit: s.cfg.MaxComplexity, intro: lru.New[introCached](256)})
 	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
+	srv.Use(unavailableStatus{})
 	srv.Use(subscriptionTransport{})
 	srv.Use(streamEndReport{})
 	srv.SetErrorPresenter(errorPresenter(s.log))
@@ -290,6 +291,9 @@ func (s *Server) graphQLHandler() http.Handler {
 		ctx = s.withClientAddr(ctx, r)
 		if isOneShot(r) {
 			ctx = withOneShot(ctx)
+		}
+		if !isStream(r) {
+			w, ctx = withUnavailableHint(ctx, w)
 		}
 		if isStream(r) {
 			var cancel context.CancelFunc

@@ -23,22 +23,27 @@ import (
 	"gocloud.dev/gcerrors"
 )
 
-// ErrUnavailable marks a failure of the storage itself (unreachable, refused, full, read-only).
-// Callers map it to STORAGE_UNAVAILABLE / HTTP 503, never to FORBIDDEN.
+// ErrUnavailable marks a failure of the storage itself (unreachable, refused, full, read-only,
+// failing, throttling, too slow). Callers map it to STORAGE_UNAVAILABLE / HTTP 503 with
+// Retry-After, never to FORBIDDEN or INTERNAL.
 var ErrUnavailable = errors.New("storage unavailable")
 
 // ErrNotFound marks an object that does not exist in the bucket.
 var ErrNotFound = errors.New("object not found")
 
-// Classify wraps a blob error with ErrNotFound or ErrUnavailable so callers can switch on
-// errors.Is; context cancellation is passed through unchanged. Nil stays nil.
+// Classify wraps an error of a bucket operation with ErrNotFound or ErrUnavailable so callers can
+// switch on errors.Is. It decides by type, never by message: gocloud's code NotFound is ErrNotFound; a cancelled ctx (the caller went away) passes through
+// unchanged; everything else the bucket answers is a failure of the storage — ENOSPC, EDQUOT,
+// EROFS, EIO and other errnos of a folder, S3 and GCS 5xx and throttling (gocloud's Internal,
+// Unavailable, ResourceExhausted, DeadlineExceeded codes), refused credentials, and a call that ran
+// out of time (context.DeadlineExceeded, kept in the chain). Nil stays nil.
 func Classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnavailable):
 		return err
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return err
 	case gcerrors.Code(err) == gcerrors.NotFound:
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -188,6 +193,12 @@ func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader)
 	if err != nil {
 		cancel() // aborts the write: gocloud discards an object whose context is cancelled
 		_ = w.Close()
+		var we *writeError
+		if errors.As(err, &we) {
+			// The bucket refused bytes (a full disk, a quota, a read-only mount, an I/O error, an
+			// S3 part upload failing): a storage failure, unlike an error of the source r.
+			return n, fmt.Errorf("storage: write %s: %w", key, Classify(we.err))
+		}
 		return n, fmt.Errorf("storage: write %s: %w", key, err)
 	}
 	if err := w.Close(); err != nil {
@@ -254,6 +265,12 @@ const chunkSize = 1 << 20
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
+// writeError is an error of the destination in copyChunked, as opposed to one of its source.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
 // copyChunked copies r to w in full chunkSize writes (the last may be short). Sources such as a
 // multipart part return a few KiB per Read; io.Copy would pass each on as its own write.
 func copyChunked(w io.Writer, r io.Reader) (int64, error) {
@@ -265,7 +282,7 @@ func copyChunked(w io.Writer, r io.Reader) (int64, error) {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return total, werr
+				return total, &writeError{werr}
 			}
 			total += int64(n)
 		}

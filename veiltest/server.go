@@ -70,6 +70,9 @@ type ServerOptions struct {
 	Listener net.Listener
 	// Wrap, when set, wraps the server's handler (e.g. to count SQL statements per request).
 	Wrap func(http.Handler) http.Handler
+	// WrapStore, when set, replaces the opened bucket by the one it returns (e.g. NewFaultyStore);
+	// Server.Store is the replacement.
+	WrapStore func(*storage.Store) *storage.Store
 }
 
 // NewServer starts Veil over db, built by app.New exactly as `veil serve` builds it, background
@@ -104,7 +107,7 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	}
 	logs := &LockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(ctx, cfg, &app.Options{Logger: log, DB: db, ACL: opts.ACL, ProxyReason: opts.ProxyReason, Purger: opts.Purger, PurgeBaseURL: opts.PurgeBaseURL})
+	a, err := app.New(ctx, cfg, &app.Options{Logger: log, DB: db, ACL: opts.ACL, ProxyReason: opts.ProxyReason, Purger: opts.Purger, PurgeBaseURL: opts.PurgeBaseURL, WrapStore: opts.WrapStore})
 	if err != nil {
 		t.Fatalf("veiltest: start veil: %v", err)
 	}
