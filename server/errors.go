@@ -30,9 +30,9 @@ const (
 	// (VEIL_DB_STATEMENT_TIMEOUT, VEIL_DB_ACQUIRE_TIMEOUT); retry after extensions.retryAfter
 	// seconds.
 	CodeDatabaseUnavailable = "DATABASE_UNAVAILABLE"
-	CodeInternal           = "INTERNAL"
-	CodeCancelled          = "CANCELLED"
-	CodeRateLimited        = "RATE_LIMITED"
+	CodeInternal            = "INTERNAL"
+	CodeCancelled           = "CANCELLED"
+	CodeRateLimited         = "RATE_LIMITED"
 	// CodeUploadSpoolLimit: out-of-order file parts would spool more than
 	// VEIL_UPLOAD_SPOOL_REQUEST_MAX (scope "request") or VEIL_UPLOAD_SPOOL_MAX (scope "total").
 	CodeUploadSpoolLimit = "UPLOAD_SPOOL_LIMIT"
