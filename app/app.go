@@ -201,7 +201,8 @@ func (a *App) MetricsHandler() http.Handler { return a.server.MetricsHandler() }
 // for as long as its client listens.
 func (a *App) CloseStreams() { a.server.CloseStreams() }
 
-// Start runs the background workers (event bus, eager renditions, permission retries) until
+// Start runs the background workers (event bus, eager renditions, permission retries,
+// reconciliation of the bucket with the database) until
 // Shutdown. It returns at once; calling it twice does nothing.
 func (a *App) Start(ctx context.Context) {
 	a.mu.Lock()
@@ -212,7 +213,8 @@ func (a *App) Start(ctx context.Context) {
 	a.started = true
 	bg, stop := context.WithCancel(auth.WithViewer(context.WithoutCancel(ctx), auth.System))
 	a.stop = stop
-	a.workers.Add(3)
+	a.workers.Add(4)
+	go func() { defer a.workers.Done(); a.Media.RunReconcileLoop(bg, a.cfg.ReconcileInterval, a.cfg.Reconcile) }()
 	go func() { defer a.workers.Done(); a.Bus.Run(bg) }()
 	go func() { defer a.workers.Done(); a.Media.RunEager(bg, a.cfg.EagerWorkers) }()
 	go func() {

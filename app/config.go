@@ -50,6 +50,10 @@ type Config struct {
 	PermissionRetryBatch    int
 	// EagerWorkers generate the eager renditions of new uploads in the background.
 	EagerWorkers int
+	// ReconcileInterval is how often the bucket is reconciled with the database after the run at
+	// start (0: only at start); Reconcile.Grace is how old debris must be to be removed.
+	ReconcileInterval time.Duration
+	Reconcile         media.ReconcileOptions
 
 	// EventsURL is the event bus: mem:// or nats://subject.
 	EventsURL string
@@ -72,7 +76,9 @@ func Defaults() Config {
 		DataDir: "./data", DataDirMode: 0o750,
 		LogLevel: slog.LevelInfo, LogFormat: "text", ShutdownTimeout: 60 * time.Second,
 		StorageACL: "auto", PermissionRetryInterval: 5 * time.Minute, PermissionRetryBatch: 500, EagerWorkers: 2,
+		ReconcileInterval: time.Hour, Reconcile: media.ReconcileOptions{Grace: media.DefaultReconcileGrace},
 		EventsURL: "mem://",
+		DB:        models.DBConfig{StatementTimeout: models.DefaultStatementTimeout, AcquireTimeout: models.DefaultAcquireTimeout},
 		Auth:      auth.DefaultConfig(),
 		Media:     media.DefaultConfig(),
 		Server:    server.DefaultConfig(),
@@ -189,6 +195,15 @@ func (c Config) Validate() error {
 	}
 	if c.Media.Permissions.Workers < 1 || c.Media.Permissions.Workers > 4096 {
 		fail("Media.Permissions.Workers", "%d is not an integer from 1 to 4096", c.Media.Permissions.Workers)
+	}
+	if c.Media.Permissions.Lease < time.Second {
+		fail("Media.Permissions.Lease", "%v is not a duration of at least 1s", c.Media.Permissions.Lease)
+	}
+	if c.DB.StatementTimeout <= 0 {
+		fail("DB.StatementTimeout", "%v is not a positive duration", c.DB.StatementTimeout)
+	}
+	if c.DB.AcquireTimeout <= 0 {
+		fail("DB.AcquireTimeout", "%v is not a positive duration", c.DB.AcquireTimeout)
 	}
 	if c.Media.Permissions.CallTimeout <= 0 {
 		fail("Media.Permissions.CallTimeout", "%v is not a positive duration", c.Media.Permissions.CallTimeout)

@@ -113,14 +113,19 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 	trailer := newTrailerCheck(info.Format)
 	hash := sha256.New()
 	body := io.TeeReader(io.MultiReader(bytes.NewReader(head.Bytes()), limited), io.MultiWriter(hash, trailer))
+	if err := s.notePending(ctx, key); err != nil {
+		return nil, err
+	}
+	s.hook("upload.write", id)
 	size, err := s.store.Write(ctx, key, info.Format.MIMEType(), body)
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "image", s.cfg.MaxImageBytes, limited, err)
 	}
 	if reason := trailer.problem(size); reason != "" {
-		s.deleteQuietly(ctx, key)
+		s.abandonUpload(ctx, key)
 		return nil, inputErr("file", "%s", reason)
 	}
+	s.hook("upload.insert", id)
 
 	permsSet := s.setNewFile(ctx, key, models.Private)
 	now := models.Now()
@@ -135,8 +140,8 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 	if fp := in.FocalPoint; fp != nil {
 		img.FocalX, img.FocalY, img.FocalWidth, img.FocalHeight = &fp.X, &fp.Y, &fp.Width, &fp.Height
 	}
-	if err := s.insertMedia(ctx, img, img.ID, img.CollectionID, img.SHA256, tags, "image"); err != nil {
-		s.deleteQuietly(ctx, key)
+	if err := s.insertMedia(ctx, img, img.ID, img.CollectionID, img.SHA256, key, tags, "image"); err != nil {
+		s.abandonUpload(ctx, key)
 		return nil, err
 	}
 	s.enqueueEager(img.ID)
@@ -180,10 +185,15 @@ func (s *Service) UploadDocument(ctx context.Context, in UploadDocumentInput) (*
 	key := storage.DocumentKey(id, storage.SafeName(in.File.Filename, dt.ext(in.File.Filename)))
 	hash := sha256.New()
 	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), limited), hash)
+	if err := s.notePending(ctx, key); err != nil {
+		return nil, err
+	}
+	s.hook("upload.write", id)
 	size, err := s.store.Write(ctx, key, dt.mime, body)
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "document", s.cfg.MaxDocumentBytes, limited, err)
 	}
+	s.hook("upload.insert", id)
 	permsSet := s.setNewFile(ctx, key, models.Private)
 	now := models.Now()
 	doc := &models.Document{
@@ -193,8 +203,8 @@ func (s *Service) UploadDocument(ctx context.Context, in UploadDocumentInput) (*
 		CreatedAt: now, UpdatedAt: now,
 		PrivacyState: privateState(now, permsSet),
 	}
-	if err := s.insertMedia(ctx, doc, doc.ID, doc.CollectionID, doc.SHA256, tags, "document"); err != nil {
-		s.deleteQuietly(ctx, key)
+	if err := s.insertMedia(ctx, doc, doc.ID, doc.CollectionID, doc.SHA256, key, tags, "document"); err != nil {
+		s.abandonUpload(ctx, key)
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "document uploaded", "document_id", id, "size", size, "content_type", dt.mime)
@@ -231,7 +241,7 @@ func truncateRunes(s string, max int) string {
 // uploadWriteError turns a failed Store.Write into the error the client should see, making sure
 // no object is left behind.
 func (s *Service) uploadWriteError(ctx context.Context, key, kind string, limit int64, lr *limitedReader, err error) error {
-	s.deleteQuietly(ctx, key)
+	s.abandonUpload(ctx, key)
 	switch {
 	case lr.exceeded:
 		return &TooLargeError{Kind: kind, Limit: limit}
@@ -251,9 +261,38 @@ func (s *Service) deleteQuietly(ctx context.Context, key string) {
 	}
 }
 
-// insertMedia inserts an image or document row with its tags in one transaction, translating a
-// duplicate (same sha256 in the same collection) into a *DuplicateError.
-func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, sum string, tags []string, kind string) error {
+// notePending records key as an upload in flight before its first byte is written (see
+// models.PendingObject), so that a crash at any later point leaves debris the reconciler can
+// prove unreferenced.
+func (s *Service) notePending(ctx context.Context, key string) error {
+	row := &models.PendingObject{StorageKey: key, Instance: s.instance, CreatedAt: models.Now()}
+	if _, err := s.db.NewInsert().Model(row).Exec(ctx); err != nil {
+		return fmt.Errorf("media: record pending upload %s: %w", key, err)
+	}
+	return nil
+}
+
+// abandonUpload removes what a failed upload wrote: the object, then its pending row. When the
+// object cannot be deleted (the storage is failing), the pending row stays for the reconciler.
+func (s *Service) abandonUpload(ctx context.Context, key string) {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.store.Delete(ctx, key); err != nil {
+		s.log.ErrorContext(ctx, "object of a failed upload left for the reconciler", "key", key, "err", err)
+		return
+	}
+	if _, err := s.db.NewDelete().Model((*models.PendingObject)(nil)).Where("storage_key = ?", key).Exec(ctx); err != nil {
+		s.log.WarnContext(ctx, "pending row of a failed upload left for the reconciler", "key", key, "err", err)
+	}
+}
+
+// errReclaimed is an upload whose pending row the reconciler took: it outlived
+// VEIL_RECONCILE_GRACE, and its object was (or is being) removed as debris.
+var errReclaimed = errors.New("the upload took longer than VEIL_RECONCILE_GRACE and its object was reclaimed; upload it again")
+
+// insertMedia inserts an image or document row with its tags in one transaction that also ends
+// the upload's pending record, translating a duplicate (same sha256 in the same collection) into
+// a *DuplicateError.
+func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, sum, key string, tags []string, kind string) error {
 	dup := func() error {
 		var existing string
 		q := s.db.NewSelect().Column("id").Where("collection_id = ? AND sha256 = ?", collectionID, sum).Limit(1)
@@ -268,6 +307,15 @@ func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, su
 		return &DuplicateError{Kind: kind, ExistingID: existing}
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().Model((*models.PendingObject)(nil)).Where("storage_key = ?", key).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return errReclaimed
+		}
 		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
 			return err
 		}

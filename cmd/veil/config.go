@@ -22,7 +22,7 @@ type Config struct {
 	TokenAdmin bool   // veil token create --admin
 	TokenEmail string // veil token create --email
 	TokenName  string // veil token create --token-name
-	DryRun     bool   // veil retry-permissions --dry-run
+	DryRun     bool   // veil retry-permissions --dry-run, veil reconcile --dry-run
 
 	listener net.Listener // veil serve binds before creating anything
 }
@@ -33,6 +33,9 @@ func loadConfig(fs *flag.FlagSet, args []string) (*Config, error) {
 	c := &Config{}
 	if fs.Name() == "veil retry-permissions" {
 		fs.BoolVar(&c.DryRun, "dry-run", false, "list outdated items, change nothing")
+	}
+	if fs.Name() == "veil reconcile" {
+		fs.BoolVar(&c.DryRun, "dry-run", false, "report what reconciliation would remove, change nothing")
 	}
 	if fs.Name() == "veil token create" {
 		fs.BoolVar(&c.TokenAdmin, "admin", false, "make an admin token")

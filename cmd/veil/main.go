@@ -5,6 +5,7 @@
 //	veil doctor             check configuration, storage and database, print a diagnosis, and exit
 //	veil token create       make an admin (if needed) and print a new API token
 //	veil retry-permissions  set the file permissions of every outdated item now
+//	veil reconcile          remove objects no row references, report rows whose object is missing
 //	veil render             make one rendition of a local file, as the server would
 //	veil version            print the module version, commit and Go version
 //
@@ -46,6 +47,7 @@ commands:
   render    make one rendition of a local file: veil render -spec SPEC IN OUT
   token     veil token create --admin: make an admin (if needed) and print a new API token
   retry-permissions [--dry-run]   set the file permissions of every outdated item now
+  reconcile [--dry-run]   remove objects no row references and report rows whose object is missing
   version   print the version, commit and Go version
 
 Run 'veil <command> -h' for the flags and their VEIL_* environment variables.
@@ -93,6 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fn = tokenCreate
 	case "retry-permissions":
 		fn = retryPermissions
+	case "reconcile":
+		fn = reconcile
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -334,6 +338,9 @@ func doctor(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  ok: connected; %d migration(s) pending (veil serve or veil migrate applies them)\n", len(pending))
 		default:
 			fmt.Fprintln(stdout, "  ok: connected; schema up to date")
+			if !doctorReconcile(ctx, cfg, db, stdout) {
+				ok = false
+			}
 		}
 		db.Close()
 	}
@@ -479,6 +486,78 @@ func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%d item(s), %d file(s) set, %d item(s) still failing\n", total.Items, total.Files, total.Failed)
 	if total.Failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// doctorReconcile prints what reconciliation would do now (a dry run): debris in the bucket and
+// rows whose object is missing. Missing objects are a problem; debris is not (serve removes it).
+func doctorReconcile(ctx context.Context, cfg *Config, db *models.DB, stdout io.Writer) bool {
+	fmt.Fprintf(stdout, "consistency (VEIL_RECONCILE_GRACE=%v)\n", cfg.Reconcile.Grace)
+	store, err := storage.Open(ctx, cfg.Storage)
+	if err != nil {
+		fmt.Fprintf(stdout, "  FAIL: %v\n", err)
+		return false
+	}
+	defer store.Close()
+	svc := media.New(cfg.Media, media.Deps{DB: db, Store: store})
+	rep, err := svc.Reconcile(ctx, media.ReconcileOptions{Grace: cfg.Reconcile.Grace, DryRun: true})
+	if err != nil {
+		fmt.Fprintf(stdout, "  FAIL: %v\n", err)
+		return false
+	}
+	fmt.Fprintf(stdout, "  %d object(s) scanned; %d orphan(s) (%d bytes, %d probe leftover(s)), %d dead upload record(s), %d rendition row(s) without object, %d row(s) whose object is missing\n",
+		rep.Scanned, len(rep.Orphans), rep.OrphanBytes, rep.Probes, rep.StalePending, rep.RenditionRowsRemoved, len(rep.Missing))
+	for _, m := range rep.Missing {
+		fmt.Fprintf(stdout, "  MISSING %s %s %s\n", m.Table, m.ID, m.Key)
+	}
+	if len(rep.Orphans) > 0 || rep.StalePending > 0 || rep.RenditionRowsRemoved > 0 {
+		fmt.Fprintln(stdout, "  veil reconcile (or veil serve, at start and every VEIL_RECONCILE_INTERVAL) removes the debris")
+	}
+	return len(rep.Missing) == 0
+}
+
+// reconcile removes what crashes left in the bucket and reports rows whose object is missing (see
+// media.Service.Reconcile); --dry-run only reports. It exits 1 when objects are missing.
+func reconcile(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
+	store, err := storage.Open(ctx, cfg.Storage)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer store.Close()
+	db, err := models.Open(ctx, cfg.DB)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	if pending, err := models.Pending(ctx, db.DB); err != nil || len(pending) > 0 {
+		fmt.Fprintf(stderr, "veil: the database schema is not up to date (run veil migrate): %v %v\n", pending, err)
+		return 1
+	}
+	svc := media.New(cfg.Media, media.Deps{DB: db, Store: store, Logger: newLogger(cfg, stderr)})
+	opts := cfg.Reconcile
+	opts.DryRun = cfg.DryRun
+	rep, err := svc.Reconcile(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "veil: %v\n", err)
+		return 1
+	}
+	verb := "removed"
+	if rep.DryRun {
+		verb = "would remove"
+	}
+	for _, k := range rep.Orphans {
+		fmt.Fprintf(stdout, "orphan %s\n", k)
+	}
+	for _, m := range rep.Missing {
+		fmt.Fprintf(stdout, "missing %s %s %s\n", m.Table, m.ID, m.Key)
+	}
+	fmt.Fprintf(stdout, "%d object(s) scanned; %s %d orphan(s) (%d bytes, %d probe leftover(s)), %d dead upload record(s), %d rendition row(s) without object; %d row(s) whose object is missing; %d young or in flight, %d outside Veil's prefixes\n",
+		rep.Scanned, verb, len(rep.Orphans), rep.OrphanBytes, rep.Probes, rep.StalePending, rep.RenditionRowsRemoved, len(rep.Missing), rep.InFlight, rep.Foreign)
+	if len(rep.Missing) > 0 {
 		return 1
 	}
 	return 0
