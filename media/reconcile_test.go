@@ -243,7 +243,9 @@ func sorted(s []string) []string {
 
 func renditionURL(t *testing.T, srv *veiltest.Server, id, spec string) string {
 	t.Helper()
-	var out struct{ Image struct{ Rendition struct{ URL string } } }
+	var out struct {
+		Image struct{ Rendition struct{ URL string } }
+	}
 	srv.GraphQL(`query($id: ID!, $s: String!) { image(id: $id) { rendition(spec: $s) { url } } }`, map[string]any{"id": id, "s": spec}).Decode(t, &out)
 	return out.Image.Rendition.URL
 }
