@@ -56,6 +56,7 @@ func veilBinary(t *testing.T) string {
 }
 
 type instance struct {
+	cmd     *exec.Cmd
 	url     string
 	metrics string // base URL of the metrics listener
 	token   string
@@ -103,7 +104,7 @@ func startVeil(t *testing.T, env []string) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	inst := &instance{out: &bytes.Buffer{}, logs: stderr}
+	inst := &instance{cmd: cmd, out: &bytes.Buffer{}, logs: stderr}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
