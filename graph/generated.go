@@ -143,6 +143,7 @@ type ComplexityRoot struct {
 		Failed    func(childComplexity int) int
 		Files     func(childComplexity int) int
 		Items     func(childComplexity int) int
+		Leased    func(childComplexity int) int
 		MediaIds  func(childComplexity int) int
 	}
 
@@ -256,6 +257,12 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	PermissionLease struct {
+		Expires func(childComplexity int) int
+		Holder  func(childComplexity int) int
+		MediaID func(childComplexity int) int
 	}
 
 	PreviewToken struct {
@@ -873,6 +880,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FilePermissionRetry.Items(childComplexity), true
+	case "FilePermissionRetry.leased":
+		if e.ComplexityRoot.FilePermissionRetry.Leased == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilePermissionRetry.Leased(childComplexity), true
 	case "FilePermissionRetry.mediaIds":
 		if e.ComplexityRoot.FilePermissionRetry.MediaIds == nil {
 			break
@@ -1489,6 +1502,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PermissionLease.expires":
+		if e.ComplexityRoot.PermissionLease.Expires == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PermissionLease.Expires(childComplexity), true
+	case "PermissionLease.holder":
+		if e.ComplexityRoot.PermissionLease.Holder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PermissionLease.Holder(childComplexity), true
+	case "PermissionLease.mediaId":
+		if e.ComplexityRoot.PermissionLease.MediaID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PermissionLease.MediaID(childComplexity), true
 
 	case "PreviewToken.expiresAt":
 		if e.ComplexityRoot.PreviewToken.ExpiresAt == nil {
@@ -2396,10 +2428,21 @@ type FilePermissionRetry {
   files: Int!
   "Items with a file that failed again; they stay outdated."
   failed: Int!
-  "Items another instance was setting at the same time; the retry loop settles them."
+  "Items another instance was setting at the same time, or that a sync holds a lease on (listed in leased); the retry loop settles them."
   contended: Int!
   dryRun: Boolean!
   mediaIds: [ID!]!
+  "Outdated items left alone because a sync holds a live lease on them: its holder is setting them, or, if it died, any retry takes them once the lease expires (VEIL_PERMISSION_LEASE)."
+  leased: [PermissionLease!]!
+}
+
+"A live claim of one instance's permission sync on an outdated item."
+type PermissionLease {
+  mediaId: ID!
+  "The instance holding the lease (host/pid/suffix)."
+  holder: String!
+  "When the lease runs out unless its holder renews it."
+  expires: Time!
 }
 
 input FocalPointInput {
@@ -2775,6 +2818,8 @@ func (ec *executionContext) childFields_FilePermissionRetry(ctx context.Context,
 		return ec.fieldContext_FilePermissionRetry_dryRun(ctx, field)
 	case "mediaIds":
 		return ec.fieldContext_FilePermissionRetry_mediaIds(ctx, field)
+	case "leased":
+		return ec.fieldContext_FilePermissionRetry_leased(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FilePermissionRetry", field.Name)
 }
@@ -2951,6 +2996,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PermissionLease(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mediaId":
+		return ec.fieldContext_PermissionLease_mediaId(ctx, field)
+	case "holder":
+		return ec.fieldContext_PermissionLease_holder(ctx, field)
+	case "expires":
+		return ec.fieldContext_PermissionLease_expires(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PermissionLease", field.Name)
 }
 
 func (ec *executionContext) childFields_PreviewToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5595,6 +5652,38 @@ func (ec *executionContext) fieldContext_FilePermissionRetry_mediaIds(_ context.
 	return graphql.NewScalarFieldContext("FilePermissionRetry", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _FilePermissionRetry_leased(ctx context.Context, field graphql.CollectedField, obj *model.FilePermissionRetry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilePermissionRetry_leased(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Leased, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.Lease) graphql.Marshaler {
+			return ec.marshalNPermissionLease2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐLeaseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilePermissionRetry_leased(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FilePermissionRetry",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PermissionLease(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _FocalPoint_x(ctx context.Context, field graphql.CollectedField, obj *model.FocalPoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8070,6 +8159,75 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PermissionLease_mediaId(ctx context.Context, field graphql.CollectedField, obj *media.Lease) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PermissionLease_mediaId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MediaID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PermissionLease_mediaId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PermissionLease", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PermissionLease_holder(ctx context.Context, field graphql.CollectedField, obj *media.Lease) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PermissionLease_holder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PermissionLease_holder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PermissionLease", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PermissionLease_expires(ctx context.Context, field graphql.CollectedField, obj *media.Lease) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PermissionLease_expires(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expires, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PermissionLease_expires(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PermissionLease", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _PreviewToken_token(ctx context.Context, field graphql.CollectedField, obj *model.PreviewToken) (ret graphql.Marshaler) {
@@ -12610,6 +12768,11 @@ func (ec *executionContext) _FilePermissionRetry(ctx context.Context, sel ast.Se
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "leased":
+			out.Values[i] = ec._FilePermissionRetry_leased(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13946,6 +14109,54 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var permissionLeaseImplementors = []string{"PermissionLease"}
+
+func (ec *executionContext) _PermissionLease(ctx context.Context, sel ast.SelectionSet, obj *media.Lease) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, permissionLeaseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PermissionLease")
+		case "mediaId":
+			out.Values[i] = ec._PermissionLease_mediaId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holder":
+			out.Values[i] = ec._PermissionLease_holder(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expires":
+			out.Values[i] = ec._PermissionLease_expires(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -15866,6 +16077,32 @@ func (ec *executionContext) marshalNPermission2githubᚗcomᚋveilᚑmediaᚋvei
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNPermissionLease2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐLeaseᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.Lease) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPermissionLease2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐLease(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPermissionLease2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐLease(ctx context.Context, sel ast.SelectionSet, v *media.Lease) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PermissionLease(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPreviewToken2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐPreviewToken(ctx context.Context, sel ast.SelectionSet, v *model.PreviewToken) graphql.Marshaler {

@@ -371,7 +371,11 @@ func (r *mutationResolver) RetryFilePermissions(ctx context.Context, limit *int,
 	if ids == nil {
 		ids = []string{}
 	}
-	return &model.FilePermissionRetry{Items: rep.Items, Files: rep.Files, Failed: rep.Failed, Contended: rep.Contended, DryRun: dry, MediaIds: ids}, nil
+	leased := make([]*media.Lease, len(rep.Leased))
+	for i := range rep.Leased {
+		leased[i] = &rep.Leased[i]
+	}
+	return &model.FilePermissionRetry{Items: rep.Items, Files: rep.Files, Failed: rep.Failed, Contended: rep.Contended, DryRun: dry, MediaIds: ids, Leased: leased}, nil
 }
 
 // CreateCollection is the resolver for the createCollection field.

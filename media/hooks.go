@@ -1,6 +1,9 @@
 package media
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // testHooks are pause points at the steps whose interleaving decides a file's permission: a
 // rendition's privacy read, object write, row insert and permission call, and a privacy change's
@@ -12,12 +15,22 @@ type testHooks struct {
 	// ids (an image id for rendition steps, a content id for "publish.commit", the comma-separated
 	// media ids of a sync).
 	at func(point, ids string)
+	// now, when set, is the clock of permission leases.
+	now func() time.Time
 }
 
 type hookSlot struct{ p atomic.Pointer[testHooks] }
 
 func (s *Service) hook(point, ids string) {
-	if h := s.hooks.p.Load(); h != nil {
+	if h := s.hooks.p.Load(); h != nil && h.at != nil {
 		h.at(point, ids)
 	}
+}
+
+// now is the clock of permission leases: the wall clock, or a test's.
+func (s *Service) now() time.Time {
+	if h := s.hooks.p.Load(); h != nil && h.now != nil {
+		return h.now().UTC()
+	}
+	return time.Now().UTC()
 }

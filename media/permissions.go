@@ -68,14 +68,18 @@ type PermissionConfig struct {
 	// from Backoff (default 3 and 100ms); missing objects are not retried.
 	Retries int
 	Backoff time.Duration
-	// Lease is how long an instance's claim on an item lasts while it syncs it (default 10m): other
-	// instances' retry loops skip claimed items until the claim is released or expires.
+	// Lease is how long an instance's claim on an item lasts (VEIL_PERMISSION_LEASE, default
+	// 30s): other instances' retries skip claimed items until the claim is released or expires. A
+	// heartbeat renews the claims of a sync every Heartbeat while it works, so a live holder keeps
+	// its items however long its sync takes and a dead one's items are free within one lease.
 	Lease time.Duration
+	// Heartbeat is how often a sync renews its claims (default a third of Lease).
+	Heartbeat time.Duration
 }
 
 // DefaultPermissionConfig returns the defaults documented on PermissionConfig.
 func DefaultPermissionConfig() PermissionConfig {
-	return PermissionConfig{Workers: 64, CallTimeout: 10 * time.Second, Retries: 3, Backoff: 100 * time.Millisecond, Lease: 10 * time.Minute}
+	return PermissionConfig{Workers: 64, CallTimeout: 10 * time.Second, Retries: 3, Backoff: 100 * time.Millisecond, Lease: 30 * time.Second}
 }
 
 // setPermission makes one call with its timeout, retrying failures other than a missing object
@@ -110,9 +114,20 @@ func (s *Service) setPermission(ctx context.Context, key string, public bool) er
 }
 
 // SyncReport says how a permission sync went. Contended items were being synced by another
-// instance at the same time: they stay outdated for the retry loop, which settles them.
+// instance at the same time: they stay outdated for the retry loop, which settles them. Leased
+// lists the outdated items a retry left alone because a sync holds a live lease on them (they
+// count as contended too): their holder is setting them, or, if it died, any retry takes them
+// once the lease expires.
 type SyncReport struct {
 	Items, Files, Failed, Contended int
+	Leased                          []Lease
+}
+
+// Lease is a live claim of a sync on an outdated item.
+type Lease struct {
+	MediaID string    `bun:"media_id"`
+	Holder  string    `bun:"claimed_by"`
+	Expires time.Time `bun:"claimed_until"`
 }
 
 type fileJob struct {
@@ -156,12 +171,16 @@ func (s *Service) SyncPermissions(ctx context.Context, ids []string) SyncReport 
 	return s.syncLeased(ctx, ids, contended)
 }
 
-// syncLeased syncs items this instance holds leases on and releases the leases.
+// syncLeased syncs items this instance holds leases on, renewing the leases while it works, and
+// releases them.
 func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[string]bool) SyncReport {
+	stopHeartbeat := s.heartbeat(ctx, ids)
+	defer stopHeartbeat() // also when the goroutine ends abnormally: a dead holder renews nothing
 	s.hook("sync.list", strings.Join(ids, ","))
 	items, jobs, err := s.loadSync(ctx, ids)
 	if err != nil {
 		s.log.ErrorContext(ctx, "permission sync: load items", "err", err)
+		stopHeartbeat()
 		s.release(ctx, nil, ids)
 		return SyncReport{Items: len(ids), Failed: len(ids)}
 	}
@@ -203,6 +222,7 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 	}
 	s.hook("sync.record", strings.Join(ids, ","))
 	s.recordSuccess(ctx, items, done)
+	stopHeartbeat()
 	s.release(ctx, items, ids)
 	for id, it := range items {
 		s.cache.drop(id)
@@ -395,8 +415,8 @@ func (s *Service) markFilesOutdated(ctx context.Context, table, id string, seen 
 	s.cache.drop(id)
 }
 
-// leaseFor is how long a claim on an item lasts: longer than any sync of one batch takes, short
-// enough that an instance that died mid-sync delays its items only briefly.
+// leaseFor is how long a claim on an item lasts without renewal: short, so that an instance that
+// died mid-sync delays its items by at most this; a live one renews it (heartbeat).
 func (s *Service) leaseFor() time.Duration {
 	if d := s.cfg.Permissions.Lease; d > 0 {
 		return d
@@ -404,10 +424,74 @@ func (s *Service) leaseFor() time.Duration {
 	return DefaultPermissionConfig().Lease
 }
 
+// heartbeatEvery is how often a sync renews its leases: a third of the lease, so two renewals
+// may fail (a slow database) before the lease runs out.
+func (s *Service) heartbeatEvery() time.Duration {
+	if d := s.cfg.Permissions.Heartbeat; d > 0 {
+		return d
+	}
+	return max(s.leaseFor()/3, time.Millisecond)
+}
+
+// heartbeat renews this instance's leases on ids every heartbeatEvery until stop is called (stop
+// waits for a renewal under way, and may be called more than once).
+func (s *Service) heartbeat(ctx context.Context, ids []string) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(s.heartbeatEvery())
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.renewLeases(ctx, ids)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+// renewLeases moves the expiry of this instance's live leases on ids one lease past now. A lease
+// another instance took over, or one released, is left alone.
+func (s *Service) renewLeases(ctx context.Context, ids []string) {
+	until := s.now().Add(s.leaseFor())
+	if _, err := s.db.NewUpdate().Model((*models.PermissionSync)(nil)).Set("claimed_until = ?", until).
+		Where("media_id IN (?) AND claimed_by = ? AND claimed_until IS NOT NULL", bun.In(ids), s.instance).Exec(ctx); err != nil {
+		s.log.WarnContext(ctx, "permission sync: renew leases", "items", len(ids), "err", err)
+	}
+	s.hook("lease.renewed", strings.Join(ids, ","))
+}
+
+// leasedOutdated lists up to limit outdated items that a sync (of any instance, this one
+// included) holds a live lease on, oldest ids first.
+func (s *Service) leasedOutdated(ctx context.Context, limit int) ([]Lease, error) {
+	now := s.now()
+	var out []Lease
+	for _, table := range []string{"documents", "images"} {
+		var part []Lease
+		if err := s.db.NewSelect().TableExpr(table+" AS m").
+			ColumnExpr("m.id AS media_id, ps.claimed_by, ps.claimed_until").
+			Join("JOIN permission_sync AS ps ON ps.media_id = m.id").
+			Where(outdatedWhere). // its columns exist only on m
+			Where("ps.claimed_until > ?", now).
+			OrderExpr("m.id").Limit(limit-len(out)).Scan(ctx, &part); err != nil {
+			return nil, fmt.Errorf("media: list leased %s: %w", table, err)
+		}
+		out = append(out, part...)
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
 // lease claims ids for this instance whatever their state (their privacy just changed, so they must
 // be synced now) and reports which ones another instance held a live lease on.
 func (s *Service) lease(ctx context.Context, ids []string) (contended map[string]bool, err error) {
-	now := time.Now().UTC()
+	now := s.now()
 	var held []string
 	if err := s.db.NewSelect().Model((*models.PermissionSync)(nil)).Column("media_id").
 		Where("media_id IN (?) AND claimed_until > ? AND claimed_by <> ?", bun.In(ids), now, s.instance).Scan(ctx, &held); err != nil {
@@ -452,7 +536,7 @@ func (s *Service) claimOutdated(ctx context.Context, limit int, notTriedSince ti
 	var claimed []string
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		claimed = claimed[:0]
-		now := time.Now().UTC()
+		now := s.now()
 		var candidates []string
 		for _, table := range []string{"documents", "images"} {
 			if len(candidates) >= limit {
@@ -531,7 +615,7 @@ func (s *Service) release(ctx context.Context, items map[string]*syncItem, ids [
 			s.log.ErrorContext(ctx, "permission sync: release leases", "err", err)
 		}
 	}
-	now := time.Now().UTC()
+	now := s.now()
 	for msg, set := range byErr {
 		if _, err := s.db.NewUpdate().Model((*models.PermissionSync)(nil)).
 			Set("attempts = attempts + 1").Set("last_error = ?", msg).Set("last_attempt_at = ?", now).
@@ -627,7 +711,26 @@ func (s *Service) RetryOutdated(ctx context.Context, batch int, dryRun bool) (Sy
 	if batch < 1 || batch > 10_000 {
 		return SyncReport{}, nil, inputErr("limit", "must be between 1 and 10000, got %d", batch)
 	}
-	return s.retryOutdated(ctx, batch, dryRun, time.Now().UTC())
+	rep, ids, err := s.retryOutdated(ctx, batch, dryRun, s.now())
+	if err != nil {
+		return rep, ids, err
+	}
+	return rep, ids, s.noteLeased(ctx, &rep, batch, dryRun)
+}
+
+// noteLeased adds to rep the outdated items a retry left alone because a sync holds them (see
+// SyncReport.Leased), so that a retry never reports "0 items" while items wait on a lease. A dry
+// run lists them among its items already; it only names their holders.
+func (s *Service) noteLeased(ctx context.Context, rep *SyncReport, limit int, dryRun bool) error {
+	leased, err := s.leasedOutdated(ctx, limit)
+	if err != nil {
+		return err
+	}
+	rep.Leased = leased
+	if !dryRun {
+		rep.Contended += len(leased)
+	}
+	return nil
 }
 
 func (s *Service) retryOutdated(ctx context.Context, batch int, dryRun bool, roundStart time.Time) (SyncReport, []string, error) {
@@ -647,35 +750,59 @@ func (s *Service) retryOutdated(ctx context.Context, batch int, dryRun bool, rou
 // RetryAll runs RetryOutdated in batches until every outdated item no other instance holds has been
 // tried once, or a whole batch failed (the storage is down: wait for the next round), and sums the
 // reports.
+//
+// Outdated items a sync holds a live lease on are not tried: they are counted as contended and
+// listed in Leased (at most 10,000), with their holder and the expiry after which any retry takes
+// them.
 func (s *Service) RetryAll(ctx context.Context, batch int) (SyncReport, error) {
 	var total SyncReport
-	start := time.Now().UTC()
+	start := s.now()
 	for ctx.Err() == nil {
 		rep, _, err := s.retryOutdated(ctx, batch, false, start)
 		total.Items += rep.Items
 		total.Files += rep.Files
 		total.Failed += rep.Failed
 		total.Contended += rep.Contended
-		if err != nil || rep.Items < batch || rep.Failed == rep.Items {
+		if err != nil {
 			return total, err
+		}
+		if rep.Items < batch || rep.Failed == rep.Items {
+			return total, s.noteLeased(ctx, &total, 10_000, false)
 		}
 	}
 	return total, ctx.Err()
 }
 
-// RunRetryLoop retries outdated file permissions every interval until ctx is done. The caller
-// owns it (run it in a goroutine, cancel ctx to stop).
+// RunRetryLoop retries outdated file permissions every interval until ctx is done. When a round
+// leaves items to a sync's lease, the next round comes as soon as the first of those leases
+// expires, if that is sooner: the items of an instance that died mid-sync are retried within one
+// lease (VEIL_PERMISSION_LEASE), not one interval. The caller owns it (run it in a goroutine,
+// cancel ctx to stop).
 func (s *Service) RunRetryLoop(ctx context.Context, interval time.Duration, batch int) {
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.RetryAll(ctx, batch); err != nil && ctx.Err() == nil {
+			rep, err := s.RetryAll(ctx, batch)
+			if err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "permission retry", "err", err)
 			}
+			t.Reset(nextRetry(interval, s.now(), rep.Leased))
 		}
 	}
+}
+
+// nextRetry is how long the retry loop waits: interval, or less when a lease it left alone
+// expires sooner (just after its expiry).
+func nextRetry(interval time.Duration, now time.Time, leased []Lease) time.Duration {
+	next := interval
+	for _, l := range leased {
+		if d := l.Expires.Sub(now) + 10*time.Millisecond; d < next {
+			next = max(d, 10*time.Millisecond)
+		}
+	}
+	return next
 }

@@ -476,6 +476,13 @@ func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer
 		for _, id := range ids {
 			fmt.Fprintln(stdout, id)
 		}
+		rep := media.SyncReport{}
+		if leased, _, err := svc.RetryOutdated(ctx, 10_000, true); err == nil {
+			rep = leased
+		}
+		for _, l := range rep.Leased {
+			fmt.Fprintf(stdout, "contended %s held by %s until %s\n", l.MediaID, l.Holder, l.Expires.UTC().Format(time.RFC3339))
+		}
 		fmt.Fprintf(stdout, "%d item(s) with outdated file permissions (dry run: nothing changed)\n", len(ids))
 		return 0
 	}
@@ -484,7 +491,10 @@ func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%d item(s), %d file(s) set, %d item(s) still failing\n", total.Items, total.Files, total.Failed)
+	for _, l := range total.Leased {
+		fmt.Fprintf(stdout, "contended %s held by %s until %s\n", l.MediaID, l.Holder, l.Expires.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(stdout, "%d item(s), %d file(s) set, %d item(s) still failing, %d item(s) contended (held by a sync's lease; retried once it expires)\n", total.Items, total.Files, total.Failed, total.Contended)
 	if total.Failed > 0 {
 		return 1
 	}

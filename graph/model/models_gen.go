@@ -80,10 +80,12 @@ type FilePermissionRetry struct {
 	Files int `json:"files"`
 	// Items with a file that failed again; they stay outdated.
 	Failed int `json:"failed"`
-	// Items another instance was setting at the same time; the retry loop settles them.
+	// Items another instance was setting at the same time, or that a sync holds a lease on (listed in leased); the retry loop settles them.
 	Contended int      `json:"contended"`
 	DryRun    bool     `json:"dryRun"`
 	MediaIds  []string `json:"mediaIds"`
+	// Outdated items left alone because a sync holds a live lease on them: its holder is setting them, or, if it died, any retry takes them once the lease expires (VEIL_PERMISSION_LEASE).
+	Leased []*media.Lease `json:"leased"`
 }
 
 // The important part of an image, in upright pixels: its centre and size.
