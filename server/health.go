@@ -23,6 +23,8 @@ type readiness struct {
 	db    *models.DB
 	store *storage.Store
 	media *media.Service
+	// cacheFor is how long an answer is reused (Config.ReadinessCache).
+	cacheFor time.Duration
 
 	mu      sync.Mutex
 	checked time.Time
@@ -49,7 +51,7 @@ type permissionReport struct {
 const readyCacheFor = 2 * time.Second
 
 func newReadiness(db *models.DB, svc *media.Service, log *slog.Logger) *readiness {
-	return &readiness{log: log, db: db, store: svc.Store(), media: svc}
+	return &readiness{log: log, db: db, store: svc.Store(), media: svc, cacheFor: readyCacheFor}
 }
 
 // unreadyReason says why a check failed in words that reveal nothing of the host (paths, users,
@@ -60,7 +62,7 @@ func unreadyReason(err error) string {
 		return "timed out"
 	case errors.Is(err, fs.ErrPermission):
 		return "permission denied"
-	case errors.Is(err, storage.ErrUnavailable):
+	case errors.Is(err, storage.ErrUnavailable), models.Unavailable(err):
 		return "unavailable"
 	}
 	return "failed"
@@ -69,7 +71,7 @@ func unreadyReason(err error) string {
 func (r *readiness) check(ctx context.Context) readyReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.checked) < readyCacheFor {
+	if time.Since(r.checked) < r.cacheFor {
 		return r.last
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -70,6 +70,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding the
 	// client address (VEIL_TRUSTED_PROXIES, default none: the TCP peer is the client).
 	TrustedProxies []netip.Prefix
+	// ReadinessCache is how long /readyz reuses its answer, so a busy load balancer does not turn
+	// it into a storage benchmark (default 2s; negative: never reused, for tests).
+	ReadinessCache time.Duration
 }
 
 // DefaultConfig returns defaults for everything but PublicURL.
@@ -162,6 +165,9 @@ func New(cfg Config, deps Deps) *Server {
 	cfg = cfg.withStreamDefaults()
 	s := &Server{cfg: cfg, deps: deps, log: log, mux: http.NewServeMux(), urls: URLs{Base: cfg.PublicURL}}
 	s.ready = newReadiness(deps.DB, deps.Media, log)
+	if cfg.ReadinessCache != 0 {
+		s.ready.cacheFor = cfg.ReadinessCache
+	}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 
 	gql := withGraphQLHeaders(s.graphQLHandler())

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -58,9 +59,23 @@ func (unavailableStatus) InterceptResponse(ctx context.Context, next graphql.Res
 	return resp
 }
 
+// isNullData reports data that holds nothing: null, or an object whose every field is null (each
+// root field failed).
 func isNullData(data []byte) bool {
 	d := bytes.TrimSpace(data)
-	return len(d) == 0 || bytes.Equal(d, []byte("null"))
+	if len(d) == 0 || bytes.Equal(d, []byte("null")) {
+		return true
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(d, &fields) != nil {
+		return false
+	}
+	for _, v := range fields {
+		if !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			return false
+		}
+	}
+	return true
 }
 
 // withUnavailableHint gives a one-shot GraphQL request (not a stream) a hint that the answer's
