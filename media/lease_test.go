@@ -39,8 +39,7 @@ func TestLeasesOfADeadHolderExpireWithinOneLease(t *testing.T) {
 		acl := storage.NewMemACL(storage.MemACLOptions{})
 		srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{ACL: acl, Media: &cfg})
 		a := srv.Media
-		b := media.New(db, srv.Store, cfg, nil)
-		b.UseACL(acl)
+		b := media.New(cfg, media.Deps{DB: db, Store: srv.Store, ACL: acl})
 		t0 := time.Now().UTC().Truncate(time.Second)
 		clockA, clockB := newFakeClock(t0), newFakeClock(t0)
 		media.SetTestClock(a, clockA.now)
