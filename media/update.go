@@ -73,7 +73,7 @@ func (s *Service) UpdateImage(ctx context.Context, in UpdateImageInput) (*models
 		oldFocal := focalOf(img)
 		if in.FocalPoint.Set {
 			if fp := in.FocalPoint.Value; fp != nil {
-				if err := validateFocal(*fp, img.Width, img.Height); err != nil {
+				if err := validateFocal(*fp); err != nil {
 					return err
 				}
 				img.FocalX, img.FocalY, img.FocalWidth, img.FocalHeight = &fp.X, &fp.Y, &fp.Width, &fp.Height

@@ -103,7 +103,7 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 		return nil, err
 	}
 	if in.FocalPoint != nil {
-		if err := validateFocal(*in.FocalPoint, info.Width, info.Height); err != nil {
+		if err := validateFocal(*in.FocalPoint); err != nil {
 			return nil, err
 		}
 	}
@@ -348,6 +348,8 @@ func imageInputError(err error) error {
 	switch {
 	case errors.As(err, &le):
 		return inputErr("file", "%v", err)
+	case errors.Is(err, renditions.ErrAnimatedWebP):
+		return inputErr("file", "animated WebP is not supported; upload a still image or a document")
 	case errors.Is(err, renditions.ErrUnsupportedFormat):
 		return inputErr("file", "not a JPEG, PNG, GIF or WebP image")
 	case errors.Is(err, renditions.ErrCorrupt):
@@ -399,12 +401,15 @@ func claimedType(ct string) string {
 	return mt
 }
 
-func validateFocal(fp FocalPoint, w, h int) error {
+// validateFocal accepts what Wagtail stores: four non-negative integers, wherever they lie. A focal
+// point wholly or partly outside the image is kept as given; fill then covers as much of it as the
+// image allows and stays inside the image (renditions.Spec.Plan), as Wagtail's crop does.
+func validateFocal(fp FocalPoint) error {
 	switch {
 	case fp.Width < 0 || fp.Height < 0:
 		return inputErr("focalPoint", "width and height must not be negative")
-	case fp.X-fp.Width/2 < 0 || fp.Y-fp.Height/2 < 0 || fp.X+(fp.Width+1)/2 > w || fp.Y+(fp.Height+1)/2 > h:
-		return inputErr("focalPoint", "(%d,%d %dx%d) does not lie inside the %dx%d image", fp.X, fp.Y, fp.Width, fp.Height, w, h)
+	case fp.X < 0 || fp.Y < 0:
+		return inputErr("focalPoint", "x and y must not be negative")
 	}
 	return nil
 }

@@ -430,7 +430,8 @@ func TestUpdateAndDelete(t *testing.T) {
 			t.Errorf("after clearing focal point: %+v", out.UpdateImage)
 		}
 		for name, in := range map[string]map[string]any{
-			"focal point outside": {"id": img.ID, "focalPoint": map[string]any{"x": 630, "y": 200, "width": 100, "height": 10}},
+			"negative focal size": {"id": img.ID, "focalPoint": map[string]any{"x": 300, "y": 200, "width": -100, "height": 10}},
+			"negative focal x":    {"id": img.ID, "focalPoint": map[string]any{"x": -1, "y": 200, "width": 100, "height": 10}},
 			"empty title":         {"id": img.ID, "title": "  "},
 			"unknown collection":  {"id": img.ID, "collectionId": "col_01M818HZN4S9NGPTE8NJGQZFVH"},
 			"control char in alt": {"id": img.ID, "alt": "a\x00b"},

@@ -3,7 +3,7 @@ package server_test
 import (
 	"bytes"
 	"image"
-	_ "image/jpeg"
+	"image/jpeg"
 	_ "image/png"
 	"net/http"
 	"strconv"
@@ -314,4 +314,67 @@ func readAll(resp *http.Response) ([]byte, error) {
 	var b bytes.Buffer
 	_, err := b.ReadFrom(resp.Body)
 	return b.Bytes(), err
+}
+
+// TestFocalPointOutsideImage: a focal point wholly or partly outside the image is stored, as
+// Wagtail stores it, on upload and on update, and fill crops as Wagtail does (the vector: focal
+// 1000,1000,1000,1000 on 640×480, fill-800x600 → 640×480 of crop 0,0,640,480). Negative values
+// are refused.
+func TestFocalPointOutsideImage(t *testing.T) {
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, 640, 480)), nil); err != nil {
+		t.Fatal(err)
+	}
+	src := buf.Bytes()
+	part := func() veiltest.Part { return veiltest.Part{Filename: "grey.jpg", Body: bytes.NewReader(src)} }
+	type focal struct{ X, Y, Width, Height int }
+	const q = `query($id: ID!) { image(id: $id) { focalPoint { x y width height } rendition(spec: "fill-800x600") { url width height } } }`
+	check := func(id string, want focal) {
+		t.Helper()
+		var out struct {
+			Image struct {
+				FocalPoint *focal
+				Rendition  rendition
+			}
+		}
+		srv.GraphQL(q, map[string]any{"id": id}).Decode(t, &out)
+		if out.Image.FocalPoint == nil || *out.Image.FocalPoint != want {
+			t.Errorf("stored focal point %+v, want %+v", out.Image.FocalPoint, want)
+		}
+		r := out.Image.Rendition
+		if r.Width != 640 || r.Height != 480 {
+			t.Errorf("fill-800x600 promises %dx%d, want 640x480", r.Width, r.Height)
+		}
+		resp, body := srv.Get(t, r.URL, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", r.URL, resp.StatusCode, body)
+		}
+		if w, h, _ := decodeSize(t, body); w != 640 || h != 480 {
+			t.Errorf("fill-800x600 made %dx%d, want 640x480", w, h)
+		}
+	}
+
+	outside := map[string]any{"x": 1000, "y": 1000, "width": 1000, "height": 1000}
+	img := srv.UploadImage(t, part(), map[string]any{"focalPoint": outside})
+	check(img.ID, focal{1000, 1000, 1000, 1000})
+
+	partly := map[string]any{"x": 630, "y": 470, "width": 100, "height": 60}
+	srv.GraphQL(`mutation($id: ID!, $f: FocalPointInput!) { updateImage(input: {id: $id, focalPoint: $f}) { id } }`,
+		map[string]any{"id": img.ID, "f": partly}).Decode(t, &struct{}{})
+	check(img.ID, focal{630, 470, 100, 60})
+
+	for name, f := range map[string]map[string]any{
+		"negative width": {"x": 10, "y": 10, "width": -1, "height": 10},
+		"negative y":     {"x": 10, "y": -10, "width": 1, "height": 10},
+	} {
+		if r := srv.Upload(veiltest.UploadImageMutation, map[string]any{"focalPoint": f}, part()); r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("upload with %s: %s", name, r.Raw)
+		}
+		r := srv.GraphQL(`mutation($id: ID!, $f: FocalPointInput!) { updateImage(input: {id: $id, focalPoint: $f}) { id } }`,
+			map[string]any{"id": img.ID, "f": f})
+		if r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("update with %s: %s", name, r.Raw)
+		}
+	}
 }
