@@ -9,7 +9,8 @@
 //
 //   - *SpecError: the spec text is invalid (a 400 / BAD_USER_INPUT).
 //   - *LimitError: a spec or a source image exceeds a configured cap (also a 400).
-//   - ErrUnsupportedFormat: the source is not JPEG, PNG, GIF or WebP.
+//   - ErrUnsupportedFormat: the source is not JPEG, PNG, GIF or WebP; ErrAnimatedWebP, which
+//     wraps it, when the source is an animated WebP.
 //   - ErrFormatNotSupported: the requested output format has no encoder in this build.
 //   - ErrCorrupt: the source could not be parsed or is truncated.
 //

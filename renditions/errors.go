@@ -11,6 +11,10 @@ var (
 	// animated WebP).
 	ErrUnsupportedFormat = errors.New("renditions: unsupported image format")
 
+	// ErrAnimatedWebP reports an animated WebP source. It wraps ErrUnsupportedFormat, so it is
+	// also that error; callers that want to say precisely what is wrong test for it first.
+	ErrAnimatedWebP = fmt.Errorf("%w: animated WebP is not supported", ErrUnsupportedFormat)
+
 	// ErrCorrupt reports a source whose header cannot be parsed, whose header is larger than
 	// InspectReadLimit, or whose data is truncated or broken.
 	ErrCorrupt = errors.New("renditions: corrupt or truncated image")

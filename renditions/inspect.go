@@ -156,7 +156,7 @@ func inspect(hr *headReader, lim Limits) (header, error) {
 		info.Channels, info.Paletted = 1, true
 	case WebP:
 		if len(magic) >= 21 && string(magic[12:16]) == "VP8X" && magic[20]&0x02 != 0 {
-			return header{}, fmt.Errorf("%w: animated WebP", ErrUnsupportedFormat)
+			return header{}, ErrAnimatedWebP
 		}
 		switch {
 		case len(magic) >= 16 && string(magic[12:16]) == "VP8 ":

@@ -81,6 +81,7 @@ func TestBadUploads(t *testing.T) {
 		upright, _ := os.ReadFile(veiltest.Corpus(t, "orientation/upright.jpg"))
 		pdf, _ := os.ReadFile(veiltest.Corpus(t, "documents/shared-mime-info-spec.pdf"))
 		pngBytes, _ := os.ReadFile(veiltest.Corpus(t, "webp/vnc-d.webp"))
+		animated, _ := os.ReadFile(veiltest.Corpus(t, "webp/animated.webp"))
 		elf := append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 120)...)
 		cases := []struct {
 			name, mutation, filename, contentType string
@@ -91,6 +92,7 @@ func TestBadUploads(t *testing.T) {
 			{"truncated JPEG", veiltest.UploadImageMutation, "t.jpg", "", upright[:len(upright)/2], "BAD_USER_INPUT", "truncated"},
 			{"text renamed .jpg", veiltest.UploadImageMutation, "notes.jpg", "", []byte("just some text, honestly"), "BAD_USER_INPUT", "not a JPEG, PNG, GIF or WebP"},
 			{"executable renamed .png", veiltest.UploadImageMutation, "run.png", "", elf, "BAD_USER_INPUT", "not a JPEG, PNG, GIF or WebP"},
+			{"animated WebP", veiltest.UploadImageMutation, "anim.webp", "", animated, "BAD_USER_INPUT", "animated WebP is not supported; upload a still image or a document"},
 			{"HTML claiming image/png", veiltest.UploadImageMutation, "x.png", "image/png", []byte("<!DOCTYPE html><script>alert(1)</script>"), "BAD_USER_INPUT", "not a JPEG"},
 			{"PNG header claiming 30000x30000", veiltest.UploadImageMutation, "bomb.png", "", pngHeader(30000, 30000), "BAD_USER_INPUT", ""},
 			{"oversized image", veiltest.UploadImageMutation, "big.jpg", "", garden, "PAYLOAD_TOO_LARGE", "larger than the limit"},
