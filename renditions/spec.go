@@ -410,3 +410,31 @@ func (s Spec) UsesFocalPoint() bool {
 	}
 	return false
 }
+
+// Format returns the output format s names with format-*, or "" when s leaves it to the source.
+func (s Spec) Format() Format { return s.format }
+
+// WithFormat returns s with its output format set to f (format-f), replacing any format-* and
+// its lossless flag. Whether f has an encoder is checked by Plan, as for a parsed format-f.
+func (s Spec) WithFormat(f Format) Spec {
+	s.format, s.lossless = f, false
+	return s
+}
+
+// FormatOfExtension returns the format a file extension (".png", "JPG"; the dot is optional)
+// names, or "" when it names none of Veil's formats.
+func FormatOfExtension(ext string) Format {
+	switch strings.ToLower(strings.TrimPrefix(ext, ".")) {
+	case "jpg", "jpeg", "jpe", "jfif":
+		return JPEG
+	case "png":
+		return PNG
+	case "gif":
+		return GIF
+	case "webp":
+		return WebP
+	case "avif":
+		return AVIF
+	}
+	return ""
+}

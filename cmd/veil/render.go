@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/veil-media/veil/renditions"
 )
@@ -14,6 +16,10 @@ import (
 // render makes one rendition of a local file, exactly as the server would, without a server:
 //
 //	veil render -spec 'fill-300x300|format-webp' in.jpg out.webp
+//
+// When the spec has no format-*, the output file's extension chooses the format (out.png gets
+// PNG); an extension that names no image format leaves the spec's default. A spec whose format-*
+// contradicts the extension (format-webp to out.png) is refused with exit status 2.
 func render(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("veil render", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,6 +39,15 @@ func render(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "veil render: %v\n", err)
 		return 2
+	}
+	if ext := renditions.FormatOfExtension(filepath.Ext(fs.Arg(1))); ext != "" {
+		switch f := sp.Format(); {
+		case f == "":
+			sp = sp.WithFormat(ext)
+		case f != ext:
+			fmt.Fprintf(stderr, "veil render: the spec writes %s but %s names %s; change one of them\n", strings.ToUpper(string(f)), fs.Arg(1), strings.ToUpper(string(ext)))
+			return 2
+		}
 	}
 	var fp *renditions.FocalPoint
 	if *focal != "" {
