@@ -11,7 +11,6 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
-	"math"
 	"sync"
 
 	"github.com/disintegration/imaging"
@@ -166,8 +165,7 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 		if bytes.LastIndex(data, []byte{0xFF, 0xD9}) < int(hdr.consumed) {
 			return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
 		}
-		ow, oh := rawOutSize(info, plan)
-		denom := jpegScale(rawCrop(info, plan), ow, oh)
+		denom := decodeDenom(info, plan)
 		if denom == 8 && hdr.progressive {
 			if dc, ok := dcOnly(data); ok {
 				data = dc
@@ -211,12 +209,13 @@ func gifCanvas(frame image.Image, w, h int) image.Image {
 	return canvas
 }
 
-// jpegScale picks the largest JPEG DCT scale denominator (8, 4, 2, else 1) at which the
-// decoded crop still has at least as many pixels as the output on both axes, so the final
-// resize only ever shrinks.
+// jpegScale picks the JPEG DCT scale denominator (8, 4, 2, else 1) as libvips's thumbnail
+// does: the largest that still leaves the final resize a reduction of at least 2× on both axes.
+// A DCT-scaled decode is a box filter (each pixel the mean of a d×d block), much softer than
+// Lanczos; the Lanczos3 reduce that follows does the real filtering and needs room to do it.
 func jpegScale(crop image.Rectangle, outW, outH int) int {
 	for _, d := range []int{8, 4, 2} {
-		if crop.Dx() >= outW*d && crop.Dy() >= outH*d {
+		if crop.Dx() >= outW*2*d && crop.Dy() >= outH*2*d {
 			return d
 		}
 	}
@@ -282,40 +281,32 @@ func orient(img image.Image, o int) image.Image {
 }
 
 // transform crops and resizes the decoded image in stored orientation, then turns the (small)
-// result upright.
+// result upright. The crop is mapped exactly into a DCT-scaled decode, whose pixel i covers
+// source pixels d·i … d·i+d−1, and resampled from there with sub-pixel precision; a crop that
+// needs no resize is cut out as it is.
 func transform(img image.Image, info Info, plan Plan) image.Image {
 	rw, rh := info.rawSize()
 	b := img.Bounds()
-	crop := scaleRect(rawCrop(info, plan), rw, rh, b.Dx(), b.Dy()).Add(b.Min)
-	if crop != b {
-		img = subImage(img, crop)
-	}
+	crop := rawCrop(info, plan)
 	tw, th := rawOutSize(info, plan)
-	if cw, ch := crop.Dx(), crop.Dy(); cw != tw || ch != th {
-		img = imaging.Resize(img, tw, th, resizeFilter(cw, ch, tw, th, b.Dx() < rw))
+	d := 1
+	if info.Format == JPEG {
+		d = decodeDenom(info, plan)
 	}
-	return orient(img, info.Orientation)
+	if d == 1 && crop.Dx() == tw && crop.Dy() == th {
+		if crop != image.Rect(0, 0, rw, rh) {
+			img = subImage(img, crop.Add(b.Min))
+		}
+		return orient(img, info.Orientation)
+	}
+	win := box{float64(crop.Min.X) / float64(d), float64(crop.Min.Y) / float64(d), float64(crop.Max.X) / float64(d), float64(crop.Max.Y) / float64(d)}
+	return orient(resample(img, win, tw, th), info.Orientation)
 }
 
-// scaleRect maps r from a w×h image to the same area of a dw×dh image, rounding outwards.
-func scaleRect(r image.Rectangle, w, h, dw, dh int) image.Rectangle {
-	if w == dw && h == dh {
-		return r
-	}
-	sx, sy := float64(dw)/float64(w), float64(dh)/float64(h)
-	out := image.Rect(
-		int(math.Floor(float64(r.Min.X)*sx)), int(math.Floor(float64(r.Min.Y)*sy)),
-		int(math.Ceil(float64(r.Max.X)*sx)), int(math.Ceil(float64(r.Max.Y)*sy)),
-	).Intersect(image.Rect(0, 0, dw, dh))
-	if out.Dx() < 1 {
-		out.Max.X = min(out.Min.X+1, dw)
-		out.Min.X = out.Max.X - 1
-	}
-	if out.Dy() < 1 {
-		out.Max.Y = min(out.Min.Y+1, dh)
-		out.Min.Y = out.Max.Y - 1
-	}
-	return out
+// decodeDenom is the JPEG DCT scale denominator Generate decodes a JPEG at for plan.
+func decodeDenom(info Info, plan Plan) int {
+	ow, oh := rawOutSize(info, plan)
+	return jpegScale(rawCrop(info, plan), ow, oh)
 }
 
 func subImage(img image.Image, r image.Rectangle) image.Image {
@@ -325,20 +316,6 @@ func subImage(img image.Image, r image.Rectangle) image.Image {
 		return s.SubImage(r)
 	}
 	return imaging.Crop(img, r)
-}
-
-// resizeFilter picks the resampling filter by how much is left to shrink: Linear (a tent,
-// cheapest) from 4× down, Catmull-Rom from 2× down or after a DCT-scaled JPEG decode, which has
-// already averaged, and Lanczos (sharpest, dearest) for mild shrinks and for enlargements.
-func resizeFilter(cw, ch, tw, th int, dctScaled bool) imaging.ResampleFilter {
-	f := math.Max(float64(cw)/float64(tw), float64(ch)/float64(th))
-	switch {
-	case f >= 4:
-		return imaging.Linear
-	case f >= 2 || dctScaled:
-		return imaging.CatmullRom
-	}
-	return imaging.Lanczos
 }
 
 // flatten composites img over an opaque background when img has any transparency.

@@ -134,12 +134,16 @@ func TestJPEGScale(t *testing.T) {
 		outW, outH int
 		want       int
 	}{
-		{image.Rect(0, 0, 5640, 3172), 400, 224, 8},
-		{image.Rect(0, 0, 5640, 3172), 1600, 899, 2},
-		{image.Rect(0, 0, 5640, 3172), 800, 449, 4},
+		// As libvips's thumbnail: the largest scale that leaves a reduction of at least 2×.
+		{image.Rect(0, 0, 5640, 3172), 200, 112, 8},
+		{image.Rect(0, 0, 5640, 3172), 400, 224, 4},
+		{image.Rect(0, 0, 5640, 3172), 1600, 899, 1},
+		{image.Rect(0, 0, 5640, 3172), 1410, 793, 2},
+		{image.Rect(0, 0, 5640, 3172), 800, 449, 2},
 		{image.Rect(0, 0, 1000, 1000), 1000, 1000, 1},
 		{image.Rect(0, 0, 1000, 1000), 2000, 2000, 1},
-		{image.Rect(0, 0, 1000, 1000), 130, 100, 4},
+		{image.Rect(0, 0, 1000, 1000), 130, 100, 2},
+		{image.Rect(0, 0, 1000, 1000), 62, 62, 8},
 	}
 	for _, tt := range tests {
 		if got := jpegScale(tt.crop, tt.outW, tt.outH); got != tt.want {

@@ -1,0 +1,266 @@
+package renditions
+
+import (
+	"image"
+	"image/color"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// resample resizes the area win of src to w×h with a separable Lanczos3 filter, the filter
+// libvips reduces with. win is in src's pixel coordinates (src.Bounds().Min is its origin) and
+// need not fall on whole pixels: a crop box mapped into a DCT-scaled decode keeps its exact
+// position, so the result is not shifted. Output sample i is centred on
+// win.l + (i+0.5)·scale − 0.5; when shrinking, the filter is widened by the scale factor. Taps
+// that fall outside win read the pixels around it, and outside src its edge pixels, so the
+// result is what a reduction of the whole image would show there.
+//
+// Pixels are filtered premultiplied by alpha in 8-bit gamma-encoded values with 14-bit
+// fixed-point weights; the horizontal pass keeps an 8-bit intermediate (as libvips does). The
+// work is split across GOMAXPROCS goroutines, all done when resample returns.
+func resample(src image.Image, win box, w, h int) *image.NRGBA {
+	b := src.Bounds()
+	xs := lanczosWeights(win.l, win.w()/float64(w), w, b.Dx())
+	ys := lanczosWeights(win.t, win.h()/float64(h), h, b.Dy())
+
+	// Horizontal pass over the rows the vertical pass reads: y0 ≤ y < y1.
+	y0, y1 := ys.lo, ys.hi
+	mid := make([]uint8, (y1-y0)*w*4)
+	parallel(y1-y0, func(lo, hi int) {
+		row := make([]uint8, (xs.hi-xs.lo)*4)
+		for y := lo; y < hi; y++ {
+			readRow(src, b.Min.X+xs.lo, b.Min.X+xs.hi, b.Min.Y+y0+y, row)
+			out := mid[y*w*4 : (y+1)*w*4]
+			for i := 0; i < w; i++ {
+				var r, g, bl, a int32
+				first, wts := xs.first[i]-xs.lo, xs.w[xs.off[i]:xs.off[i+1]]
+				p := row[first*4 : (first+len(wts))*4]
+				for k, wt := range wts {
+					q := p[k*4 : k*4+4 : k*4+4]
+					r += wt * int32(q[0])
+					g += wt * int32(q[1])
+					bl += wt * int32(q[2])
+					a += wt * int32(q[3])
+				}
+				putPremul(out[i*4:i*4+4:i*4+4], r, g, bl, a)
+			}
+		}
+	})
+
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	parallel(h, func(lo, hi int) {
+		stride := w * 4
+		for j := lo; j < hi; j++ {
+			first, wts := ys.first[j]-y0, ys.w[ys.off[j]:ys.off[j+1]]
+			out := dst.Pix[j*dst.Stride : j*dst.Stride+stride]
+			for x := 0; x < stride; x += 4 {
+				var r, g, bl, a int32
+				for k, wt := range wts {
+					q := mid[(first+k)*stride+x:]
+					r += wt * int32(q[0])
+					g += wt * int32(q[1])
+					bl += wt * int32(q[2])
+					a += wt * int32(q[3])
+				}
+				putStraight(out[x:x+4:x+4], r, g, bl, a)
+			}
+		}
+	})
+	return dst
+}
+
+// weightBits is the fixed-point precision of filter weights: a weight of 1 is 1<<weightBits.
+const weightBits = 14
+
+// weights are the filter taps of one axis: output sample i reads source pixels first[i],
+// first[i]+1, … (relative to the source's bounds) with w[off[i]:off[i+1]]. Every tap lies in
+// [lo, hi).
+type weights struct {
+	first  []int
+	off    []int
+	w      []int32
+	lo, hi int
+}
+
+// lanczosWeights computes the Lanczos3 taps of n output samples spaced scale source pixels
+// apart, the first centred on origin + scale/2 − 0.5, over a source axis of size pixels. Taps
+// past either edge are folded onto the edge pixel.
+func lanczosWeights(origin, scale float64, n, size int) weights {
+	s := math.Max(scale, 1) // widen the filter when shrinking
+	support := 3 * s
+	ws := weights{first: make([]int, n), off: make([]int, n+1), lo: size, hi: 0}
+	fw := make([]float64, 0, int(2*support)+3)
+	for i := 0; i < n; i++ {
+		centre := origin + (float64(i)+0.5)*scale - 0.5
+		j0 := int(math.Ceil(centre - support))
+		j1 := int(math.Floor(centre + support))
+		lo, hi := min(max(j0, 0), size-1), min(max(j1, 0), size-1)
+		fw = fw[:hi-lo+1]
+		clear(fw)
+		var sum float64
+		for j := j0; j <= j1; j++ {
+			x := (float64(j) - centre) / s
+			if x <= -3 || x >= 3 {
+				continue
+			}
+			wt := sinc(x) * sinc(x/3)
+			fw[min(max(j, 0), size-1)-lo] += wt
+			sum += wt
+		}
+		// Fixed point, with the rounding error put on the largest tap so they sum to exactly 1.
+		var isum int32
+		big := 0
+		for k, v := range fw {
+			q := int32(math.Round(v / sum * (1 << weightBits)))
+			ws.w = append(ws.w, q)
+			isum += q
+			if math.Abs(v) > math.Abs(fw[big]) {
+				big = k
+			}
+		}
+		ws.w[ws.off[i]+big] += 1<<weightBits - isum
+		ws.first[i] = lo
+		ws.off[i+1] = len(ws.w)
+		ws.lo, ws.hi = min(ws.lo, lo), max(ws.hi, hi+1)
+	}
+	return ws
+}
+
+func sinc(x float64) float64 {
+	if x == 0 {
+		return 1
+	}
+	return math.Sin(math.Pi*x) / (math.Pi * x)
+}
+
+// clampChannel turns a fixed-point sum into 0…max.
+func clampChannel(v, hi int32) uint8 {
+	v = (v + 1<<(weightBits-1)) >> weightBits
+	if v < 0 {
+		return 0
+	}
+	if v > hi {
+		return uint8(hi)
+	}
+	return uint8(v)
+}
+
+// putPremul stores a premultiplied pixel: colour never above alpha.
+func putPremul(p []uint8, r, g, b, a int32) {
+	av := clampChannel(a, 255)
+	p[0], p[1], p[2], p[3] = clampChannel(r, int32(av)), clampChannel(g, int32(av)), clampChannel(b, int32(av)), av
+}
+
+// putStraight stores a premultiplied sum as a straight-alpha (NRGBA) pixel.
+func putStraight(p []uint8, r, g, b, a int32) {
+	av := clampChannel(a, 255)
+	switch av {
+	case 255:
+		p[0], p[1], p[2] = clampChannel(r, 255), clampChannel(g, 255), clampChannel(b, 255)
+	case 0:
+		p[0], p[1], p[2] = 0, 0, 0
+	default:
+		// Unpremultiply from the fixed-point sums for precision.
+		un := func(c int32) uint8 {
+			v := (int64(c)*255 + int64(a)/2) / int64(a)
+			return uint8(min(max(v, 0), 255))
+		}
+		p[0], p[1], p[2] = un(r), un(g), un(b)
+	}
+	p[3] = av
+}
+
+// readRow writes row y of src, pixels x0 ≤ x < x1, premultiplied RGBA, into dst.
+func readRow(src image.Image, x0, x1, y int, dst []uint8) {
+	switch s := src.(type) {
+	case *image.YCbCr:
+		yi := s.YOffset(x0, y) - x0
+		for x := x0; x < x1; x++ {
+			ci := s.COffset(x, y)
+			r, g, b := color.YCbCrToRGB(s.Y[yi+x], s.Cb[ci], s.Cr[ci])
+			d := dst[(x-x0)*4 : (x-x0)*4+4 : (x-x0)*4+4]
+			d[0], d[1], d[2], d[3] = r, g, b, 255
+		}
+	case *image.RGBA:
+		copy(dst, s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)])
+	case *image.NRGBA:
+		p := s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)]
+		for i := 0; i < len(p); i += 4 {
+			a := uint32(p[i+3])
+			d := dst[i : i+4 : i+4]
+			switch a {
+			case 255:
+				copy(d, p[i:i+4])
+			case 0:
+				d[0], d[1], d[2], d[3] = 0, 0, 0, 0
+			default:
+				d[0] = uint8((uint32(p[i])*a + 127) / 255)
+				d[1] = uint8((uint32(p[i+1])*a + 127) / 255)
+				d[2] = uint8((uint32(p[i+2])*a + 127) / 255)
+				d[3] = uint8(a)
+			}
+		}
+	case *image.Gray:
+		p := s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)]
+		for i, v := range p {
+			d := dst[i*4 : i*4+4 : i*4+4]
+			d[0], d[1], d[2], d[3] = v, v, v, 255
+		}
+	case *image.NRGBA64:
+		p := s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)]
+		for i := 0; i < len(p); i += 8 {
+			a := uint32(p[i+6])<<8 | uint32(p[i+7])
+			d := dst[i/2 : i/2+4 : i/2+4]
+			for c := range 3 {
+				v := (uint32(p[i+2*c])<<8 | uint32(p[i+2*c+1])) * a / 0xffff
+				d[c] = uint8(v >> 8)
+			}
+			d[3] = uint8(a >> 8)
+		}
+	case *image.RGBA64:
+		p := s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)]
+		for i := 0; i < len(p); i += 8 {
+			d := dst[i/2 : i/2+4 : i/2+4]
+			d[0], d[1], d[2], d[3] = p[i], p[i+2], p[i+4], p[i+6]
+		}
+	case *image.Gray16:
+		p := s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)]
+		for i := 0; i < len(p); i += 2 {
+			d := dst[i*2 : i*2+4 : i*2+4]
+			d[0], d[1], d[2], d[3] = p[i], p[i], p[i], 255
+		}
+	case *image.Paletted:
+		var pal [256][4]uint8
+		for i, c := range s.Palette {
+			r, g, b, a := c.RGBA()
+			pal[i] = [4]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+		}
+		p := s.Pix[s.PixOffset(x0, y):s.PixOffset(x1, y)]
+		for i, v := range p {
+			copy(dst[i*4:i*4+4], pal[v][:])
+		}
+	default:
+		for x := x0; x < x1; x++ {
+			r, g, b, a := src.At(x, y).RGBA()
+			d := dst[(x-x0)*4 : (x-x0)*4+4 : (x-x0)*4+4]
+			d[0], d[1], d[2], d[3] = uint8(r>>8), uint8(g>>8), uint8(b>>8), uint8(a>>8)
+		}
+	}
+}
+
+// parallel runs fn over [0, n) split into up to GOMAXPROCS contiguous parts and returns when
+// all have finished.
+func parallel(n int, fn func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), max(n/16, 1))
+	if parts <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := n*p/parts, n*(p+1)/parts
+		wg.Go(func() { fn(lo, hi) })
+	}
+	wg.Wait()
+}
