@@ -166,9 +166,9 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 			return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
 		}
 		denom := decodeDenom(info, plan)
-		if denom == 8 && hdr.progressive {
-			if dc, ok := dcOnly(data); ok {
-				data = dc
+		if maxK, ok := scaleCoefficients[denom]; ok && hdr.progressive {
+			if pruned, ok := pruneScans(data, maxK); ok {
+				data = pruned
 			}
 		}
 		// Inspect has already refused the JPEG variants the decoder cannot read, so any
@@ -197,6 +197,10 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 	}
 	return img, nil
 }
+
+// scaleCoefficients is, for a DCT scale that reads only some coefficients of a block, the
+// highest zigzag index it reads: the DC alone at 1/8, the 2×2 lowest frequencies at 1/4.
+var scaleCoefficients = map[int]int{8: 0, 4: 4}
 
 // gifCanvas places a first GIF frame that does not cover the logical screen on a transparent
 // canvas of the screen's size, so sizes match the header.

@@ -128,6 +128,35 @@ func TestDCOnlyMatchesFullDecode(t *testing.T) {
 	}
 }
 
+// TestPruneScansQuarter: at a 1/4 DCT scale a progressive JPEG decoded without the scans
+// pruneScans drops is close to the full 1/4 decode, from a much smaller stream.
+func TestPruneScansQuarter(t *testing.T) {
+	src := corpusFile(t, "photos/FreshFlower.jpg") // progressive, libjpeg's usual scan script
+	pruned, ok := pruneScans(src, scaleCoefficients[4])
+	if !ok {
+		t.Fatal("pruneScans refused a progressive JPEG")
+	}
+	if len(pruned) > len(src)*2/3 {
+		t.Errorf("pruned stream is %d of %d bytes", len(pruned), len(src))
+	}
+	full, err := jpegn.Decode(bytes.NewReader(src), &jpegn.Options{ScaleDenom: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := jpegn.Decode(bytes.NewReader(pruned), &jpegn.Options{ScaleDenom: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := meanAbsDiff(t, full, fast); d > 1.5 {
+		t.Errorf("pruned 1/4 decode differs from the full one by %.3f levels", d)
+	} else {
+		t.Logf("pruned 1/4 decode: %d of %d bytes, mean difference %.3f levels", len(pruned), len(src), d)
+	}
+	if _, ok := pruneScans(src[:len(src)/2], 4); ok {
+		t.Error("pruneScans accepted a truncated stream")
+	}
+}
+
 func TestJPEGScale(t *testing.T) {
 	tests := []struct {
 		crop       image.Rectangle

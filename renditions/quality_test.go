@@ -21,6 +21,8 @@ import (
 const (
 	minSSIM  = 0.99
 	maxShift = 0.1
+	// minChromaSSIM bounds the colour detail lost: the lower of the SSIMs of the Cb and Cr planes.
+	minChromaSSIM = 0.98
 )
 
 // qualitySources are the real photos of the corpus, and the large one when VEIL_LARGE_CORPUS
@@ -59,8 +61,14 @@ func TestSharpness(t *testing.T) {
 				want := lanczos3Reference(full, plan.Crop, plan.Width, plan.Height)
 				ssim := ssimLuma(luma(got), luma(want), plan.Width, plan.Height)
 				dx, dy := shiftEstimate(luma(got), luma(want), plan.Width, plan.Height)
-				rows = append(rows, fmt.Sprintf("%-26s %-13s %4dx%-4d scale 1/%d  SSIM %.4f  shift %+.2f,%+.2f px",
-					filepath.Base(name), spec, plan.Width, plan.Height, decodeDenom(info, plan), ssim, dx, dy))
+				gcb, gcr := chroma(got)
+				wcb, wcr := chroma(want)
+				cssim := min(ssimLuma(gcb, wcb, plan.Width, plan.Height), ssimLuma(gcr, wcr, plan.Width, plan.Height))
+				rows = append(rows, fmt.Sprintf("%-24s %-13s %4dx%-4d scale 1/%d  SSIM %.4f  chroma SSIM %.4f  shift %+.2f,%+.2f px",
+					filepath.Base(name), spec, plan.Width, plan.Height, testDenom(info, plan), ssim, cssim, dx, dy))
+				if cssim < minChromaSSIM {
+					t.Errorf("chroma SSIM %.4f against the Lanczos3 reference, want ≥ %.2f", cssim, minChromaSSIM)
+				}
 				if ssim < minSSIM {
 					t.Errorf("SSIM %.4f against the Lanczos3 reference, want ≥ %.2f", ssim, minSSIM)
 				}
@@ -169,13 +177,20 @@ func lanczos3Taps(origin, scale float64, i, n int) ([]int, []float64) {
 }
 
 // luma returns the Rec. 601 luma of img, row by row, as float64 0–255.
-func luma(img image.Image) []float64 {
+func luma(img image.Image) []float64 { return plane(img, 0.299, 0.587, 0.114, 0) }
+
+// chroma returns the Rec. 601 Cb and Cr planes of img, as float64 centred on 128.
+func chroma(img image.Image) (cb, cr []float64) {
+	return plane(img, -0.168736, -0.331264, 0.5, 128), plane(img, 0.5, -0.418688, -0.081312, 128)
+}
+
+func plane(img image.Image, kr, kg, kb, offset float64) []float64 {
 	b := img.Bounds()
 	out := make([]float64, 0, b.Dx()*b.Dy())
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			r, g, bl, _ := img.At(x, y).RGBA()
-			out = append(out, (0.299*float64(r)+0.587*float64(g)+0.114*float64(bl))/257)
+			out = append(out, (kr*float64(r)+kg*float64(g)+kb*float64(bl))/257+offset)
 		}
 	}
 	return out

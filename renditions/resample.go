@@ -21,6 +21,21 @@ import (
 // work is split across GOMAXPROCS goroutines, all done when resample returns.
 func resample(src image.Image, win box, w, h int) *image.NRGBA {
 	b := src.Bounds()
+	switch s := src.(type) {
+	case *image.YCbCr:
+		if b.Min == (image.Point{}) && planesFit(s) {
+			return resampleYCbCr(s, win, w, h)
+		}
+	case *image.Gray:
+		if b.Min == (image.Point{}) {
+			g := resamplePlane(s.Pix, s.Stride, b.Dx(), b.Dy(), win, w, h)
+			dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+			for i, v := range g {
+				dst.Pix[4*i], dst.Pix[4*i+1], dst.Pix[4*i+2], dst.Pix[4*i+3] = v, v, v, 255
+			}
+			return dst
+		}
+	}
 	xs := lanczosWeights(win.l, win.w()/float64(w), w, b.Dx())
 	ys := lanczosWeights(win.t, win.h()/float64(h), h, b.Dy())
 
@@ -68,6 +83,89 @@ func resample(src image.Image, win box, w, h int) *image.NRGBA {
 		}
 	})
 	return dst
+}
+
+// resampleYCbCr resamples each plane of a JPEG decode on its own, chroma from its own sample
+// grid (a chroma sample of a 4:2:0 image covers 2×2 luma pixels), and converts to RGB only at
+// the output size: the conversion is affine, so this equals converting first (but for
+// clamping), with chroma upsampled by the Lanczos filter rather than repeated, for a third of
+// the arithmetic of filtering RGBA.
+func resampleYCbCr(src *image.YCbCr, win box, w, h int) *image.NRGBA {
+	b := src.Bounds()
+	cx, cy := 1, 1
+	switch src.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		cx = 2
+	case image.YCbCrSubsampleRatio420:
+		cx, cy = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		cy = 2
+	case image.YCbCrSubsampleRatio411:
+		cx = 4
+	case image.YCbCrSubsampleRatio410:
+		cx, cy = 4, 2
+	}
+	cw, ch := (b.Dx()+cx-1)/cx, (b.Dy()+cy-1)/cy
+	cwin := box{win.l / float64(cx), win.t / float64(cy), win.r / float64(cx), win.b / float64(cy)}
+	var yp, cbp, crp []uint8
+	var wg sync.WaitGroup
+	wg.Go(func() { cbp = resamplePlane(src.Cb, src.CStride, cw, ch, cwin, w, h) })
+	wg.Go(func() { crp = resamplePlane(src.Cr, src.CStride, cw, ch, cwin, w, h) })
+	yp = resamplePlane(src.Y, src.YStride, b.Dx(), b.Dy(), win, w, h)
+	wg.Wait()
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range yp {
+		r, g, bl := color.YCbCrToRGB(yp[i], cbp[i], crp[i])
+		p := dst.Pix[4*i : 4*i+4 : 4*i+4]
+		p[0], p[1], p[2], p[3] = r, g, bl, 255
+	}
+	return dst
+}
+
+// planesFit reports whether src's planes hold the samples resampleYCbCr reads.
+func planesFit(src *image.YCbCr) bool {
+	b := src.Bounds()
+	c := src.COffset(b.Max.X-1, b.Max.Y-1)
+	return src.YOffset(b.Max.X-1, b.Max.Y-1) < len(src.Y) && c < len(src.Cb) && c < len(src.Cr)
+}
+
+// resamplePlane is resample for one 8-bit plane of pw×ph samples (stride apart), returning
+// the w×h result packed.
+func resamplePlane(pix []uint8, stride, pw, ph int, win box, w, h int) []uint8 {
+	xs := lanczosWeights(win.l, win.w()/float64(w), w, pw)
+	ys := lanczosWeights(win.t, win.h()/float64(h), h, ph)
+	y0, y1 := ys.lo, ys.hi
+	mid := make([]uint8, (y1-y0)*w)
+	parallel(y1-y0, func(lo, hi int) {
+		for y := lo; y < hi; y++ {
+			row := pix[(y0+y)*stride : (y0+y)*stride+pw]
+			out := mid[y*w : (y+1)*w]
+			for i := range out {
+				wts := xs.w[xs.off[i]:xs.off[i+1]]
+				p := row[xs.first[i] : xs.first[i]+len(wts)]
+				var v int32
+				for k, wt := range wts {
+					v += wt * int32(p[k])
+				}
+				out[i] = clampChannel(v, 255)
+			}
+		}
+	})
+	out := make([]uint8, w*h)
+	parallel(h, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			first, wts := ys.first[j]-y0, ys.w[ys.off[j]:ys.off[j+1]]
+			o := out[j*w : (j+1)*w]
+			for x := range o {
+				var v int32
+				for k, wt := range wts {
+					v += wt * int32(mid[(first+k)*w+x])
+				}
+				o[x] = clampChannel(v, 255)
+			}
+		}
+	})
+	return out
 }
 
 // weightBits is the fixed-point precision of filter weights: a weight of 1 is 1<<weightBits.
