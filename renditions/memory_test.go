@@ -97,7 +97,9 @@ func checkEstimate(t *testing.T, src []byte, spec string) {
 	if est < peak {
 		t.Errorf("estimate %.1f MB is below the measured peak %.1f MB", mb(est), mb(peak))
 	}
-	if est > 3*peak+3<<20 {
+	// The slack covers the estimate's fixed parts (2 MB overhead, the WebP encoder's 2 MB base),
+	// which a tiny rendition does not reach: vnc-d.webp to width-100 peaks at 0.5–0.6 MB.
+	if est > 3*peak+4<<20 {
 		t.Errorf("estimate %.1f MB is more than 3× the measured peak %.1f MB", mb(est), mb(peak))
 	}
 }
