@@ -136,7 +136,7 @@ func TestHostile(t *testing.T) {
 		{name: "empty", data: nil, want: ErrUnsupportedFormat},
 		{name: "text", data: []byte("hello, world"), want: ErrUnsupportedFormat},
 		{name: "animated WebP", data: animatedWebP, want: ErrAnimatedWebP},
-		{name: "animated WebP made by img2webp", data: corpusFile(t, "webp/animated.webp"), want: ErrAnimatedWebP},
+		{name: "animated WebP made by img2webp", data: corpusFile(t, "refused/animated.webp"), want: ErrAnimatedWebP},
 		{name: "arithmetic JPEG", data: sof(0xC9, 8), want: ErrUnsupportedFormat},
 		{name: "lossless JPEG", data: sof(0xC3, 8), want: ErrUnsupportedFormat},
 		{name: "12-bit JPEG", data: sof(0xC1, 12), want: ErrUnsupportedFormat},

@@ -81,7 +81,7 @@ func TestBadUploads(t *testing.T) {
 		upright, _ := os.ReadFile(veiltest.Corpus(t, "orientation/upright.jpg"))
 		pdf, _ := os.ReadFile(veiltest.Corpus(t, "documents/shared-mime-info-spec.pdf"))
 		pngBytes, _ := os.ReadFile(veiltest.Corpus(t, "webp/vnc-d.webp"))
-		animated, _ := os.ReadFile(veiltest.Corpus(t, "webp/animated.webp"))
+		animated, _ := os.ReadFile(veiltest.Corpus(t, "refused/animated.webp"))
 		elf := append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 120)...)
 		cases := []struct {
 			name, mutation, filename, contentType string
