@@ -91,7 +91,9 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 	default:
 		decode = 16 * px
 	}
-	// Resize: the horizontal pass keeps out-width × decoded-crop-height NRGBA, then the output.
+	// Resize: the horizontal pass keeps out-width × decoded-crop-height NRGBA (or one byte a
+	// plane for a YCbCr decode, whose planes are each kept at the output size before becoming
+	// RGB: 3 more bytes an output pixel), then the output.
 	// Orientation and flattening, when they happen, and the encoder each hold up to one more
 	// output-sized copy.
 	ch := int64(crop.Dy())
@@ -101,7 +103,7 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 	out := 4 * int64(max(plan.Width, 1)) * int64(max(plan.Height, 1))
 	var resize int64
 	if plan.Resizes() || dw < int64(rw) {
-		resize = 4*int64(max(ow, 1))*ch + out
+		resize = 4*int64(max(ow, 1))*ch + out + 3*out/4
 	}
 	copies := int64(1)
 	if info.Orientation > 1 || info.Orientation == 0 {
