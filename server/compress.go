@@ -27,7 +27,7 @@ var gzipWriters = sync.Pool{New: func() any {
 // Accept-Encoding` on both. Websocket upgrades and SSE streams pass through untouched.
 func withGraphQLHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			w.Header().Set("Cache-Control", "private, no-store")
 		}
 		w.Header().Add("Vary", "Authorization")

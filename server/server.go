@@ -231,9 +231,6 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(s.websocketTransport())
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}) // SSE comments keep proxies from cutting idle streams
-	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
 	srv.AddTransport(upload.Transport{
 		MaxRequestBytes: s.cfg.MaxUploadRequestBytes,
 		MaxFieldBytes:   s.cfg.MaxRequestBytes,
@@ -241,6 +238,8 @@ func (s *Server) graphQLHandler() http.Handler {
 		MaxSpoolRequest: s.cfg.UploadSpoolRequestMax,
 		Spool:           upload.NewSpoolBudget(s.cfg.UploadSpoolMax),
 	})
+	srv.AddTransport(graphQLHTTP{}) // GET, HEAD and JSON POST, after the streaming and multipart ones
+	srv.AddTransport(transport.Options{AllowedMethods: []string{"OPTIONS", "GET", "HEAD", "POST"}})
 	queryCache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(s.cfg.Query.MaxTokens)

@@ -104,9 +104,12 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 
 	rc, gerrs := exec.CreateOperationContext(r.Context(), &params)
 	if gerrs != nil {
+		// A request error (GraphQL over HTTP, application/json): 200, errors and no data entry.
 		resp := exec.DispatchError(graphql.WithOperationContext(r.Context(), rc), gerrs)
-		w.WriteHeader(statusFor(gerrs))
-		_ = json.NewEncoder(w).Encode(resp)
+		_ = json.NewEncoder(w).Encode(struct {
+			Errors     gqlerror.List  `json:"errors"`
+			Extensions map[string]any `json:"extensions,omitempty"`
+		}{resp.Errors, resp.Extensions})
 		return
 	}
 	if rc.Operation != nil && rc.Operation.Operation != "mutation" && len(uploadsMap) > 0 {
@@ -188,15 +191,6 @@ func fail(w http.ResponseWriter, status int, code, format string, args ...any) {
 			"extensions": map[string]any{"code": code},
 		}},
 	})
-}
-
-func statusFor(errs gqlerror.List) int {
-	for _, e := range errs {
-		if code, _ := e.Extensions["code"].(string); code == "GRAPHQL_VALIDATION_FAILED" || code == "GRAPHQL_PARSE_FAILED" {
-			return http.StatusUnprocessableEntity
-		}
-	}
-	return http.StatusOK
 }
 
 // setPath puts f at a dotted variable path such as "variables.input.file" or "variables.files.1".
