@@ -141,12 +141,14 @@ func TestGraphQLOverHTTP(t *testing.T) {
 			`{"query": "{ __typename }", "variables": "` + marker + `"}`,
 			marker,
 		} {
-			a := post(t, body, appJSON)
-			if a.status != http.StatusBadRequest || firstCode(a) != "BAD_REQUEST" {
-				t.Errorf("%.40s: %d %s, want 400 BAD_REQUEST", body, a.status, a.body)
-			}
-			if strings.Contains(string(a.body), marker) {
-				t.Errorf("the answer quotes the body: %s", a.body)
+			for _, accept := range []string{appJSON, "text/event-stream"} { // JSON POST, and SSE
+				a := post(t, body, accept)
+				if a.status != http.StatusBadRequest || firstCode(a) != "BAD_REQUEST" {
+					t.Errorf("%.40s (%s): %d %s, want 400 BAD_REQUEST", body, accept, a.status, a.body)
+				}
+				if strings.Contains(string(a.body), marker) {
+					t.Errorf("the answer quotes the body: %s", a.body)
+				}
 			}
 		}
 	})

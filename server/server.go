@@ -230,7 +230,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(s.websocketTransport())
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}) // SSE comments keep proxies from cutting idle streams
+	srv.AddTransport(sseTransport{transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}}) // SSE comments keep proxies from cutting idle streams
 	srv.AddTransport(upload.Transport{
 		MaxRequestBytes: s.cfg.MaxUploadRequestBytes,
 		MaxFieldBytes:   s.cfg.MaxRequestBytes,
