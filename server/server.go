@@ -253,6 +253,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
 	srv.Use(unavailableStatus{})
 	srv.Use(subscriptionTransport{})
+	srv.Use(uploadRollback{media: s.deps.Media, log: s.log})
 	srv.Use(streamEndReport{})
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {

@@ -81,7 +81,7 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		return
 	}
 	s := &stream{
-		mr: mr, expected: map[string]bool{}, spooled: map[string]spooledPart{},
+		mr: mr, expected: map[string]bool{}, shared: map[string]bool{}, spooled: map[string]spooledPart{},
 		consumed: map[string]bool{}, tmpDir: t.TempDir,
 		maxSpool: t.MaxSpoolRequest, budget: t.Spool,
 	}
@@ -92,6 +92,11 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 			return
 		}
 		s.expected[key] = true
+		if len(paths) > 1 {
+			// One file for several variables (the spec allows it; apollo-upload-client sends a
+			// File used twice this way): it is spooled, so that each can read all of it.
+			s.shared[key] = true
+		}
 		for _, p := range paths {
 			if err := setPath(params.Variables, p, &File{key: key, s: s}); err != nil {
 				fail(w, http.StatusBadRequest, "BAD_REQUEST", "map entry %q: %v", key, err)
