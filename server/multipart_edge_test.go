@@ -86,7 +86,9 @@ func TestMultipartEdgeCases(t *testing.T) {
 		c1, c2 := collection("one"), collection("two")
 		r := srv.Do(multipartRaw(t, srv, two, map[string]any{"a": nil, "b": nil, "ca": c1, "cb": c2},
 			map[string][]string{"0": {"variables.a", "variables.b"}}, rawPart{"0", "LadyBird.jpg", photo}))
-		var d struct{ A, B struct{ ID, Filename, SHA256 string } }
+		var d struct {
+			A, B struct{ ID, Filename, SHA256 string }
+		}
 		if r.Status != 200 || len(r.Errors) > 0 {
 			t.Fatalf("%d %s", r.Status, r.Raw)
 		}
@@ -133,7 +135,9 @@ func TestMultipartEdgeCases(t *testing.T) {
 		const one = `mutation($a: Upload!, $c: ID) { uploadImage(input: {file: $a, collectionId: $c}) { id filename url } }`
 		r := srv.Do(multipartRaw(t, srv, one, map[string]any{"a": nil, "c": c}, map[string][]string{"0": {"variables.a"}},
 			rawPart{"0", "say %22cheese%22.jpg", photo}))
-		var d struct{ UploadImage struct{ ID, Filename, URL string } }
+		var d struct {
+			UploadImage struct{ ID, Filename, URL string }
+		}
 		if len(r.Errors) > 0 {
 			t.Fatalf("%s", r.Raw)
 		}
