@@ -252,6 +252,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(&complexityLimit{limit: s.cfg.MaxComplexity, intro: lru.New[introCached](256)})
 	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
 	srv.Use(unavailableStatus{})
+	srv.Use(previewScope{}) // before subscriptionTransport: a preview token learns only that it is read-only
 	srv.Use(subscriptionTransport{})
 	srv.Use(uploadRollback{media: s.deps.Media, log: s.log})
 	srv.Use(streamEndReport{})
