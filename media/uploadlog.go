@@ -43,6 +43,17 @@ func (l *UploadLog) Len() int {
 	return len(l.items)
 }
 
+// IDs are the ids of the items stored under the log, in the order they were stored.
+func (l *UploadLog) IDs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := make([]string, len(l.items))
+	for i, it := range l.items {
+		ids[i] = it.id
+	}
+	return ids
+}
+
 type takingBackKey struct{}
 
 // takingBack reports a deletion made by DiscardUploads: the request takes back what it stored

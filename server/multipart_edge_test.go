@@ -123,6 +123,11 @@ func TestMultipartEdgeCases(t *testing.T) {
 			if r.Code() != tc.code || (len(r.Data) > 0 && string(r.Data) != "null") {
 				t.Fatalf("want %s and no data, got %d %s", tc.code, r.Status, r.Raw)
 			}
+			var errs []struct{ Extensions map[string]any }
+			_ = json.Unmarshal(r.Raw, &struct{ Errors any }{&errs})
+			if id, ok := errs[0].Extensions["existingId"]; ok {
+				t.Errorf("the error names %v, an item taken back", id)
+			}
 			afterCount, afterKeys := stored(t)
 			if afterCount != beforeCount || len(afterKeys) != len(beforeKeys) {
 				t.Errorf("a failed mutation left %d images and %d files behind", afterCount-beforeCount, len(afterKeys)-len(beforeKeys))

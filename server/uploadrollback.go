@@ -35,9 +35,22 @@ func (u uploadRollback) InterceptOperation(ctx context.Context, next graphql.Ope
 	handle := next(ctx)
 	return func(ctx context.Context) *graphql.Response {
 		resp := handle(ctx)
-		if resp != nil && (len(resp.Data) == 0 || string(resp.Data) == "null") && uploads.Len() > 0 {
-			if err := u.media.DiscardUploads(ctx, uploads); err != nil {
-				u.log.ErrorContext(ctx, "failed mutation: stored items not taken back", "request_id", RequestID(ctx), "err", err)
+		if resp == nil || (len(resp.Data) > 0 && string(resp.Data) != "null") || uploads.Len() == 0 {
+			return resp
+		}
+		discarded := map[string]bool{}
+		for _, id := range uploads.IDs() {
+			discarded[id] = true
+		}
+		if err := u.media.DiscardUploads(ctx, uploads); err != nil {
+			u.log.ErrorContext(ctx, "failed mutation: stored items not taken back", "request_id", RequestID(ctx), "err", err)
+			return resp
+		}
+		// A DUPLICATE of an item this request stored names an item that no longer exists.
+		for _, e := range resp.Errors {
+			if id, _ := e.Extensions["existingId"].(string); discarded[id] {
+				delete(e.Extensions, "existingId")
+				e.Message += " (stored earlier in this request, which failed as a whole: nothing was kept)"
 			}
 		}
 		return resp
