@@ -12,8 +12,8 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
-	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/models"
 )
 
 // withAuth resolves the request's viewer from "Authorization: Bearer <token>". No header is the
