@@ -169,6 +169,12 @@ func (s *Service) Image(ctx context.Context, id string) (*models.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if PreviewOnly(ctx) {
+		if err := s.authorizeDraftRead(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
+			return nil, err
+		}
+		return img, nil
+	}
 	if err := s.Authorize(ctx, ActionRead, img.CollectionID, img.PrivacyState); err != nil {
 		return nil, err
 	}
@@ -180,6 +186,12 @@ func (s *Service) Document(ctx context.Context, id string) (*models.Document, er
 	doc, err := s.document(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if PreviewOnly(ctx) {
+		if err := s.authorizeDraftRead(ctx, doc.ID, doc.CollectionID, doc.PrivacyState); err != nil {
+			return nil, err
+		}
+		return doc, nil
 	}
 	if err := s.Authorize(ctx, ActionRead, doc.CollectionID, doc.PrivacyState); err != nil {
 		return nil, err

@@ -144,6 +144,7 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 		s.abandonUpload(ctx, key)
 		return nil, err
 	}
+	logUpload(ctx, KindImage, img.ID)
 	s.enqueueEager(img.ID)
 	s.log.InfoContext(ctx, "image uploaded", "image_id", id, "size", size, "format", string(info.Format), "width", info.Width, "height", info.Height)
 	return img, nil
@@ -207,6 +208,7 @@ func (s *Service) UploadDocument(ctx context.Context, in UploadDocumentInput) (*
 		s.abandonUpload(ctx, key)
 		return nil, err
 	}
+	logUpload(ctx, KindDocument, doc.ID)
 	s.log.InfoContext(ctx, "document uploaded", "document_id", id, "size", size, "content_type", dt.mime)
 	return doc, nil
 }

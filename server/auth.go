@@ -12,6 +12,7 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
+	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 )
 
@@ -24,6 +25,10 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 		header := r.Header.Get("Authorization")
 		if header == "" {
 			next.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), auth.Anonymous)))
+			return
+		}
+		if tok, ok := previewToken(header); ok {
+			s.withPreviewToken(next, w, r, tok)
 			return
 		}
 		addr := s.clientAddr(r)
@@ -179,4 +184,26 @@ func csrfSafe(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// withPreviewToken serves a request whose Authorization header carries a preview token: its
+// viewer is anonymous, and the token lets it read exactly the media of its content's draft that
+// the token's creator may read (media.WithPreviewOnly; on /graphql, queries of those items only,
+// see previewScope). An invalid or expired token, or one whose creator is no longer active, is
+// 401.
+func (s *Server) withPreviewToken(next http.Handler, w http.ResponseWriter, r *http.Request, tok string) {
+	contentID, creator, err := s.deps.Auth.OpenPreview(r.Context(), tok)
+	switch {
+	case errors.Is(err, auth.ErrBadPreviewToken):
+		s.log.InfoContext(r.Context(), "preview token refused", "request_id", RequestID(r.Context()), "reason", err.Error())
+		w.Header().Set("WWW-Authenticate", `Bearer realm="veil"`)
+		s.authError(w, r, http.StatusUnauthorized, CodeUnauthenticated, "invalid or expired preview token")
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "preview token error", "request_id", RequestID(r.Context()), "err", err)
+		s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+RequestID(r.Context())+")")
+		return
+	}
+	ctx := media.WithPreviewOnly(auth.WithViewer(r.Context(), auth.Anonymous), contentID, creator)
+	next.ServeHTTP(w, r.WithContext(ctx))
 }

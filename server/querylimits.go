@@ -20,7 +20,8 @@ import (
 const CodeQueryTooComplex = "QUERY_TOO_COMPLEX"
 
 func init() {
-	// Refused documents are protocol errors (422 over HTTP), like validation failures.
+	// Refused documents are protocol errors, like validation failures: the operation never runs
+	// ("error" on websockets; over HTTP, see graphQLHTTP).
 	errcode.RegisterErrorType(CodeQueryTooComplex, errcode.KindProtocol)
 	errcode.RegisterErrorType(CodeResponseTooLarge, errcode.KindUser)
 }

@@ -2,13 +2,19 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/server/negotiate"
 	"github.com/veil-media/veil/storage"
 )
 
@@ -85,12 +91,88 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 	default:
 		h.Set("Cache-Control", "private, no-store")
 	}
-	if cd := mime.FormatMediaType(disposition, map[string]string{"filename": obj.Filename}); cd != "" {
-		h.Set("Content-Disposition", cd)
-	} else {
-		h.Set("Content-Disposition", disposition)
+	h.Set("Content-Disposition", contentDisposition(disposition, obj.Filename))
+	if obj.Privacy != models.Public {
+		h.Add("Vary", "Authorization")
+	}
+	if compressible(obj.ContentType) && obj.Size >= compressMinBytes {
+		h.Add("Vary", "Accept-Encoding")
+		if enc := negotiate.Encoding(r.Header.Get("Accept-Encoding")); enc != "" && r.Method == http.MethodGet {
+			// The compressed body is another representation: its own ETag, and the whole of it
+			// (a range of the compressed stream is no range of the file, so Range is ignored).
+			h.Set("ETag", `"`+obj.SHA256+"-"+enc+`"`)
+			r = r.Clone(r.Context())
+			r.Header.Del("Range")
+			r.Header.Del("If-Range")
+			cw := &compressResponse{ResponseWriter: w, encoding: enc}
+			defer cw.finish()
+			w = cw
+		}
 	}
 	http.ServeContent(w, r, "", obj.ModTime, obj.Content())
+}
+
+// compressible reports the media types worth compressing on the way out: text, JSON, XML (SVG
+// included) and JavaScript. Everything else Veil stores (JPEG, PNG, WebP, AVIF, PDF, ZIP and the
+// Office formats built on it) is compressed already.
+func compressible(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(mt, "text/"), strings.HasSuffix(mt, "+json"), strings.HasSuffix(mt, "+xml"):
+		return true
+	}
+	switch mt {
+	case "application/json", "application/xml", "application/javascript", "application/x-ndjson",
+		"application/geo+json", "application/x-yaml", "application/yaml":
+		return true
+	}
+	return false
+}
+
+// contentDisposition is disposition with the file's name in both forms RFC 6266 describes:
+// filename*, the exact UTF-8 name (RFC 8187), for the clients that read it, and filename, an
+// ASCII fallback for those that do not (accents dropped, other non-ASCII characters replaced by
+// "_"). An ASCII name is sent once, as filename.
+func contentDisposition(disposition, name string) string {
+	if name == "" {
+		return disposition
+	}
+	fallback := asciiFallback(name)
+	cd := mime.FormatMediaType(disposition, map[string]string{"filename": fallback})
+	if cd == "" {
+		return disposition
+	}
+	if fallback == name {
+		return cd
+	}
+	var b strings.Builder
+	for _, c := range []byte(name) {
+		if c < 0x80 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return cd + "; filename*=utf-8''" + b.String()
+}
+
+// asciiFallback spells name in printable ASCII: letters stripped of their accents (é → e), any
+// other non-ASCII or control character replaced by "_".
+func asciiFallback(name string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(name) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r >= 0x20 && r < 0x7f:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
 }
 
 // serveError answers a failed serve view. Storage failures are 503 with the request id (never

@@ -230,10 +230,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(s.websocketTransport())
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}) // SSE comments keep proxies from cutting idle streams
-	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(sseTransport{transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}}) // SSE comments keep proxies from cutting idle streams
 	srv.AddTransport(upload.Transport{
 		MaxRequestBytes: s.cfg.MaxUploadRequestBytes,
 		MaxFieldBytes:   s.cfg.MaxRequestBytes,
@@ -241,6 +238,8 @@ func (s *Server) graphQLHandler() http.Handler {
 		MaxSpoolRequest: s.cfg.UploadSpoolRequestMax,
 		Spool:           upload.NewSpoolBudget(s.cfg.UploadSpoolMax),
 	})
+	srv.AddTransport(graphQLHTTP{}) // GET, HEAD and JSON POST, after the streaming and multipart ones
+	srv.AddTransport(transport.Options{AllowedMethods: []string{"OPTIONS", "GET", "HEAD", "POST"}})
 	queryCache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(s.cfg.Query.MaxTokens)
@@ -253,7 +252,9 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(&complexityLimit{limit: s.cfg.MaxComplexity, intro: lru.New[introCached](256)})
 	srv.Use(responseLimit{max: s.cfg.MaxResponseBytes})
 	srv.Use(unavailableStatus{})
+	srv.Use(previewScope{}) // before subscriptionTransport: a preview token learns only that it is read-only
 	srv.Use(subscriptionTransport{})
+	srv.Use(uploadRollback{media: s.deps.Media, log: s.log})
 	srv.Use(streamEndReport{})
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {

@@ -19,8 +19,8 @@ import (
 // Accept: text/event-stream).
 const CodeSubscriptionTransport = "SUBSCRIPTION_TRANSPORT"
 
-// A protocol error, like QUERY_TOO_COMPLEX: HTTP 422 for application/json, 400 for
-// application/graphql-response+json, and the request never executes.
+// A protocol error, like QUERY_TOO_COMPLEX: a request error over HTTP (200 for application/json,
+// 400 for application/graphql-response+json, no data entry), and the request never executes.
 func init() { errcode.RegisterErrorType(CodeSubscriptionTransport, errcode.KindProtocol) }
 
 // subscriptionTransport refuses a subscription on a one-shot request once its operation is

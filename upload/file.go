@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -60,6 +61,7 @@ type stream struct {
 	mu       sync.Mutex
 	mr       *multipart.Reader
 	expected map[string]bool
+	shared   map[string]bool // parts mapped to more than one variable: always spooled
 	spooled  map[string]spooledPart
 	consumed map[string]bool
 	done     bool
@@ -79,13 +81,8 @@ type spooledPart struct {
 func (s *stream) open(key string) (Part, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sp, ok := s.spooled[key]; ok {
-		f, err := os.Open(sp.path)
-		if err != nil {
-			return Part{}, fmt.Errorf("upload: reopen spooled file %s: %w", key, err)
-		}
-		s.open_ = append(s.open_, f)
-		return Part{Filename: sp.filename, ContentType: sp.contentType, Body: f}, nil
+	if _, ok := s.spooled[key]; ok {
+		return s.reopen(key)
 	}
 	if s.consumed[key] {
 		return Part{}, ErrConsumed
@@ -111,17 +108,31 @@ func (s *stream) open(key string) (Part, error) {
 			return Part{}, err
 		}
 		s.consumed[k] = true
-		if k == key {
+		if k == key && !s.shared[k] {
 			return Part{Filename: filename, ContentType: p.Header.Get("Content-Type"), Body: p}, nil
 		}
 		if err := s.spool(k, filename, p); err != nil {
 			return Part{}, err
 		}
+		if k == key {
+			return s.reopen(key)
+		}
 	}
 	return Part{}, fmt.Errorf("upload: file %q is not in the request", key)
 }
 
-// rawFilename returns the filename exactly as the client sent it. multipart.Part.FileName applies
+// reopen opens a spooled part from its start; each caller gets its own file.
+func (s *stream) reopen(key string) (Part, error) {
+	sp := s.spooled[key]
+	f, err := os.Open(sp.path)
+	if err != nil {
+		return Part{}, fmt.Errorf("upload: reopen spooled file %s: %w", key, err)
+	}
+	s.open_ = append(s.open_, f)
+	return Part{Filename: sp.filename, ContentType: sp.contentType, Body: f}, nil
+}
+
+// rawFilename returns the filename as the client sent it (%22 decoded). multipart.Part.FileName applies
 // filepath.Base, which would silently turn "../../x.jpg" into "x.jpg"; Veil wants to see (and
 // refuse) what was sent.
 func rawFilename(p *multipart.Part) (string, error) {
@@ -130,7 +141,10 @@ func rawFilename(p *multipart.Part) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("upload: malformed Content-Disposition of part %q: %w", p.FormName(), err)
 	}
-	return params["filename"], nil
+	// Browsers send a FormData filename's `"` as %22 (and CR, LF as %0D, %0A: the HTML
+	// standard's multipart/form-data encoding); only %22 is decoded, as a name with CR or LF is
+	// refused anyway.
+	return strings.ReplaceAll(params["filename"], "%22", `"`), nil
 }
 
 func (s *stream) spool(key, filename string, p *multipart.Part) error {

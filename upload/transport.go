@@ -81,7 +81,7 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		return
 	}
 	s := &stream{
-		mr: mr, expected: map[string]bool{}, spooled: map[string]spooledPart{},
+		mr: mr, expected: map[string]bool{}, shared: map[string]bool{}, spooled: map[string]spooledPart{},
 		consumed: map[string]bool{}, tmpDir: t.TempDir,
 		maxSpool: t.MaxSpoolRequest, budget: t.Spool,
 	}
@@ -92,6 +92,11 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 			return
 		}
 		s.expected[key] = true
+		if len(paths) > 1 {
+			// One file for several variables (the spec allows it; apollo-upload-client sends a
+			// File used twice this way): it is spooled, so that each can read all of it.
+			s.shared[key] = true
+		}
 		for _, p := range paths {
 			if err := setPath(params.Variables, p, &File{key: key, s: s}); err != nil {
 				fail(w, http.StatusBadRequest, "BAD_REQUEST", "map entry %q: %v", key, err)
@@ -104,9 +109,12 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 
 	rc, gerrs := exec.CreateOperationContext(r.Context(), &params)
 	if gerrs != nil {
+		// A request error (GraphQL over HTTP, application/json): 200, errors and no data entry.
 		resp := exec.DispatchError(graphql.WithOperationContext(r.Context(), rc), gerrs)
-		w.WriteHeader(statusFor(gerrs))
-		_ = json.NewEncoder(w).Encode(resp)
+		_ = json.NewEncoder(w).Encode(struct {
+			Errors     gqlerror.List  `json:"errors"`
+			Extensions map[string]any `json:"extensions,omitempty"`
+		}{resp.Errors, resp.Extensions})
 		return
 	}
 	if rc.Operation != nil && rc.Operation.Operation != "mutation" && len(uploadsMap) > 0 {
@@ -188,15 +196,6 @@ func fail(w http.ResponseWriter, status int, code, format string, args ...any) {
 			"extensions": map[string]any{"code": code},
 		}},
 	})
-}
-
-func statusFor(errs gqlerror.List) int {
-	for _, e := range errs {
-		if code, _ := e.Extensions["code"].(string); code == "GRAPHQL_VALIDATION_FAILED" || code == "GRAPHQL_PARSE_FAILED" {
-			return http.StatusUnprocessableEntity
-		}
-	}
-	return http.StatusOK
 }
 
 // setPath puts f at a dotted variable path such as "variables.input.file" or "variables.files.1".

@@ -16,8 +16,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/veil-media/veil/server/negotiate"
 	"sync"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/veil-media/veil/server/negotiate"
 )
 
 //go:embed assets
@@ -30,15 +33,21 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 // Handler serves GET/HEAD of "/" (the page), "/favicon.ico" and "/graphiql/…" (its assets).
 // Versioned vendor files are cached for a year; the page and Veil's own script revalidate by ETag.
-// Every response is gzip-compressed for clients that accept it.
+// Every text response is compressed for clients that accept it: brotli or gzip, each compressed
+// once, on first use.
 func Handler() http.Handler {
 	return http.HandlerFunc(serve)
 }
 
+// brotliLevel is the level the assets are compressed at, once per process: GraphiQL's 1 MB script
+// takes about 0.3 s of a core at 6 and 10 s at 11, for 10% fewer bytes than 6 gives (still 10%
+// fewer than gzip -9).
+const brotliLevel = 6
+
 type file struct {
-	body, gz    []byte
-	etag, ctype string
-	immutable   bool
+	body, gz, br []byte
+	etag, ctype  string
+	immutable    bool
 }
 
 var (
@@ -71,6 +80,11 @@ func load() {
 			_, _ = zw.Write(body)
 			_ = zw.Close()
 			f.gz = buf.Bytes()
+			buf = bytes.Buffer{}
+			bw := brotli.NewWriterLevel(&buf, brotliLevel)
+			_, _ = bw.Write(body)
+			_ = bw.Close()
+			f.br = buf.Bytes()
 		}
 		rel := strings.TrimPrefix(p, "assets/")
 		switch rel {
@@ -100,7 +114,6 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", f.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", f.etag)
 	h.Set("Vary", "Accept-Encoding")
 	if f.immutable {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -112,14 +125,23 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.etag) {
+	body, etag := f.body, f.etag
+	if f.gz != nil {
+		// Each coding is its own representation, with its own ETag.
+		switch enc := negotiate.Encoding(r.Header.Get("Accept-Encoding")); enc {
+		case "br", "gzip":
+			h.Set("Content-Encoding", enc)
+			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+"-"+enc+`"`
+			if enc == "br" {
+				body = f.br
+			}
+		}
+	}
+	h.Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
+		h.Del("Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return
-	}
-	body := f.body
-	if f.gz != nil && negotiate.Gzip(r.Header.Get("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		body = f.gz
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method == http.MethodHead {

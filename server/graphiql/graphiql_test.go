@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
 )
 
 func get(t *testing.T, srv *httptest.Server, path string, hdr map[string]string) (*http.Response, []byte) {
@@ -77,14 +79,28 @@ func TestPageIsSelfContained(t *testing.T) {
 	}
 }
 
-// TestPageCompressionAndRevalidation: gzip when accepted (and never when refused), 304 on a
+// TestPageCompressionAndRevalidation: br or gzip as negotiated (and never when refused), 304 on a
 // matching ETag.
 func TestPageCompressionAndRevalidation(t *testing.T) {
 	srv := httptest.NewServer(Handler())
 	defer srv.Close()
 	const js = "/graphiql/vendor/graphiql-4.1.2/graphiql.min.js"
 	plainResp, plain := get(t, srv, js, nil)
-	resp, gz := get(t, srv, js, map[string]string{"Accept-Encoding": "br;q=1, gzip;q=0.8"})
+	resp, br := get(t, srv, js, map[string]string{"Accept-Encoding": "gzip;q=0.8, br;q=1"})
+	if resp.Header.Get("Content-Encoding") != "br" || resp.Header.Get("Vary") != "Accept-Encoding" || len(br) >= len(gzipped(plain)) {
+		t.Fatalf("br: encoding %q, %d of %d bytes", resp.Header.Get("Content-Encoding"), len(br), len(plain))
+	}
+	if un, _ := io.ReadAll(brotli.NewReader(bytes.NewReader(br))); !bytes.Equal(un, plain) {
+		t.Fatal("br body differs from the plain one")
+	}
+	if resp.Header.Get("ETag") == plainResp.Header.Get("ETag") {
+		t.Error("the br and identity representations share an ETag")
+	}
+	brTag := resp.Header.Get("ETag")
+	if resp, body := get(t, srv, js, map[string]string{"Accept-Encoding": "br", "If-None-Match": brTag}); resp.StatusCode != 304 || len(body) != 0 {
+		t.Errorf("br revalidation: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	resp, gz := get(t, srv, js, map[string]string{"Accept-Encoding": "br;q=0.5, gzip;q=0.8"})
 	if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" || len(gz) >= len(plain)/2 {
 		t.Fatalf("gzip: encoding %q, %d of %d bytes", resp.Header.Get("Content-Encoding"), len(gz), len(plain))
 	}
@@ -101,4 +117,12 @@ func TestPageCompressionAndRevalidation(t *testing.T) {
 	if resp, body := get(t, srv, js, map[string]string{"If-None-Match": plainResp.Header.Get("ETag")}); resp.StatusCode != 304 || len(body) != 0 {
 		t.Errorf("revalidation: %d, %d bytes", resp.StatusCode, len(body))
 	}
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
 }

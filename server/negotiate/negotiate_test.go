@@ -12,3 +12,15 @@ func TestGzip(t *testing.T) {
 		}
 	}
 }
+
+func TestEncoding(t *testing.T) {
+	for h, want := range map[string]string{
+		"": "", "identity": "", "gzip": "gzip", "br": "br", "gzip, deflate, br": "br", "br;q=0.5, gzip": "gzip",
+		"br;q=0, gzip;q=0": "", "*": "br", "*;q=0": "", "gzip, *;q=0": "gzip", "br;q=0, *": "gzip",
+		"BR;q=0.9, gzip;q=0.9": "br", "br;q=x, gzip;q=0.1": "gzip", "deflate": "", "br;q=2": "",
+	} {
+		if got := Encoding(h); got != want {
+			t.Errorf("Encoding(%q) = %q, want %q", h, got, want)
+		}
+	}
+}

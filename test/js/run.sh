@@ -33,8 +33,10 @@ url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/out.log")
 metrics=$(sed -n 's/^Metrics at \(http:[^ ]*\).*/\1/p' "$work/out.log")
 tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
 [ -n "$url" ] && [ -n "$tok" ] && [ -n "$metrics" ] || { echo "FAIL veil did not start within 10 s" >&2; exit 1; }
+node audit.mjs "$url" "$tok"
 node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../testdata/corpus/orientation/upright.jpg
 node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg "$metrics"
+node wsprotocol.mjs "$url" "$tok" ../../testdata/corpus/photos/Wood.jpg "$metrics"
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   node graphiql.mjs "$url" "$tok" ../../testdata/corpus/photos/FreshFlower.jpg
   VEIL_DATA_DIR="$work/libdata" VEIL_STORAGE_ACL=mem VEIL_TEST_MEM_ACL_FAULTS="$work/faults" VEIL_PERMISSION_RETRY_INTERVAL=1h \

@@ -50,4 +50,40 @@ for (const path of paths) {
     failed++;
   }
 }
+
+// One File in two variables (apollo-upload-client sends one part mapped to both paths), into two
+// collections, with a quote in its name (FormData sends it as %22): two images, both named so.
+{
+  const bytes = await readFile(paths[0]);
+  const name = `say "cheese" ${basename(paths[0])}`;
+  const file = new File([bytes], name, { type: "image/jpeg" });
+  const collections = [];
+  for (const n of ["apollo-twice-a", "apollo-twice-b"]) {
+    const res = await fetch(`${base}/graphql`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: "mutation($n: String!) { createCollection(input: {name: $n}) { id } }", variables: { n } }),
+    });
+    collections.push((await res.json()).data.createCollection.id);
+  }
+  const twice = gql`
+    mutation Twice($a: Upload!, $b: Upload!, $ca: ID, $cb: ID) {
+      a: uploadImage(input: { file: $a, collectionId: $ca }) { id filename sha256 }
+      b: uploadImage(input: { file: $b, collectionId: $cb }) { id filename sha256 }
+    }
+  `;
+  try {
+    const { data } = await client.mutate({ mutation: twice, variables: { a: file, b: file, ca: collections[0], cb: collections[1] } });
+    const want = createHash("sha256").update(bytes).digest("hex");
+    if (data.a.id === data.b.id || data.a.sha256 !== want || data.b.sha256 !== want || data.a.filename !== name || data.b.filename !== name) {
+      console.error(`FAIL one file in two variables: ${JSON.stringify(data)}`);
+      failed++;
+    } else {
+      console.log(`ok one file in two variables: ${data.a.id} and ${data.b.id}, named ${data.a.filename}`);
+    }
+  } catch (e) {
+    console.error(`FAIL one file in two variables: ${e.message}`);
+    failed++;
+  }
+}
 process.exit(failed ? 1 : 0);

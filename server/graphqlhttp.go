@@ -1,0 +1,287 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Codes of GraphQL-over-HTTP request errors found before a document is parsed.
+const (
+	// CodeBadRequest: the body is not JSON, or its parameters have the wrong types.
+	CodeBadRequest = "BAD_REQUEST"
+	// CodeMethodNotAllowed: a mutation sent with GET (answered 405 with Allow: POST).
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	// CodeUnsupportedMediaType: a POST whose Content-Type is neither application/json nor
+	// multipart/form-data (answered 415).
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+)
+
+const (
+	mediaJSON         = "application/json"
+	mediaGraphQLJSON  = "application/graphql-response+json"
+	contentTypeSuffix = "; charset=utf-8"
+)
+
+// graphQLHTTP serves GET, HEAD and non-multipart POST requests as the GraphQL-over-HTTP
+// specification asks (https://graphql.github.io/graphql-over-http/draft/):
+//
+//   - the answer is application/graphql-response+json when the client accepts it (listed before
+//     application/json in Accept), application/json otherwise;
+//   - a request error found before a document is parsed (the body is not JSON, a parameter has
+//     the wrong type, no query) is 400 with a BAD_REQUEST error that never quotes the body;
+//   - a document that fails to parse or validate, or variables that fail to coerce, are request
+//     errors: 200 with errors for application/json, 400 for application/graphql-response+json,
+//     and never a "data" entry (the operation did not execute);
+//   - a mutation sent with GET is 405 with Allow: POST, and HEAD answers as GET would;
+//   - a POST that is not JSON (or multipart, which upload.Transport serves) is 415.
+type graphQLHTTP struct{}
+
+var _ graphql.Transport = graphQLHTTP{}
+
+// Supports takes every plain HTTP request: the streaming transports (websocket, SSE), OPTIONS
+// and multipart are registered before it.
+func (graphQLHTTP) Supports(r *http.Request) bool {
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+		return true
+	}
+	return false
+}
+
+// requestError is a request refused before a document is parsed.
+type requestError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func (t graphQLHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	media := responseMediaType(r.Header.Get("Accept"))
+	w.Header().Set("Content-Type", media+contentTypeSuffix)
+	start := graphql.Now()
+	params, err := readParams(r)
+	if err != nil {
+		var re *requestError
+		if !errors.As(err, &re) {
+			re = &requestError{http.StatusBadRequest, CodeBadRequest, err.Error()}
+		}
+		if re.status == http.StatusUnsupportedMediaType {
+			w.Header().Set("Accept-Post", "application/json, multipart/form-data")
+		}
+		writeRequestErrors(w, re.status, &graphql.Response{Errors: gqlerror.List{codedError(re.code, re.msg)}})
+		return
+	}
+	params.Headers = r.Header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+
+	ctx := r.Context()
+	opCtx, gerrs := exec.CreateOperationContext(ctx, params)
+	if gerrs != nil {
+		// Parse, validation and coercion failures, and Veil's own refusals made before execution
+		// (limits, subscription transport): the operation never ran.
+		status := http.StatusOK
+		if media == mediaGraphQLJSON {
+			status = http.StatusBadRequest
+		}
+		writeRequestErrors(w, status, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), gerrs))
+		return
+	}
+	if r.Method != http.MethodPost && opCtx.Operation.Operation == ast.Mutation {
+		w.Header().Set("Allow", http.MethodPost)
+		writeRequestErrors(w, http.StatusMethodNotAllowed, &graphql.Response{Errors: gqlerror.List{
+			codedError(CodeMethodNotAllowed, "mutations must be sent with POST: GET only runs queries")}})
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	b, err := json.Marshal(responses(ctx))
+	if err != nil {
+		panic(fmt.Errorf("server: encode the GraphQL response: %w", err)) // the handler's recover answers INTERNAL
+	}
+	_, _ = w.Write(b)
+}
+
+func codedError(code, msg string) *gqlerror.Error {
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": code}}
+}
+
+// writeRequestErrors answers a request that did not execute: errors (and extensions), and no
+// "data" entry at all, as the GraphQL specification asks of request errors.
+func writeRequestErrors(w http.ResponseWriter, status int, resp *graphql.Response) {
+	b, err := json.Marshal(struct {
+		Errors     gqlerror.List  `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
+	if err != nil {
+		panic(fmt.Errorf("server: encode GraphQL errors: %w", err))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// responseMediaType picks the answer's media type from Accept: the first of
+// application/graphql-response+json and application/json (or a wildcard, which means
+// application/json) that is listed with a q-value above 0; application/json when there is no
+// Accept header or it lists neither (the legacy default the specification allows).
+func responseMediaType(accept string) string {
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(q, 64); err != nil || f <= 0 {
+				continue
+			}
+		}
+		switch mt {
+		case mediaGraphQLJSON:
+			return mediaGraphQLJSON
+		case mediaJSON, "application/*", "*/*":
+			return mediaJSON
+		}
+	}
+	return mediaJSON
+}
+
+// readParams reads the GraphQL request parameters from the URL (GET, HEAD) or the JSON body
+// (POST). Errors are *requestError and never quote the body.
+func readParams(r *http.Request) (*graphql.RawParams, error) {
+	if r.Method != http.MethodPost {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, &requestError{http.StatusBadRequest, CodeBadRequest, "the query string is malformed"}
+		}
+		raw := map[string]json.RawMessage{}
+		for _, name := range []string{"query", "operationName"} {
+			if v := q.Get(name); v != "" {
+				raw[name], _ = json.Marshal(v)
+			}
+		}
+		for _, name := range []string{"variables", "extensions"} {
+			if v := q.Get(name); v != "" {
+				raw[name] = json.RawMessage(v)
+			}
+		}
+		return paramsFrom(raw)
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != mediaJSON {
+		return nil, &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"send GraphQL requests as application/json (or multipart/form-data for uploads)"}
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return paramsFromBody(body)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &requestError{http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+				fmt.Sprintf("the request body is larger than the limit of %d bytes", mbe.Limit)}
+		}
+		return nil, &requestError{http.StatusBadRequest, CodeBadRequest, "the request body could not be read"}
+	}
+	return body, nil
+}
+
+// paramsFromBody reads the parameters of a JSON POST body.
+func paramsFromBody(body []byte) (*graphql.RawParams, error) {
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0:
+		return nil, &requestError{http.StatusBadRequest, CodeBadRequest, "the request body is empty: send {\"query\": …}"}
+	case body[0] == '[':
+		return nil, &requestError{http.StatusBadRequest, CodeBadRequest, "batched requests are not supported: send one operation per request"}
+	}
+	raw := map[string]json.RawMessage{}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, &requestError{http.StatusBadRequest, CodeBadRequest, "the request body is not a JSON object" + jsonErrorPlace(err)}
+	}
+	return paramsFrom(raw)
+}
+
+// jsonErrorPlace says where a JSON body broke, without quoting it.
+func jsonErrorPlace(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf(" (syntax error at byte %d)", se.Offset)
+	}
+	return ""
+}
+
+// paramsFrom checks the type of each parameter the specification defines: query and
+// operationName strings, variables and extensions maps, each possibly null. A missing query is
+// allowed only for a persisted query, which names its document by hash in extensions.
+func paramsFrom(raw map[string]json.RawMessage) (*graphql.RawParams, error) {
+	var p graphql.RawParams
+	bad := func(name, want string) error {
+		return &requestError{http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("the %s parameter must be %s", name, want)}
+	}
+	decode := func(name string, v any) bool {
+		msg, ok := raw[name]
+		if !ok || string(msg) == "null" {
+			return true
+		}
+		dec := json.NewDecoder(bytes.NewReader(msg))
+		dec.UseNumber()
+		return dec.Decode(v) == nil && !dec.More()
+	}
+	if !decode("query", &p.Query) {
+		return nil, bad("query", "a string")
+	}
+	if !decode("operationName", &p.OperationName) {
+		return nil, bad("operationName", "a string")
+	}
+	if !decode("variables", &p.Variables) {
+		return nil, bad("variables", "a JSON object")
+	}
+	if !decode("extensions", &p.Extensions) {
+		return nil, bad("extensions", "a JSON object")
+	}
+	if p.Query == "" && p.Extensions["persistedQuery"] == nil {
+		return nil, &requestError{http.StatusBadRequest, CodeBadRequest, "the query parameter is missing"}
+	}
+	return &p, nil
+}
+
+// sseTransport is gqlgen's server-sent-events transport behind the same body checks as
+// graphQLHTTP: gqlgen's own answer to a body that is not JSON quotes the body (and logs it).
+type sseTransport struct{ transport.SSE }
+
+func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	body, err := readBody(r)
+	if err == nil {
+		_, err = paramsFromBody(body)
+	}
+	if err != nil {
+		re := err.(*requestError)
+		w.Header().Set("Content-Type", mediaJSON+contentTypeSuffix)
+		writeRequestErrors(w, re.status, &graphql.Response{Errors: gqlerror.List{codedError(re.code, re.msg)}})
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	t.SSE.Do(w, r, exec)
+}
