@@ -14,6 +14,7 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/config"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/purge"
@@ -53,6 +54,9 @@ type Config struct {
 
 	// EventsURL is the event bus: mem:// or nats://subject.
 	EventsURL string
+	// Events governs the outbox relay and retention; Webhooks the webhook deliveries.
+	Events   events.Config
+	Webhooks events.WebhookConfig
 
 	CDNPurge     string // purger spec, see purge.Open
 	CDNPurgeAuth string // Authorization header of the purge webhook
@@ -72,10 +76,10 @@ func Defaults() Config {
 		DataDir: "./data", DataDirMode: 0o750,
 		LogLevel: slog.LevelInfo, LogFormat: "text", ShutdownTimeout: 60 * time.Second,
 		StorageACL: "auto", PermissionRetryInterval: 5 * time.Minute, PermissionRetryBatch: 500, EagerWorkers: 2,
-		EventsURL: "mem://",
-		Auth:      auth.DefaultConfig(),
-		Media:     media.DefaultConfig(),
-		Server:    server.DefaultConfig(),
+		EventsURL: "mem://", Events: events.DefaultConfig(),
+		Auth:   auth.DefaultConfig(),
+		Media:  media.DefaultConfig(),
+		Server: server.DefaultConfig(),
 	}
 }
 
@@ -202,6 +206,7 @@ func (c Config) Validate() error {
 		config.Within("Storage", c.Storage.Validate()),
 		config.Within("Media", c.Media.Validate()),
 		config.Within("Server", c.Server.Validate()),
+		config.Within("Events", c.Events.Validate()),
 	)
 	return errors.Join(errs...)
 }
