@@ -171,8 +171,10 @@ func (o *Outbox) Flush(ctx context.Context) {
 	if o == nil {
 		return
 	}
+	// The relay's statements are its own, not the caller's: a fresh context (no request values,
+	// no query counter, no deadline).
 	for range 4 {
-		n, err := o.RelayOnce(context.WithoutCancel(ctx))
+		n, err := o.RelayOnce(context.Background())
 		if err != nil {
 			o.log.WarnContext(ctx, "event relay: flush", "err", err)
 			o.Notify()
