@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/config"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/purge"
@@ -31,7 +32,10 @@ type App struct {
 	Store *storage.Store
 	Auth  *auth.Service
 	Media *media.Service
-	Bus   *media.Bus
+	Bus   *events.Bus
+	// Events is the outbox every change records its events in; Webhooks sends them on.
+	Events   *events.Outbox
+	Webhooks *events.Webhooks
 	// FirstAdminToken is the API token of the admin New created because no user existed, shown
 	// once; "" when users existed or Config.Auth.BootstrapToken chose the token.
 	FirstAdminToken string
@@ -142,15 +146,18 @@ func (a *App) open(ctx context.Context, opts *Options) (err error) {
 		acfg.PreviewKeys = derivedKeys(cfg.Secret, cfg.OldSecrets, "preview")
 		mcfg.Renditions.SigningKeys = derivedKeys(cfg.Secret, cfg.OldSecrets, "rendition url signing")
 	}
+	if a.Bus, err = events.OpenBus(ctx, cfg.EventsURL, log); err != nil {
+		return &StageError{"events", err}
+	}
+	a.Events = events.NewOutbox(a.DB, a.Bus, cfg.Events, log)
+	a.Webhooks = events.NewWebhooks(a.Events, cfg.Webhooks, log)
 	a.Auth = auth.New(a.DB, acfg, log)
+	a.Auth.UseEvents(a.Events)
 	if a.FirstAdminToken, err = a.Auth.Bootstrap(ctx); err != nil {
 		return &StageError{"admin", err}
 	}
 
-	if a.Bus, err = media.OpenBus(ctx, cfg.EventsURL, log); err != nil {
-		return &StageError{"events", err}
-	}
-	deps := media.Deps{DB: a.DB, Store: a.Store, Logger: log, Bus: a.Bus, PublicURL: cfg.Server.PublicURL}
+	deps := media.Deps{DB: a.DB, Store: a.Store, Logger: log, Events: a.Events, Webhooks: a.Webhooks, PublicURL: cfg.Server.PublicURL}
 	if opts.ACL != nil {
 		deps.ACL = opts.ACL
 	} else {
@@ -213,9 +220,12 @@ func (a *App) Start(ctx context.Context) {
 	a.started = true
 	bg, stop := context.WithCancel(auth.WithViewer(context.WithoutCancel(ctx), auth.System))
 	a.stop = stop
-	a.workers.Add(4)
+	a.workers.Add(7)
 	go func() { defer a.workers.Done(); a.Media.RunReconcileLoop(bg, a.cfg.ReconcileInterval, a.cfg.Reconcile) }()
 	go func() { defer a.workers.Done(); a.Bus.Run(bg) }()
+	go func() { defer a.workers.Done(); a.Events.Run(bg) }()
+	go func() { defer a.workers.Done(); a.Events.RunPruner(bg) }()
+	go func() { defer a.workers.Done(); a.Webhooks.Run(bg) }()
 	go func() { defer a.workers.Done(); a.Media.RunEager(bg, a.cfg.EagerWorkers) }()
 	go func() {
 		defer a.workers.Done()

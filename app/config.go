@@ -14,6 +14,7 @@ import (
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/config"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/purge"
@@ -57,6 +58,9 @@ type Config struct {
 
 	// EventsURL is the event bus: mem:// or nats://subject.
 	EventsURL string
+	// Events governs the outbox relay and retention; Webhooks the webhook deliveries.
+	Events   events.Config
+	Webhooks events.WebhookConfig
 
 	CDNPurge     string // purger spec, see purge.Open
 	CDNPurgeAuth string // Authorization header of the purge webhook
@@ -77,11 +81,11 @@ func Defaults() Config {
 		LogLevel: slog.LevelInfo, LogFormat: "text", ShutdownTimeout: 60 * time.Second,
 		StorageACL: "auto", PermissionRetryInterval: 5 * time.Minute, PermissionRetryBatch: 500, EagerWorkers: 2,
 		ReconcileInterval: time.Hour, Reconcile: media.ReconcileOptions{Grace: media.DefaultReconcileGrace},
-		EventsURL: "mem://",
-		DB:        models.DBConfig{StatementTimeout: models.DefaultStatementTimeout, AcquireTimeout: models.DefaultAcquireTimeout},
-		Auth:      auth.DefaultConfig(),
-		Media:     media.DefaultConfig(),
-		Server:    server.DefaultConfig(),
+		EventsURL: "mem://", Events: events.DefaultConfig(),
+		DB:     models.DBConfig{StatementTimeout: models.DefaultStatementTimeout, AcquireTimeout: models.DefaultAcquireTimeout},
+		Auth:   auth.DefaultConfig(),
+		Media:  media.DefaultConfig(),
+		Server: server.DefaultConfig(),
 	}
 }
 
@@ -217,6 +221,7 @@ func (c Config) Validate() error {
 		config.Within("Storage", c.Storage.Validate()),
 		config.Within("Media", c.Media.Validate()),
 		config.Within("Server", c.Server.Validate()),
+		config.Within("Events", c.Events.Validate()),
 	)
 	return errors.Join(errs...)
 }

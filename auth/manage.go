@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 )
@@ -85,7 +88,11 @@ func (s *Service) createUser(ctx context.Context, name, email string, admin bool
 		return nil, err
 	}
 	u := &models.User{ID: newID("usr"), Name: name, Email: email, Admin: admin, Active: true, CreatedAt: models.Now()}
-	if _, err := s.db.NewInsert().Model(u).Exec(ctx); err != nil {
+	ev := events.Event{Kind: events.UserCreated, Subject: u.ID, Detail: fmt.Sprintf("admin: %v", admin)}
+	if err := s.change(ctx, ev, func(ctx context.Context, tx bun.IDB) error {
+		_, err := tx.NewInsert().Model(u).Exec(ctx)
+		return err
+	}); err != nil {
 		if isUniqueViolation(err) {
 			return nil, inputErr("email", "a user with email %q exists", email)
 		}
@@ -136,7 +143,24 @@ func (s *Service) UpdateUser(ctx context.Context, id string, up UserUpdate) (*mo
 	if up.Active != nil {
 		u.Active = *up.Active
 	}
-	if _, err := s.db.NewUpdate().Model(u).WherePK().Exec(ctx); err != nil {
+	var what []string
+	for name, set := range map[string]bool{"name": up.Name != nil, "email": up.Email != nil} {
+		if set {
+			what = append(what, name)
+		}
+	}
+	if up.Admin != nil {
+		what = append(what, fmt.Sprintf("admin: %v", *up.Admin))
+	}
+	if up.Active != nil {
+		what = append(what, fmt.Sprintf("active: %v", *up.Active))
+	}
+	sort.Strings(what)
+	ev := events.Event{Kind: events.UserUpdated, Subject: u.ID, Detail: strings.Join(what, ", ")}
+	if err := s.change(ctx, ev, func(ctx context.Context, tx bun.IDB) error {
+		_, err := tx.NewUpdate().Model(u).WherePK().Exec(ctx)
+		return err
+	}); err != nil {
 		if isUniqueViolation(err) {
 			return nil, inputErr("email", "a user with email %q exists", u.Email)
 		}
@@ -168,7 +192,10 @@ func (s *Service) CreateGroup(ctx context.Context, name string) (*models.Group, 
 		return nil, err
 	}
 	g := &models.Group{ID: newID("grp"), Name: name, CreatedAt: models.Now()}
-	if _, err := s.db.NewInsert().Model(g).Exec(ctx); err != nil {
+	if err := s.change(ctx, events.Event{Kind: events.GroupCreated, Subject: g.ID, Detail: name}, func(ctx context.Context, tx bun.IDB) error {
+		_, err := tx.NewInsert().Model(g).Exec(ctx)
+		return err
+	}); err != nil {
 		if isUniqueViolation(err) {
 			return nil, inputErr("name", "a group named %q exists", name)
 		}
@@ -211,11 +238,19 @@ func (s *Service) SetMembership(ctx context.Context, groupID, userID string, mem
 		}
 	}
 	m := &models.GroupMember{GroupID: groupID, UserID: userID}
-	if member {
-		_, err = s.db.NewInsert().Model(m).On("CONFLICT DO NOTHING").Exec(ctx)
-	} else {
-		_, err = s.db.NewDelete().Model(m).WherePK().Exec(ctx)
+	ev := events.Event{Kind: events.MembershipChanged, Subject: groupID, Detail: fmt.Sprintf("%s added", userID)}
+	if !member {
+		ev.Detail = fmt.Sprintf("%s removed", userID)
 	}
+	err = s.change(ctx, ev, func(ctx context.Context, tx bun.IDB) error {
+		var err error
+		if member {
+			_, err = tx.NewInsert().Model(m).On("CONFLICT DO NOTHING").Exec(ctx)
+		} else {
+			_, err = tx.NewDelete().Model(m).WherePK().Exec(ctx)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: change membership: %w", err)
 	}
@@ -258,11 +293,23 @@ func (s *Service) SetGrant(ctx context.Context, groupID string, p models.Permiss
 		}
 	}
 	gr := &models.Grant{GroupID: groupID, CollectionID: collectionID, Permission: p, CreatedAt: models.Now()}
-	if on {
-		_, err = s.db.NewInsert().Model(gr).On("CONFLICT DO NOTHING").Exec(ctx)
-	} else {
-		_, err = s.db.NewDelete().Model(gr).WherePK().Exec(ctx)
+	scope, verb := "globally", "granted"
+	if collectionID != "" {
+		scope = "on " + collectionID
 	}
+	if !on {
+		verb = "revoked"
+	}
+	ev := events.Event{Kind: events.GrantChanged, Subject: groupID, CollectionID: collectionID, Detail: fmt.Sprintf("%s %s: %s", p, scope, verb)}
+	err = s.change(ctx, ev, func(ctx context.Context, tx bun.IDB) error {
+		var err error
+		if on {
+			_, err = tx.NewInsert().Model(gr).On("CONFLICT DO NOTHING").Exec(ctx)
+		} else {
+			_, err = tx.NewDelete().Model(gr).WherePK().Exec(ctx)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: change grant: %w", err)
 	}
@@ -376,7 +423,11 @@ func (s *Service) createToken(ctx context.Context, userID, name string, ttl time
 		exp := s.now().UTC().Add(ttl).Truncate(time.Microsecond)
 		t.ExpiresAt = &exp
 	}
-	if _, err := s.db.NewInsert().Model(t).Exec(ctx); err != nil {
+	ev := events.Event{Kind: events.TokenCreated, Subject: t.ID, Detail: "for " + userID}
+	if err := s.change(ctx, ev, func(ctx context.Context, tx bun.IDB) error {
+		_, err := tx.NewInsert().Model(t).Exec(ctx)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("auth: create token: %w", err)
 	}
 	return &CreatedToken{Token: t, Secret: tokenPrefix + t.ID + "_" + secret}, nil
@@ -430,7 +481,11 @@ func (s *Service) RevokeToken(ctx context.Context, id string) (*models.Token, er
 	if t.RevokedAt == nil {
 		now := models.Now()
 		t.RevokedAt = &now
-		if _, err := s.db.NewUpdate().Model(t).Column("revoked_at").WherePK().Exec(ctx); err != nil {
+		ev := events.Event{Kind: events.TokenRevoked, Subject: t.ID, Detail: "of " + t.UserID}
+		if err := s.change(ctx, ev, func(ctx context.Context, tx bun.IDB) error {
+			_, err := tx.NewUpdate().Model(t).Column("revoked_at").WherePK().Exec(ctx)
+			return err
+		}); err != nil {
 			return nil, fmt.Errorf("auth: revoke token: %w", err)
 		}
 	}

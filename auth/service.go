@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/veil-media/veil/config"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 )
@@ -101,6 +102,29 @@ type Service struct {
 	// gen counts the changes to users, groups, grants and tokens made through this process, so
 	// long-lived sessions notice them at once (see Session).
 	gen atomic.Uint64
+
+	events *events.Outbox // records identity events; nil records none
+}
+
+// UseEvents sets the outbox that user, group, grant and token changes are recorded in, each in
+// the transaction of its change.
+func (s *Service) UseEvents(o *events.Outbox) { s.events = o }
+
+// change runs fn and records ev (stamped with the viewer of ctx) in one transaction.
+func (s *Service) change(ctx context.Context, ev events.Event, fn func(context.Context, bun.IDB) error) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		if v := ViewerFrom(ctx); v != nil {
+			ev.Actor, ev.TokenID = v.UserID, v.TokenID
+		}
+		return s.events.Append(ctx, tx, ev)
+	})
+	if err == nil {
+		s.events.Notify()
+	}
+	return err
 }
 
 type cachedUser struct {

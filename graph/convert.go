@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/graph/model"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/metrics"
@@ -124,7 +127,7 @@ func badUpload(err error) error {
 type streamEndKey struct{}
 
 // streamEnd holds why a subscription's stream ended, when it ended for a reason the client must
-// be told (media.SlowSubscriberError).
+// be told (events.SlowSubscriberError).
 type streamEnd struct {
 	mu  sync.Mutex
 	err error
@@ -159,11 +162,52 @@ func setStreamEnd(ctx context.Context, err error) {
 	}
 }
 
+type cursorsKey struct{}
+
+// cursorQueue holds the cursors of the events a subscription handed to the executor and whose
+// responses are not yet written, oldest first: each value the executor takes from the channel
+// becomes exactly one response, in order.
+type cursorQueue struct {
+	mu sync.Mutex
+	q  []string
+}
+
+// WithCursors prepares ctx, the context of one subscription operation, to tell the transport the
+// cursor of each response (NextCursor), for server-sent events' id field.
+func WithCursors(ctx context.Context) context.Context {
+	return context.WithValue(ctx, cursorsKey{}, &cursorQueue{})
+}
+
+// NextCursor returns the cursor of the event behind the response the executor just produced, or
+// "" when there is none. Call it once per response. ctx must come from WithCursors.
+func NextCursor(ctx context.Context) string {
+	c, _ := ctx.Value(cursorsKey{}).(*cursorQueue)
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.q) == 0 {
+		return ""
+	}
+	v := c.q[0]
+	c.q = c.q[1:]
+	return v
+}
+
+func pushCursor(ctx context.Context, cursor string) {
+	if c, _ := ctx.Value(cursorsKey{}).(*cursorQueue); c != nil {
+		c.mu.Lock()
+		c.q = append(c.q, cursor)
+		c.mu.Unlock()
+	}
+}
+
 // relay converts events for one subscription. The bus never waits for it (the bus drops a
 // subscriber that falls behind, which closes its channel and so ends the subscription, the
 // reason recorded for StreamEndError); it waits for the transport, which is the subscriber's own
 // pace.
-func relay[T any](ctx context.Context, m *media.Service, sub *media.Subscription, conv func(media.Event) T) <-chan T {
+func relay[T any](ctx context.Context, m *media.Service, sub *events.Subscription, conv func(events.Event) T) <-chan T {
 	in := sub.Events
 	out := make(chan T, 1)
 	go func() {
@@ -187,6 +231,7 @@ func relay[T any](ctx context.Context, m *media.Service, sub *media.Subscription
 				if !deliver {
 					continue
 				}
+				pushCursor(ctx, ev.Cursor()) // before the send: the executor may answer at once
 				select {
 				case out <- conv(ev):
 					metrics.ObserveLag(ev.Time)
@@ -197,4 +242,71 @@ func relay[T any](ctx context.Context, m *media.Service, sub *media.Subscription
 		}
 	}()
 	return out
+}
+
+// auditConnection converts a page of the audit log.
+func auditConnection(page events.AuditPage) *model.AuditEventConnection {
+	out := &model.AuditEventConnection{Edges: make([]*model.AuditEventEdge, 0, len(page.Events)), PageInfo: &model.PageInfo{HasNextPage: page.HasNext}}
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	for _, ev := range page.Events {
+		n := &model.AuditEvent{Cursor: ev.Cursor(), Type: string(ev.Kind), Time: ev.Time, Actor: opt(ev.Actor), TokenID: opt(ev.TokenID),
+			MediaID: opt(ev.MediaID), ContentID: opt(ev.ContentID), CollectionID: opt(ev.CollectionID), Subject: opt(ev.Subject),
+			Cause: opt(ev.Cause), Detail: opt(ev.Detail), Key: opt(ev.Key), Error: opt(ev.Error)}
+		if ev.Privacy != "" {
+			p := ev.Privacy
+			n.Privacy = &p
+		}
+		if ev.Before != "" {
+			p := ev.Before
+			n.PrivacyBefore = &p
+		}
+		switch ev.Kind {
+		case events.FilePermission, events.ItemPermissions, events.Purge:
+			ok := ev.OK
+			n.Ok = &ok
+		}
+		out.Edges = append(out.Edges, &model.AuditEventEdge{Cursor: n.Cursor, Node: n})
+	}
+	if len(out.Edges) > 0 {
+		out.PageInfo.StartCursor, out.PageInfo.EndCursor = &out.Edges[0].Cursor, &out.Edges[len(out.Edges)-1].Cursor
+	}
+	return out
+}
+
+func webhookModel(h *models.Webhook) *model.Webhook {
+	out := &model.Webhook{ID: h.ID, URL: h.URL, Events: []string{}, CreatedAt: h.CreatedAt, FailingSince: h.FailingSince, Attempts: h.Attempts, NextAttemptAt: h.NextAttemptAt}
+	if h.Kinds != "" {
+		out.Events = strings.Split(h.Kinds, ",")
+	}
+	if h.Cursor > 0 {
+		c := strconv.FormatInt(h.Cursor, 10)
+		out.DeliveredThrough = &c
+	}
+	return out
+}
+
+func webhookDeliveryModel(d *models.WebhookDelivery) *model.WebhookDelivery {
+	out := &model.WebhookDelivery{ID: strconv.FormatInt(d.ID, 10), WebhookID: d.WebhookID, Cursor: strconv.FormatInt(d.Seq, 10), Type: d.Kind,
+		Attempt: d.Attempt, Time: d.At, Ok: d.OK, DurationMs: int(d.DurationMS)}
+	if d.Status != 0 {
+		out.Status = &d.Status
+	}
+	if d.Error != "" {
+		out.Error = &d.Error
+	}
+	return out
+}
+
+// kindsOf converts event type names (validated by the events package).
+func kindsOf(names []string) []events.Kind {
+	kinds := make([]events.Kind, len(names))
+	for i, k := range names {
+		kinds[i] = events.Kind(k)
+	}
+	return kinds
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/graph/model"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
@@ -383,6 +384,20 @@ func (r *mutationResolver) CreateCollection(ctx context.Context, input model.Cre
 	return r.Media.CreateCollection(ctx, input.Name, deref(input.ParentID))
 }
 
+// CreateWebhook is the resolver for the createWebhook field.
+func (r *mutationResolver) CreateWebhook(ctx context.Context, url string, events []string, secret string) (*model.Webhook, error) {
+	h, err := r.Media.CreateWebhook(ctx, url, kindsOf(events), secret)
+	if err != nil {
+		return nil, err
+	}
+	return webhookModel(h), nil
+}
+
+// DeleteWebhook is the resolver for the deleteWebhook field.
+func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, error) {
+	return r.Media.DeleteWebhook(ctx, id)
+}
+
 // Media is the resolver for the media field.
 func (r *outdatedFilePermissionResolver) Media(ctx context.Context, obj *media.OutdatedItem) (models.MediaItem, error) {
 	return r.loaders(ctx).media(ctx, obj.MediaID)
@@ -505,6 +520,61 @@ func (r *queryResolver) OutdatedFilePermissions(ctx context.Context, first *int,
 	return conn, nil
 }
 
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, first *int, after *string, filter *model.AuditFilter) (*model.AuditEventConnection, error) {
+	q := events.AuditQuery{First: 50, After: deref(after)}
+	if first != nil {
+		q.First = *first
+	}
+	if filter != nil {
+		q.MediaID, q.ContentID, q.Actor = deref(filter.MediaID), deref(filter.ContentID), deref(filter.Actor)
+		for _, k := range filter.Type {
+			q.Kinds = append(q.Kinds, events.Kind(k))
+		}
+		if filter.Since != nil {
+			q.Since = *filter.Since
+		}
+		if filter.Until != nil {
+			q.Until = *filter.Until
+		}
+	}
+	page, err := r.Media.AuditLog(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return auditConnection(page), nil
+}
+
+// Webhooks is the resolver for the webhooks field.
+func (r *queryResolver) Webhooks(ctx context.Context) ([]*model.Webhook, error) {
+	hs, err := r.Media.Webhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Webhook, len(hs))
+	for i, h := range hs {
+		out[i] = webhookModel(h)
+	}
+	return out, nil
+}
+
+// WebhookDeliveries is the resolver for the webhookDeliveries field.
+func (r *queryResolver) WebhookDeliveries(ctx context.Context, webhookID string, first *int) ([]*model.WebhookDelivery, error) {
+	n := 50
+	if first != nil {
+		n = *first
+	}
+	ds, err := r.Media.WebhookDeliveries(ctx, webhookID, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.WebhookDelivery, len(ds))
+	for i, d := range ds {
+		out[i] = webhookDeliveryModel(d)
+	}
+	return out, nil
+}
+
 // Media is the resolver for the media field.
 func (r *referenceResolver) Media(ctx context.Context, obj *models.Reference) (models.MediaItem, error) {
 	return r.loaders(ctx).media(ctx, obj.MediaID)
@@ -526,14 +596,14 @@ func (r *renditionResolver) MimeType(ctx context.Context, obj *media.RenditionIn
 }
 
 // FilePermissionResults is the resolver for the filePermissionResults field.
-func (r *subscriptionResolver) FilePermissionResults(ctx context.Context, mediaIds []string, contentID *string) (<-chan *model.FilePermissionEvent, error) {
-	in, err := r.Media.SubscribePermissions(ctx, mediaIds, deref(contentID))
+func (r *subscriptionResolver) FilePermissionResults(ctx context.Context, mediaIds []string, contentID *string, after *string) (<-chan *model.FilePermissionEvent, error) {
+	in, err := r.Media.SubscribePermissions(ctx, mediaIds, deref(contentID), deref(after))
 	if err != nil {
 		return nil, err
 	}
-	return relay(ctx, r.Media, in, func(ev media.Event) *model.FilePermissionEvent {
-		out := &model.FilePermissionEvent{MediaID: ev.MediaID, Public: ev.Public, Ok: ev.OK, Attempt: ev.Attempt,
-			Complete: ev.Kind == media.EventItemPermissions, Time: ev.Time}
+	return relay(ctx, r.Media, in, func(ev events.Event) *model.FilePermissionEvent {
+		out := &model.FilePermissionEvent{Cursor: ev.Cursor(), MediaID: ev.MediaID, Public: ev.Public, Ok: ev.OK, Attempt: ev.Attempt,
+			Complete: ev.Kind == events.ItemPermissions, Time: ev.Time}
 		if ev.Key != "" {
 			out.Key = &ev.Key
 		}
@@ -551,13 +621,13 @@ func (r *subscriptionResolver) FilePermissionResults(ctx context.Context, mediaI
 }
 
 // PrivacyChanged is the resolver for the privacyChanged field.
-func (r *subscriptionResolver) PrivacyChanged(ctx context.Context, collectionID *string) (<-chan *model.PrivacyChangedEvent, error) {
-	in, err := r.Media.SubscribePrivacy(ctx, deref(collectionID))
+func (r *subscriptionResolver) PrivacyChanged(ctx context.Context, collectionID *string, after *string) (<-chan *model.PrivacyChangedEvent, error) {
+	in, err := r.Media.SubscribePrivacy(ctx, deref(collectionID), deref(after))
 	if err != nil {
 		return nil, err
 	}
-	return relay(ctx, r.Media, in, func(ev media.Event) *model.PrivacyChangedEvent {
-		out := &model.PrivacyChangedEvent{MediaID: ev.MediaID, CollectionID: ev.CollectionID, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
+	return relay(ctx, r.Media, in, func(ev events.Event) *model.PrivacyChangedEvent {
+		out := &model.PrivacyChangedEvent{Cursor: ev.Cursor(), MediaID: ev.MediaID, CollectionID: ev.CollectionID, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
 		if ev.ContentID != "" {
 			out.ContentID = &ev.ContentID
 		}
@@ -566,13 +636,13 @@ func (r *subscriptionResolver) PrivacyChanged(ctx context.Context, collectionID 
 }
 
 // CdnPurgeResults is the resolver for the cdnPurgeResults field.
-func (r *subscriptionResolver) CdnPurgeResults(ctx context.Context, mediaIds []string, contentID *string) (<-chan *model.PurgeEvent, error) {
-	in, err := r.Media.SubscribePurges(ctx, mediaIds, deref(contentID))
+func (r *subscriptionResolver) CdnPurgeResults(ctx context.Context, mediaIds []string, contentID *string, after *string) (<-chan *model.PurgeEvent, error) {
+	in, err := r.Media.SubscribePurges(ctx, mediaIds, deref(contentID), deref(after))
 	if err != nil {
 		return nil, err
 	}
-	return relay(ctx, r.Media, in, func(ev media.Event) *model.PurgeEvent {
-		out := &model.PurgeEvent{MediaID: ev.MediaID, URL: ev.Key, Ok: ev.OK, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
+	return relay(ctx, r.Media, in, func(ev events.Event) *model.PurgeEvent {
+		out := &model.PurgeEvent{Cursor: ev.Cursor(), MediaID: ev.MediaID, URL: ev.Key, Ok: ev.OK, Privacy: ev.Privacy, Cause: ev.Cause, Time: ev.Time}
 		if ev.Error != "" {
 			out.Error = &ev.Error
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
 )
@@ -348,35 +349,50 @@ func (s *Service) changeLive(ctx context.Context, id string, change liveChange) 
 				res.MadePublic = append(res.MadePublic, pub...)
 				res.MadePrivate = append(res.MadePrivate, priv...)
 			}
-			return nil
+			return s.recordLiveChange(ctx, tx, res, change)
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.hook("publish.committed", id)
+	s.events.Flush(ctx) // this instance's subscribers see the change before its permission results
 	changed := append(append([]string{}, res.MadePublic...), res.MadePrivate...)
 	for _, mid := range changed {
 		s.cache.drop(mid)
 	}
 	if len(changed) > 0 {
-		cause := [...]string{publish: "publish", unpublish: "unpublish", remove: "delete"}[change]
+		cause := liveCause[change]
 		s.log.InfoContext(ctx, "privacy changed", "content_id", id, "cause", cause, "made_public", len(res.MadePublic), "made_private", len(res.MadePrivate))
-		now := time.Now()
-		for _, set := range []struct {
-			ids []string
-			p   models.Privacy
-		}{{res.MadePublic, models.Public}, {res.MadePrivate, models.Private}} {
-			for _, mid := range set.ids {
-				coll := res.collections[mid]
-				path, _ := s.collectionPath(ctx, coll)
-				s.bus.Publish(ctx, Event{Kind: EventPrivacyChanged, MediaID: mid, CollectionID: coll, CollectionPath: path,
-					Privacy: set.p, ContentID: id, Cause: cause, Time: now})
-			}
-		}
 		s.SyncPermissions(WithCause(ctx, id, cause), changed)
 		s.purgeItems(WithCause(ctx, id, cause), changed)
 	}
 	return res, nil
+}
+
+var liveCause = [...]string{publish: "publish", unpublish: "unpublish", remove: "delete"}
+
+// recordLiveChange records, in the publish transaction, what a publish, unpublish or delete did:
+// the content event, then one privacy change per item whose privacy changed.
+func (s *Service) recordLiveChange(ctx context.Context, tx bun.Tx, res *PublishResult, change liveChange) error {
+	c, cause, now := res.Content, liveCause[change], models.Now()
+	evs := []events.Event{{Kind: [...]events.Kind{publish: events.ContentPublished, unpublish: events.ContentUnpublished, remove: events.ContentDeleted}[change],
+		ContentID: c.ID, Cause: cause, Detail: c.Kind + "/" + c.Key, Time: now}}
+	for _, set := range []struct {
+		ids          []string
+		after, prior models.Privacy
+	}{{res.MadePublic, models.Public, models.Private}, {res.MadePrivate, models.Private, models.Public}} {
+		for _, mid := range set.ids {
+			coll := res.collections[mid]
+			path, err := s.collectionPath(ctx, coll)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, events.Event{Kind: events.PrivacyChanged, MediaID: mid, CollectionID: coll, CollectionPath: path,
+				Privacy: set.after, Before: set.prior, ContentID: c.ID, Cause: cause, Time: now})
+		}
+	}
+	return s.record(ctx, tx, evs...)
 }
 
 // checkDraftReadable refuses to publish a draft that references an item the publisher may not

@@ -2,234 +2,16 @@ package media
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
-	"gocloud.dev/pubsub"
-	_ "gocloud.dev/pubsub/mempubsub"  // mem://
-	_ "gocloud.dev/pubsub/natspubsub" // nats:// (NATS_SERVER_URL)
+	"github.com/uptrace/bun"
 
 	"github.com/veil-media/veil/auth"
-	"github.com/veil-media/veil/metrics"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/models"
 )
-
-// EventKind names what an Event reports.
-type EventKind string
-
-// The events Veil publishes.
-const (
-	// EventFilePermission: one file's permission was set (or failed).
-	EventFilePermission EventKind = "FILE_PERMISSION"
-	// EventItemPermissions: all files of one item were tried; Failed says how many failed.
-	EventItemPermissions EventKind = "ITEM_PERMISSIONS"
-	// EventPrivacyChanged: an item became PUBLIC or PRIVATE.
-	EventPrivacyChanged EventKind = "PRIVACY_CHANGED"
-)
-
-// Event is one thing that happened to a media item. Events travel between instances as JSON.
-type Event struct {
-	Kind           EventKind      `json:"kind"`
-	MediaID        string         `json:"mediaId"`
-	CollectionID   string         `json:"collectionId"`
-	CollectionPath string         `json:"collectionPath"`
-	Privacy        models.Privacy `json:"privacy"`
-	ContentID      string         `json:"contentId,omitempty"`
-	Cause          string         `json:"cause,omitempty"` // publish, unpublish, delete, upload, retry
-	Key            string         `json:"key,omitempty"`
-	Public         bool           `json:"public"`
-	OK             bool           `json:"ok"`
-	Error          string         `json:"error,omitempty"`
-	Attempt        int            `json:"attempt"`
-	Files          int            `json:"files,omitempty"`
-	Failed         int            `json:"failed,omitempty"`
-	Time           time.Time      `json:"time"`
-}
-
-// Bus fans events out to local subscribers, in the order they were published and without ever
-// blocking the producer (a subscriber whose buffer is full is dropped), and carries them to other
-// instances through gocloud pubsub (NATS). Events from other instances arrive in their order of
-// arrival.
-type Bus struct {
-	topic  *pubsub.Topic // nil for mem://: nothing else to tell
-	sub    *pubsub.Subscription
-	origin string // this instance, so its own messages are not delivered twice
-	log    *slog.Logger
-
-	mu      sync.Mutex
-	subs    map[uint64]*subscriber
-	nextID  uint64
-	dropped int // subscribers dropped for falling behind, since start
-}
-
-type subscriber struct {
-	ch     chan Event
-	filter func(Event) bool
-	err    error // why ch was closed; written under Bus.mu before the close
-}
-
-// SlowSubscriberError is why a subscription was dropped for falling behind: Behind events were
-// waiting for it, a full buffer, when one more arrived.
-type SlowSubscriberError struct{ Behind int }
-
-func (e *SlowSubscriberError) Error() string {
-	return fmt.Sprintf("subscription dropped: the client fell behind by %d events", e.Behind)
-}
-
-// Subscription is a stream of events from the bus.
-type Subscription struct {
-	// Events delivers the events in order; it is closed when the subscription ends.
-	Events <-chan Event
-	s      *subscriber
-}
-
-// Err reports why Events was closed: a *SlowSubscriberError when the subscriber fell behind and
-// was dropped, nil when its context ended or the bus closed. Call it only once Events is closed
-// (a receive has returned ok == false).
-func (s *Subscription) Err() error { return s.s.err }
-
-// OpenBus opens the bus at url: "mem://" (this process only; the default) or "nats://subject"
-// (every instance connected to the same NATS server, NATS_SERVER_URL, sees every event).
-func OpenBus(ctx context.Context, url string, log *slog.Logger) (*Bus, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	bus := &Bus{origin: hex.EncodeToString(b[:]), log: log, subs: map[uint64]*subscriber{}}
-	switch {
-	case url == "" || url == "mem://":
-		return bus, nil
-	case strings.HasPrefix(url, "mem://"), strings.HasPrefix(url, "nats://"):
-	default:
-		return nil, fmt.Errorf("VEIL_EVENTS_URL: %q: use mem:// or nats://subject", url)
-	}
-	topic, err := pubsub.OpenTopic(ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("media: open event topic %s: %w", url, err)
-	}
-	sub, err := pubsub.OpenSubscription(ctx, url)
-	if err != nil {
-		topic.Shutdown(ctx)
-		return nil, fmt.Errorf("media: open event subscription %s: %w", url, err)
-	}
-	bus.topic, bus.sub = topic, sub
-	return bus, nil
-}
-
-// Run receives other instances' events and fans them out until ctx is done; the caller owns it.
-func (b *Bus) Run(ctx context.Context) {
-	if b.sub == nil {
-		<-ctx.Done()
-		return
-	}
-	for {
-		msg, err := b.sub.Receive(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				b.log.Error("event bus receive", "err", err)
-			}
-			return
-		}
-		msg.Ack()
-		if msg.Metadata["origin"] == b.origin {
-			continue // delivered locally when it was published
-		}
-		var ev Event
-		if err := json.Unmarshal(msg.Body, &ev); err != nil {
-			b.log.Warn("event bus: bad message", "err", err)
-			continue
-		}
-		b.deliver(ev)
-	}
-}
-
-// Close shuts the bus down and closes every subscriber's channel.
-func (b *Bus) Close(ctx context.Context) {
-	if b.sub != nil {
-		_ = b.sub.Shutdown(ctx)
-		_ = b.topic.Shutdown(ctx)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for id, s := range b.subs {
-		close(s.ch)
-		delete(b.subs, id)
-	}
-}
-
-func (b *Bus) deliver(ev Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for id, s := range b.subs {
-		if s.filter != nil && !s.filter(ev) {
-			continue
-		}
-		select {
-		case s.ch <- ev:
-		default: // a slow subscriber is dropped, never waited for
-			s.err = &SlowSubscriberError{Behind: cap(s.ch)}
-			close(s.ch)
-			delete(b.subs, id)
-			b.dropped++
-			metrics.EventsDropped.Inc()
-			b.log.Warn("event subscriber dropped: not keeping up", "buffer", cap(s.ch))
-		}
-	}
-}
-
-// Subscribe returns a channel of events matching filter, buffered to buffer events; the channel
-// is closed when cancel is called, when ctx ends, or when the subscriber falls behind.
-func (b *Bus) Subscribe(ctx context.Context, filter func(Event) bool, buffer int) <-chan Event {
-	return b.subscribe(ctx, filter, buffer).Events
-}
-
-// subscribe is Subscribe returning the Subscription, which also tells why it ended.
-func (b *Bus) subscribe(ctx context.Context, filter func(Event) bool, buffer int) *Subscription {
-	b.mu.Lock()
-	id := b.nextID
-	b.nextID++
-	s := &subscriber{ch: make(chan Event, buffer), filter: filter}
-	b.subs[id] = s
-	b.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if _, ok := b.subs[id]; ok {
-			close(s.ch)
-			delete(b.subs, id)
-		}
-	}()
-	return &Subscription{Events: s.ch, s: s}
-}
-
-// Publish delivers an event to local subscribers at once and sends it to every other instance.
-// Failures are logged, never returned: events report what happened, they do not decide it.
-func (b *Bus) Publish(ctx context.Context, ev Event) {
-	if b == nil {
-		return
-	}
-	b.deliver(ev)
-	if b.topic == nil {
-		return
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return
-	}
-	msg := &pubsub.Message{Body: body, Metadata: map[string]string{"origin": b.origin}}
-	if err := b.topic.Send(context.WithoutCancel(ctx), msg); err != nil {
-		b.log.Warn("event not published", "kind", ev.Kind, "media_id", ev.MediaID, "err", err)
-	}
-}
 
 // DefaultSubscriptionBuffer is how many events a subscriber may fall behind before it is dropped,
 // unless Config.SubscriptionBuffer says otherwise.
@@ -248,8 +30,13 @@ type subscriptionBudget struct {
 	max, use int32
 }
 
-func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (*Subscription, error) {
-	if s.bus == nil {
+// subscribe opens a subscription to the events matching filter that the viewer may see, replayed
+// from the cursor after (or the one a transport carried, events.ResumeFrom) before going live.
+func (s *Service) subscribe(ctx context.Context, after string, filter func(events.Event) bool) (*events.Subscription, error) {
+	if after == "" {
+		after = events.ResumeFrom(ctx)
+	}
+	if s.events == nil {
 		return nil, errors.New("media: events are not enabled on this server")
 	}
 	if b, ok := ctx.Value(budgetKey{}).(*subscriptionBudget); ok {
@@ -270,17 +57,14 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (*Subs
 	sess := auth.SessionFrom(ctx)
 	if sess == nil {
 		v := auth.ViewerFrom(ctx)
-		return s.bus.subscribe(ctx, func(ev Event) bool {
+		return s.events.Subscribe(ctx, after, func(ev events.Event) bool {
 			return v.CanRead(ev.CollectionPath, ev.Privacy) && filter(ev)
-		}, s.subscriptionBuffer()), nil
+		}, s.subscriptionBuffer())
 	}
-	// A long-lived connection: the producer filters with the last resolved viewer (never
-	// blocking), letting events through while the session is stale; each event is then checked
-	// here, off the producer's path, against the viewer as it is now.
 	// A long-lived connection: the producer filters with the last resolved viewer (never
 	// blocking), letting events through while the session is stale; the consumer then checks
 	// each event with Deliverable, off the producer's path, against the viewer as it is now.
-	return s.bus.subscribe(ctx, func(ev Event) bool {
+	return s.events.Subscribe(ctx, after, func(ev events.Event) bool {
 		if !filter(ev) {
 			return false
 		}
@@ -288,7 +72,7 @@ func (s *Service) subscribe(ctx context.Context, filter func(Event) bool) (*Subs
 			return true
 		}
 		return sess.Stale()
-	}, s.subscriptionBuffer()), nil
+	}, s.subscriptionBuffer())
 }
 
 func (s *Service) subscriptionBuffer() int {
@@ -303,7 +87,7 @@ func (s *Service) subscriptionBuffer() int {
 // reports that the credentials are gone: deliver nothing more; the transport ends the
 // connection (auth.Session.Watch). Without a session (a plain request) everything the
 // subscription's filter passed is deliverable.
-func (s *Service) Deliverable(ctx context.Context, ev Event) (ok, ended bool) {
+func (s *Service) Deliverable(ctx context.Context, ev events.Event) (ok, ended bool) {
 	sess := auth.SessionFrom(ctx)
 	if sess == nil {
 		return true, false
@@ -320,53 +104,82 @@ func (s *Service) Deliverable(ctx context.Context, ev Event) (ok, ended bool) {
 }
 
 // SubscribePermissions streams file-permission results the viewer may see, optionally only for
-// mediaIDs and/or the sync caused by contentID.
-func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, contentID string) (*Subscription, error) {
+// mediaIDs and/or the sync caused by contentID, replayed from after.
+func (s *Service) SubscribePermissions(ctx context.Context, mediaIDs []string, contentID, after string) (*events.Subscription, error) {
 	want := map[string]bool{}
 	for _, id := range mediaIDs {
 		want[id] = true
 	}
-	return s.subscribe(ctx, func(ev Event) bool {
-		return (ev.Kind == EventFilePermission || ev.Kind == EventItemPermissions) &&
+	return s.subscribe(ctx, after, func(ev events.Event) bool {
+		return (ev.Kind == events.FilePermission || ev.Kind == events.ItemPermissions) &&
 			(len(want) == 0 || want[ev.MediaID]) && (contentID == "" || ev.ContentID == contentID)
 	})
 }
 
 // SubscribePurges streams CDN purge results the viewer may see, optionally only for mediaIDs and/or
 // the change caused by contentID.
-func (s *Service) SubscribePurges(ctx context.Context, mediaIDs []string, contentID string) (*Subscription, error) {
+func (s *Service) SubscribePurges(ctx context.Context, mediaIDs []string, contentID, after string) (*events.Subscription, error) {
 	want := map[string]bool{}
 	for _, id := range mediaIDs {
 		want[id] = true
 	}
-	return s.subscribe(ctx, func(ev Event) bool {
-		return ev.Kind == EventPurge && (len(want) == 0 || want[ev.MediaID]) && (contentID == "" || ev.ContentID == contentID)
+	return s.subscribe(ctx, after, func(ev events.Event) bool {
+		return ev.Kind == events.Purge && (len(want) == 0 || want[ev.MediaID]) && (contentID == "" || ev.ContentID == contentID)
 	})
 }
 
 // SubscribePrivacy streams privacy changes the viewer may see, optionally only in the subtree of
 // collectionID.
-func (s *Service) SubscribePrivacy(ctx context.Context, collectionID string) (*Subscription, error) {
+func (s *Service) SubscribePrivacy(ctx context.Context, collectionID, after string) (*events.Subscription, error) {
 	if collectionID != "" {
 		if _, err := s.Collection(ctx, collectionID); err != nil {
 			return nil, err
 		}
 	}
-	return s.subscribe(ctx, func(ev Event) bool {
-		return ev.Kind == EventPrivacyChanged && (collectionID == "" || strings.Contains(ev.CollectionPath, "/"+collectionID+"/"))
+	return s.subscribe(ctx, after, func(ev events.Event) bool {
+		return ev.Kind == events.PrivacyChanged && (collectionID == "" || strings.Contains(ev.CollectionPath, "/"+collectionID+"/"))
 	})
 }
 
-// Subscribers returns how many local subscribers the bus has (tests wait on it).
-func (b *Bus) Subscribers() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.subs)
+// stamp fills in who caused ev: the viewer of ctx (its user and API token).
+func stamp(ctx context.Context, ev events.Event) events.Event {
+	if v := auth.ViewerFrom(ctx); v != nil && ev.Actor == "" {
+		ev.Actor, ev.TokenID = v.UserID, v.TokenID
+	}
+	return ev
 }
 
-// Dropped reports how many subscribers have been dropped for falling behind since start.
-func (b *Bus) Dropped() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.dropped
+// record appends evs to the outbox through tx, the transaction making the change they report,
+// stamped with the viewer of ctx.
+func (s *Service) record(ctx context.Context, tx bun.IDB, evs ...events.Event) error {
+	if s.events == nil {
+		return nil
+	}
+	for i := range evs {
+		evs[i] = stamp(ctx, evs[i])
+	}
+	return s.events.Append(ctx, tx, evs...)
+}
+
+// emit records evs that report an outcome rather than a change (a file permission, a purge) in a
+// transaction of their own. A failure is logged: the outcome happened whether or not it is told.
+func (s *Service) emit(ctx context.Context, evs ...events.Event) {
+	if s.events == nil {
+		return
+	}
+	for i := range evs {
+		evs[i] = stamp(ctx, evs[i])
+	}
+	if err := s.events.Emit(ctx, evs...); err != nil {
+		s.log.ErrorContext(ctx, "events not recorded", "kind", evs[0].Kind, "n", len(evs), "err", err)
+	}
+}
+
+// recordMedia records that an item was uploaded, updated or deleted, through tx.
+func (s *Service) recordMedia(ctx context.Context, tx bun.IDB, kind events.Kind, id, collectionID string, p models.Privacy) error {
+	path, err := s.collectionPath(ctx, collectionID)
+	if err != nil {
+		return err
+	}
+	return s.record(ctx, tx, events.Event{Kind: kind, MediaID: id, CollectionID: collectionID, CollectionPath: path, Privacy: p})
 }

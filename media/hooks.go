@@ -34,3 +34,14 @@ func (s *Service) now() time.Time {
 	}
 	return time.Now().UTC()
 }
+
+// CrashAt makes the service call crash at the step named point (as the test hooks name them, e.g.
+// "publish.committed": a publish's transaction committed, its events not yet delivered). Fault
+// tests of whole processes use it through VEIL_TEST_CRASH_AT; it replaces any test hook.
+func (s *Service) CrashAt(point string, crash func()) {
+	s.hooks.p.Store(&testHooks{at: func(p, _ string) {
+		if p == point {
+			crash()
+		}
+	}})
+}

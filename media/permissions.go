@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
@@ -190,22 +191,22 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 		}
 	}
 	why := causeOf(ctx)
-	event := func(id string, ev Event) {
+	event := func(id string, ev events.Event) events.Event {
 		it := items[id]
 		path, _ := s.collectionPath(ctx, it.collection)
 		ev.MediaID, ev.CollectionID, ev.CollectionPath, ev.Privacy = id, it.collection, path, it.privacy
 		ev.ContentID, ev.Cause, ev.Attempt, ev.Time = why.contentID, why.what, it.attempt, time.Now()
-		s.bus.Publish(ctx, ev)
+		return ev
 	}
 	if s.acl != nil {
 		s.hook("sync.acl", strings.Join(ids, ","))
 		s.runJobs(ctx, jobs, func(j fileJob, err error) {
-			ev := Event{Kind: EventFilePermission, Key: j.key, Public: j.public, OK: err == nil}
+			ev := events.Event{Kind: events.FilePermission, Key: j.key, Public: j.public, OK: err == nil}
 			if err != nil {
 				s.log.WarnContext(ctx, "file permission not set", "media_id", j.item, "key", j.key, "public", j.public, "acl", s.acl.Name(), "err", err)
 				ev.Error = err.Error()
 			}
-			event(j.item, ev)
+			s.emit(ctx, event(j.item, ev))
 		}, items)
 	}
 	rep := SyncReport{Items: len(items), Files: len(jobs)}
@@ -224,17 +225,19 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 	s.recordSuccess(ctx, items, done)
 	stopHeartbeat()
 	s.release(ctx, items, ids)
+	results := make([]events.Event, 0, len(items))
 	for id, it := range items {
 		s.cache.drop(id)
-		ev := Event{Kind: EventItemPermissions, Public: it.privacy == models.Public, OK: it.failed == 0 && !it.contended, Files: it.files, Failed: it.failed}
+		ev := events.Event{Kind: events.ItemPermissions, Public: it.privacy == models.Public, OK: it.failed == 0 && !it.contended, Files: it.files, Failed: it.failed}
 		switch {
 		case it.failed > 0:
 			ev.Error = it.firstErr
 		case it.contended:
 			ev.Error = errContended
 		}
-		event(id, ev)
+		results = append(results, event(id, ev))
 	}
+	s.emit(ctx, results...)
 	return rep
 }
 

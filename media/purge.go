@@ -8,12 +8,10 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/metrics"
 	"github.com/veil-media/veil/models"
 )
-
-// EventPurge reports the CDN purge of one URL of an item after its privacy changed.
-const EventPurge EventKind = "PURGE"
 
 // purgeTarget is what a purge needs of one item.
 type purgeTarget struct {
@@ -174,6 +172,7 @@ func (s *Service) purgeItems(ctx context.Context, ids []string) {
 	results := s.purger.Purge(ctx, batch)
 	why := causeOf(ctx)
 	failed := 0
+	evs := make([]events.Event, 0, len(results))
 	for _, r := range results {
 		outcome := "ok"
 		if !r.OK {
@@ -183,12 +182,13 @@ func (s *Service) purgeItems(ctx context.Context, ids []string) {
 		}
 		metrics.PurgeCalls.WithLabelValues(s.purger.Name(), outcome).Inc()
 		id := owner[r.URL]
-		ev := Event{Kind: EventPurge, MediaID: id, Key: r.URL, OK: r.OK, Error: r.Err, ContentID: why.contentID, Cause: why.what, Time: time.Now()}
+		ev := events.Event{Kind: events.Purge, MediaID: id, Key: r.URL, OK: r.OK, Error: r.Err, ContentID: why.contentID, Cause: why.what, Time: time.Now()}
 		if t := targets[id]; t != nil {
 			ev.CollectionID, ev.Privacy = t.collection, t.privacy
 			ev.CollectionPath, _ = s.collectionPath(ctx, t.collection)
 		}
-		s.bus.Publish(ctx, ev)
+		evs = append(evs, ev)
 	}
+	s.emit(ctx, evs...)
 	s.log.InfoContext(ctx, "cdn purged", "urls", len(batch), "failed", failed, "purger", s.purger.Name())
 }

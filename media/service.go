@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/veil-media/veil/config"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/renditions"
@@ -100,7 +101,8 @@ type Service struct {
 	outdatedMu sync.Mutex // CountOutdated's shared answer
 	outdatedAt time.Time
 	outdatedN  int
-	bus        *Bus
+	events     *events.Outbox
+	webhooks   *events.Webhooks
 
 	instance string      // this process, for leases on permission syncs
 	eager    chan string // image ids waiting for their eager renditions
@@ -116,8 +118,11 @@ type Deps struct {
 	Store *storage.Store
 	// Logger receives the service's logs (nil: discarded).
 	Logger *slog.Logger
-	// Bus carries privacy changes and permission results to subscribers (nil: events are dropped).
-	Bus *Bus
+	// Events is the outbox every change records its events in, and subscriptions read (nil:
+	// changes record no events and subscriptions are refused).
+	Events *events.Outbox
+	// Webhooks sends events to webhook receivers (nil: the webhook calls are refused).
+	Webhooks *events.Webhooks
 	// ACL expresses privacy as storage permissions. Nil means proxy-only: every byte is served
 	// through Veil's own permission-checked views, and there are no file permissions to keep in
 	// step; ProxyReason says why, for /readyz and logs.
@@ -146,7 +151,7 @@ func New(cfg Config, deps Deps) *Service {
 		cfg.Renditions.Options.Limits = cfg.Images
 	}
 	s := &Service{db: db, store: store, cfg: cfg, log: log, rend: newRenditionEngine(cfg.Renditions), cache: newImageCache(cfg.ServeCacheTTL, 10000), instance: newInstanceID(), eager: make(chan string, 1024),
-		bus: deps.Bus, acl: deps.ACL, purger: deps.Purger, publicURL: strings.TrimRight(deps.PublicURL, "/")}
+		events: deps.Events, webhooks: deps.Webhooks, acl: deps.ACL, purger: deps.Purger, publicURL: strings.TrimRight(deps.PublicURL, "/")}
 	if s.acl == nil {
 		s.proxyReason = deps.ProxyReason
 	}
@@ -171,9 +176,14 @@ func likeEscape(s string) string { return likeEscaper.Replace(s) }
 // likePattern escapes s for a LIKE … ESCAPE '\' match of a substring.
 func likePattern(s string) string { return "%" + likeEscape(strings.ToLower(s)) + "%" }
 
-// inTx runs fn in a transaction.
+// inTx runs fn in a transaction, and wakes the event relay after a commit (fn may have recorded
+// events with s.record).
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return s.db.RunInTx(ctx, nil, fn)
+	if err := s.db.RunInTx(ctx, nil, fn); err != nil {
+		return err
+	}
+	s.events.Notify()
+	return nil
 }
 
 // forUpdate locks the selected rows until the transaction ends. On SQLite the transaction already
@@ -185,5 +195,13 @@ func (s *Service) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
 	return q
 }
 
-// Bus returns the event bus (nil when none is set).
-func (s *Service) Bus() *Bus { return s.bus }
+// Events returns the outbox (nil when none is set).
+func (s *Service) Events() *events.Outbox { return s.events }
+
+// Bus returns the event bus (nil when there is no outbox).
+func (s *Service) Bus() *events.Bus {
+	if s.events == nil {
+		return nil
+	}
+	return s.events.Bus()
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/renditions"
 )
@@ -90,7 +91,10 @@ func (s *Service) UpdateImage(ctx context.Context, in UpdateImageInput) (*models
 				return err
 			}
 		}
-		return replaceTags(ctx, tx, img.ID, in.Tags.Set, tags)
+		if err := replaceTags(ctx, tx, img.ID, in.Tags.Set, tags); err != nil {
+			return err
+		}
+		return s.recordMedia(ctx, tx, events.MediaUpdated, img.ID, img.CollectionID, img.Privacy)
 	})
 	s.cache.drop(in.ID)
 	if err != nil {
@@ -126,7 +130,10 @@ func (s *Service) UpdateDocument(ctx context.Context, in UpdateDocumentInput) (*
 		if _, err := tx.NewUpdate().Model(doc).WherePK().Exec(ctx); err != nil {
 			return s.updateErr(err, "document")
 		}
-		return replaceTags(ctx, tx, doc.ID, in.Tags.Set, tags)
+		if err := replaceTags(ctx, tx, doc.ID, in.Tags.Set, tags); err != nil {
+			return err
+		}
+		return s.recordMedia(ctx, tx, events.MediaUpdated, doc.ID, doc.CollectionID, doc.Privacy)
 	})
 	if err != nil {
 		return nil, err
@@ -215,6 +222,9 @@ func (s *Service) DeleteImage(ctx context.Context, id string, force bool) error 
 		if _, err := tx.NewDelete().Model(img).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("media: delete image: %w", err)
 		}
+		if err := s.recordMedia(ctx, tx, events.MediaDeleted, img.ID, img.CollectionID, img.Privacy); err != nil {
+			return err
+		}
 		for _, k := range rendKeys {
 			if err := s.store.Delete(ctx, k); err != nil {
 				return err
@@ -251,6 +261,9 @@ func (s *Service) DeleteDocument(ctx context.Context, id string, force bool) err
 		}
 		if _, err := tx.NewDelete().Model(doc).WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("media: delete document: %w", err)
+		}
+		if err := s.recordMedia(ctx, tx, events.MediaDeleted, doc.ID, doc.CollectionID, doc.Privacy); err != nil {
+			return err
 		}
 		return s.store.Delete(ctx, doc.StorageKey)
 	})

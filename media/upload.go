@@ -16,6 +16,7 @@ import (
 	"github.com/gabriel-vasile/mimetype"
 	"github.com/uptrace/bun"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/renditions"
 	"github.com/veil-media/veil/storage"
@@ -321,7 +322,10 @@ func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, su
 		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
 			return err
 		}
-		return insertTags(ctx, tx, id, tags)
+		if err := insertTags(ctx, tx, id, tags); err != nil {
+			return err
+		}
+		return s.recordMedia(ctx, tx, events.MediaUploaded, id, collectionID, models.Private)
 	})
 	switch {
 	case err == nil:

@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
@@ -33,6 +34,8 @@ const (
 	CodeInternal            = "INTERNAL"
 	CodeCancelled           = "CANCELLED"
 	CodeRateLimited         = "RATE_LIMITED"
+	// CodeCursorExpired: a subscription's after cursor is older than the retention window.
+	CodeCursorExpired = "CURSOR_EXPIRED"
 	// CodeUploadSpoolLimit: out-of-order file parts would spool more than
 	// VEIL_UPLOAD_SPOOL_REQUEST_MAX (scope "request") or VEIL_UPLOAD_SPOOL_MAX (scope "total").
 	CodeUploadSpoolLimit = "UPLOAD_SPOOL_LIMIT"
@@ -57,7 +60,8 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			dup      *media.DuplicateError
 			conflict *media.ConflictError
 			spool    *upload.SpoolLimitError
-			slow     *media.SlowSubscriberError
+			slow     *events.SlowSubscriberError
+			cursor   *events.CursorError
 			domain   *fault.Error
 		)
 		switch {
@@ -80,6 +84,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Message = slow.Error()
 			out.Extensions["code"] = CodeSubscriberTooSlow
 			out.Extensions["behind"] = slow.Behind
+		case errors.As(err, &cursor):
+			out.Message = cursor.Error()
+			out.Extensions["code"] = CodeBadUserInput
+			if cursor.Expired {
+				out.Extensions["code"] = CodeCursorExpired
+			}
+			out.Extensions["field"] = "after"
 		case errors.As(err, &conflict):
 			out.Message = conflict.Error()
 			out.Extensions["code"] = CodeConflict

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/storage"
@@ -52,15 +53,15 @@ func itemOfKey(key string) string {
 }
 
 // collectEvents gathers every permission event of the server's bus until stop is called.
-func collectEvents(t *testing.T, srv *veiltest.Server) (stop func() []media.Event) {
+func collectEvents(t *testing.T, srv *veiltest.Server) (stop func() []events.Event) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := srv.Media.Bus().Subscribe(ctx, func(ev media.Event) bool {
-		return ev.Kind == media.EventFilePermission || ev.Kind == media.EventItemPermissions
+	ch := srv.Media.Bus().Subscribe(ctx, func(ev events.Event) bool {
+		return ev.Kind == events.FilePermission || ev.Kind == events.ItemPermissions
 	}, 1<<16)
-	return func() []media.Event {
+	return func() []events.Event {
 		cancel()
-		var evs []media.Event
+		var evs []events.Event
 		for ev := range ch {
 			evs = append(evs, ev)
 		}
@@ -151,7 +152,7 @@ func TestPermissionFaultsConverge(t *testing.T) {
 		if len(pub.PublishContent.MadePublic) != len(ids) {
 			t.Fatalf("made public %d, want %d", len(pub.PublishContent.MadePublic), len(ids))
 		}
-		events := stop()
+		evs := stop()
 
 		acl.mu.Lock()
 		failedItems := map[string]bool{}
@@ -192,9 +193,9 @@ func TestPermissionFaultsConverge(t *testing.T) {
 		}
 
 		// Events: one per file, failures with their error, and a completion per item.
-		fileEv, itemEv := map[string]media.Event{}, map[string]media.Event{}
-		for _, ev := range events {
-			if ev.Kind == media.EventFilePermission {
+		fileEv, itemEv := map[string]events.Event{}, map[string]events.Event{}
+		for _, ev := range evs {
+			if ev.Kind == events.FilePermission {
 				fileEv[ev.Key] = ev
 			} else {
 				itemEv[ev.MediaID] = ev
@@ -237,7 +238,7 @@ func TestPermissionFaultsConverge(t *testing.T) {
 			RetryFilePermissions struct{ Items, Files, Failed int }
 		}
 		srv.GraphQL(`mutation { retryFilePermissions(limit: 1000) { items files failed } }`, nil).Decode(t, &retry)
-		events = stop()
+		evs = stop()
 		if r := retry.RetryFilePermissions; r.Items != len(failedItems) || r.Files != len(failedItems)*5 || r.Failed != 0 {
 			t.Errorf("retry: %+v, want %d items", r, len(failedItems))
 		}
@@ -245,8 +246,8 @@ func TestPermissionFaultsConverge(t *testing.T) {
 			t.Errorf("after the retry %d items still outdated", len(got))
 		}
 		success := map[string]bool{}
-		for _, ev := range events {
-			if ev.Kind == media.EventItemPermissions && ev.OK && ev.Cause == "retry" && ev.Attempt == 2 {
+		for _, ev := range evs {
+			if ev.Kind == events.ItemPermissions && ev.OK && ev.Cause == "retry" && ev.Attempt == 2 {
 				success[ev.MediaID] = true
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/purge"
 	"github.com/veil-media/veil/storage"
@@ -72,7 +73,7 @@ func TestVarnishPurgeOnPrivacyChange(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	events := srv.Media.Bus().Subscribe(ctx, func(ev media.Event) bool { return ev.Kind == media.EventPurge }, 100)
+	evs := srv.Media.Bus().Subscribe(ctx, func(ev events.Event) bool { return ev.Kind == events.Purge }, 100)
 	var un struct {
 		UnpublishContent struct{ MadePrivate []string }
 	}
@@ -82,9 +83,9 @@ func TestVarnishPurgeOnPrivacyChange(t *testing.T) {
 	}
 	purged := map[string]bool{}
 	for len(purged) < len(paths) {
-		var ev media.Event
+		var ev events.Event
 		select {
-		case ev = <-events:
+		case ev = <-evs:
 		case <-time.After(30 * time.Second):
 			t.Fatalf("no purge events after 30s (purged: %v)", purged)
 		}

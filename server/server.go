@@ -256,6 +256,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	srv.Use(subscriptionTransport{})
 	srv.Use(uploadRollback{media: s.deps.Media, log: s.log})
 	srv.Use(streamEndReport{})
+	srv.Use(sseResume{})
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.log.ErrorContext(ctx, "panic in resolver", "request_id", RequestID(ctx), "panic", p)
@@ -315,7 +316,11 @@ func (s *Server) graphQLHandler() http.Handler {
 				go sess.Watch(ctx, func(error) { cancel() })
 			}
 		}
-		srv.ServeHTTP(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		if isStream(r) && !websocket.IsWebSocketUpgrade(r) {
+			w, r = withSSEResume(w, r)
+		}
+		srv.ServeHTTP(w, r)
 	})
 }
 
@@ -344,6 +349,8 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Collection.Images = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
 	c.Collection.Documents = func(child int, first *int, _ *string, _ *model.MediaFilter) int { return page(child, first) }
 	c.Query.Collections = func(child int) int { return 1 + 50*child }
+	c.Query.AuditLog = func(child int, first *int, _ *string, _ *model.AuditFilter) int { return page(child, first) }
+	c.Query.WebhookDeliveries = func(child int, _ string, first *int) int { return page(child, first) }
 	// A srcset or a list of renditions holds one URL per spec, brace patterns expanded.
 	c.Image.Renditions = func(child int, specs []string) int { return 1 + specCount(specs)*max(child, 1) }
 	c.Image.Srcset = func(_ int, specs []string) int { return 1 + specCount(specs) }

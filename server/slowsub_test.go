@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/server"
@@ -24,7 +25,7 @@ func fillUntilDropped(t *testing.T, srv *veiltest.Server) int {
 	before := bus.Dropped()
 	pad := strings.Repeat("x", 16<<10)
 	for n := 1; n <= 100000; n++ {
-		bus.Publish(t.Context(), media.Event{Kind: media.EventPrivacyChanged, MediaID: pad, CollectionID: "c1",
+		bus.Publish(t.Context(), events.Event{Kind: events.PrivacyChanged, MediaID: pad, CollectionID: "c1",
 			CollectionPath: "/c1/", Privacy: models.Public, Time: time.Now()})
 		if bus.Dropped() > before {
 			return n

@@ -29,6 +29,7 @@ const sseWait = 10 * time.Second
 type sseFrame struct {
 	Event string
 	Data  string
+	ID    string
 }
 
 // sseResult is the data of an "event: next" frame: one GraphQL response.
@@ -115,6 +116,8 @@ func (s *sseStream) read() {
 			f.Event = value
 		case field == "data":
 			data = append(data, value)
+		case field == "id":
+			f.ID = value
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veil-media/veil/media"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/veiltest"
@@ -112,7 +112,7 @@ func TestSubOverPlainHTTP(t *testing.T) {
 		s := subscribeSSE(t, srv, srv.Token, ssePrivacyQuery, nil)
 		defer s.Close()
 		waitSubscribers(t, srv, 1)
-		srv.Media.Bus().Publish(t.Context(), media.Event{Kind: media.EventPrivacyChanged, MediaID: "m1", CollectionID: "c1",
+		srv.Media.Bus().Publish(t.Context(), events.Event{Kind: events.PrivacyChanged, MediaID: "m1", CollectionID: "c1",
 			CollectionPath: "/c1/", Privacy: models.Public, Time: time.Now()})
 		if ev := s.nextPrivacy(t); ev.MediaID != "m1" {
 			t.Fatalf("SSE event for %s, want m1", ev.MediaID)

@@ -59,7 +59,7 @@ func (subscriptionTransport) MutateOperationContext(ctx context.Context, oc *gra
 }
 
 // CodeSubscriberTooSlow is the code of the last message of a subscription the server dropped
-// because its client fell behind (media.SlowSubscriberError): the stream completes after it.
+// because its client fell behind (events.SlowSubscriberError): the stream completes after it.
 const CodeSubscriberTooSlow = "SUBSCRIBER_TOO_SLOW"
 
 // streamEndReport gives a subscription whose stream ended for a reason the client must know

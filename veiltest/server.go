@@ -18,6 +18,7 @@ import (
 
 	"github.com/veil-media/veil/app"
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/events"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/purge"
@@ -32,6 +33,8 @@ type Server struct {
 	Store *storage.Store
 	Media *media.Service
 	Auth  *auth.Service
+	// Events is the outbox the server records its events in.
+	Events *events.Outbox
 	// App is the whole instance (its bus, background workers, shutdown).
 	App *app.App
 	// Token is sent as "Authorization: Bearer <Token>" by every helper; NewServer sets it to an
@@ -73,6 +76,11 @@ type ServerOptions struct {
 	// WrapStore, when set, replaces the opened bucket by the one it returns (e.g. NewFaultyStore);
 	// Server.Store is the replacement.
 	WrapStore func(*storage.Store) *storage.Store
+	// Events, when set, configures the event outbox (relay interval, retention, clock).
+	Events *events.Config
+	// Webhooks configures webhook deliveries; nil allows private addresses (test receivers
+	// listen on 127.0.0.1).
+	Webhooks *events.WebhookConfig
 }
 
 // NewServer starts Veil over db, built by app.New exactly as `veil serve` builds it, background
@@ -101,6 +109,13 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	}
 	if opts.Auth != nil {
 		cfg.Auth = *opts.Auth
+	}
+	if opts.Events != nil {
+		cfg.Events = *opts.Events
+	}
+	cfg.Webhooks = events.WebhookConfig{AllowPrivate: true}
+	if opts.Webhooks != nil {
+		cfg.Webhooks = *opts.Webhooks
 	}
 	if cfg.Server.MaxUploadRequestBytes == 0 {
 		cfg.Server.MaxUploadRequestBytes = max(cfg.Media.MaxImageBytes, cfg.Media.MaxDocumentBytes) + 4<<20
@@ -135,7 +150,7 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	t.Cleanup(ts.Close)
 	ms := httptest.NewServer(a.MetricsHandler())
 	t.Cleanup(ms.Close)
-	return &Server{URL: ts.URL, DB: a.DB, Store: a.Store, Media: a.Media, Auth: a.Auth, App: a, Token: admin, AdminToken: admin, HTTP: ts, MetricsURL: ms.URL, Logs: logs, t: t}
+	return &Server{URL: ts.URL, DB: a.DB, Store: a.Store, Media: a.Media, Auth: a.Auth, Events: a.Events, App: a, Token: admin, AdminToken: admin, HTTP: ts, MetricsURL: ms.URL, Logs: logs, t: t}
 }
 
 // As returns a copy of s whose helpers send token ("" = anonymous).

@@ -209,6 +209,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	if tok := a.FirstAdminToken; tok != "" {
 		fmt.Fprintf(stdout, "\nNo user existed, so Veil created an admin (admin@localhost).\nIts API token is shown this once; keep it safe:\n\n    %s\n\nUse it as: Authorization: Bearer <token>\n\n", tok)
 	}
+	if point := os.Getenv("VEIL_TEST_CRASH_AT"); point != "" {
+		// Fault tests only: die as kill -9 would, at a chosen step.
+		log.Warn("VEIL_TEST_CRASH_AT is set: this process kills itself at that step", "point", point)
+		a.Media.CrashAt(point, func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+	}
 	a.Start(ctx)
 	ln := cfg.listener
 	srv := &http.Server{

@@ -11,6 +11,61 @@ import (
 	"github.com/veil-media/veil/upload"
 )
 
+// One recorded event. type is one of FILE_PERMISSION, ITEM_PERMISSIONS, PRIVACY_CHANGED, PURGE,
+// MEDIA_UPLOADED, MEDIA_UPDATED, MEDIA_DELETED, CONTENT_PUBLISHED, CONTENT_UNPUBLISHED,
+// CONTENT_DELETED, USER_CREATED, USER_UPDATED, GROUP_CREATED, MEMBERSHIP_CHANGED, GRANT_CHANGED,
+// TOKEN_CREATED, TOKEN_REVOKED.
+type AuditEvent struct {
+	Cursor string    `json:"cursor"`
+	Type   string    `json:"type"`
+	Time   time.Time `json:"time"`
+	// The user whose request made the change (system: Veil's own work; null: none, e.g. the first admin).
+	Actor *string `json:"actor,omitempty"`
+	// The API token that request used.
+	TokenID      *string `json:"tokenId,omitempty"`
+	MediaID      *string `json:"mediaId,omitempty"`
+	ContentID    *string `json:"contentId,omitempty"`
+	CollectionID *string `json:"collectionId,omitempty"`
+	// The user, group or token an identity event is about.
+	Subject *string `json:"subject,omitempty"`
+	// The item's privacy after the event, and for PRIVACY_CHANGED before it.
+	Privacy       *models.Privacy `json:"privacy,omitempty"`
+	PrivacyBefore *models.Privacy `json:"privacyBefore,omitempty"`
+	// publish, unpublish, delete, retry…
+	Cause *string `json:"cause,omitempty"`
+	// What changed, in words (e.g. VIEW on col_…: granted).
+	Detail *string `json:"detail,omitempty"`
+	// The object key or URL of a file permission or purge result.
+	Key *string `json:"key,omitempty"`
+	// For results (file permissions, purges): whether it succeeded, and why not.
+	Ok    *bool   `json:"ok,omitempty"`
+	Error *string `json:"error,omitempty"`
+}
+
+type AuditEventConnection struct {
+	Edges    []*AuditEventEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEventEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEvent `json:"node"`
+}
+
+// Selects audit events; every field narrows the selection.
+type AuditFilter struct {
+	MediaID   *string `json:"mediaId,omitempty"`
+	ContentID *string `json:"contentId,omitempty"`
+	// The user who made the change.
+	Actor *string `json:"actor,omitempty"`
+	// Event types, e.g. PRIVACY_CHANGED, GRANT_CHANGED (see AuditEvent.type).
+	Type []string `json:"type,omitempty"`
+	// From this time (inclusive).
+	Since *time.Time `json:"since,omitempty"`
+	// Before this time (exclusive).
+	Until *time.Time `json:"until,omitempty"`
+}
+
 type ContentFilter struct {
 	Live *bool   `json:"live,omitempty"`
 	Kind *string `json:"kind,omitempty"`
@@ -54,6 +109,9 @@ type DocumentEdge struct {
 
 // The outcome of setting one file's storage permission, or (complete: true) of all files of an item.
 type FilePermissionEvent struct {
+	// The event's position in the event stream: pass it as after (or, over server-sent events, as
+	// Last-Event-ID) to resume after it. Cursors grow with every event.
+	Cursor  string `json:"cursor"`
 	MediaID string `json:"mediaId"`
 	// The object key; null on the completion message of an item.
 	Key *string `json:"key,omitempty"`
@@ -152,6 +210,9 @@ type PreviewToken struct {
 
 // An item became PUBLIC or PRIVATE.
 type PrivacyChangedEvent struct {
+	// The event's position in the event stream: pass it as after (or, over server-sent events, as
+	// Last-Event-ID) to resume after it. Cursors grow with every event.
+	Cursor       string         `json:"cursor"`
 	MediaID      string         `json:"mediaId"`
 	CollectionID string         `json:"collectionId"`
 	Privacy      models.Privacy `json:"privacy"`
@@ -164,6 +225,9 @@ type PrivacyChangedEvent struct {
 
 // The outcome of purging one URL of an item from the CDN after its privacy changed.
 type PurgeEvent struct {
+	// The event's position in the event stream: pass it as after (or, over server-sent events, as
+	// Last-Event-ID) to resume after it. Cursors grow with every event.
+	Cursor  string  `json:"cursor"`
 	MediaID string  `json:"mediaId"`
 	URL     string  `json:"url"`
 	Ok      bool    `json:"ok"`
@@ -186,7 +250,9 @@ type ReferenceInput struct {
 
 // Live results, over websocket (graphql-transport-ws and the legacy graphql-ws protocol; send the API
 // token as {"Authorization": "Bearer …"} in connection_init) or server-sent events. You receive only
-// events of items you may see.
+// events of items you may see. Every event is recorded with the change that caused it, so a client
+// that reconnects with after (or Last-Event-ID) misses nothing within the retention window
+// (VEIL_EVENT_RETENTION); an older cursor fails with CURSOR_EXPIRED.
 type Subscription struct {
 }
 
@@ -244,4 +310,34 @@ type UpsertContentInput struct {
 	References []*ReferenceInput `json:"references,omitempty"`
 	// Any JSON document: every Veil media id found in its strings becomes a draft reference (field = its JSON path).
 	Body any `json:"body,omitempty"`
+}
+
+// A receiver of events over HTTP.
+type Webhook struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	// Event types sent; empty: all.
+	Events    []string  `json:"events"`
+	CreatedAt time.Time `json:"createdAt"`
+	// The cursor of the last event delivered (or skipped: not of its types).
+	DeliveredThrough *string `json:"deliveredThrough,omitempty"`
+	// Since when the next event has been failing, and how many attempts it has had.
+	FailingSince  *time.Time `json:"failingSince,omitempty"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+}
+
+// One attempt to deliver one event to a webhook.
+type WebhookDelivery struct {
+	ID        string    `json:"id"`
+	WebhookID string    `json:"webhookId"`
+	Cursor    string    `json:"cursor"`
+	Type      string    `json:"type"`
+	Attempt   int       `json:"attempt"`
+	Time      time.Time `json:"time"`
+	Ok        bool      `json:"ok"`
+	// The receiver's HTTP status, when it answered.
+	Status     *int    `json:"status,omitempty"`
+	Error      *string `json:"error,omitempty"`
+	DurationMs int     `json:"durationMs"`
 }
