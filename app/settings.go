@@ -56,7 +56,7 @@ var Settings = []Setting{
 	{Flag: "metrics-listen", Env: "VEIL_METRICS_LISTEN", Field: "MetricsListen", Kind: KindString, Usage: "address of the Prometheus /metrics listener, which the API listener does not serve; no authentication, so keep it on loopback or a private network (empty: no metrics)"},
 	{Flag: "data-dir", Env: "VEIL_DATA_DIR", Field: "DataDir", Kind: KindString, Usage: "folder for the embedded database, media and generated secret"},
 	{Flag: "data-dir-mode", Env: "VEIL_DATA_DIR_MODE", Field: "DataDirMode", Kind: KindMode, Usage: "mode of every folder Veil creates (octal)"},
-	{Flag: "ephemeral", Env: "VEIL_EPHEMERAL", Field: "Ephemeral", Kind: KindBool, Usage: "in-memory database and mem:// bucket, nothing left on disk at exit: for other projects' CI (pair with VEIL_BOOTSTRAP_TOKEN)"},
+	{Flag: "ephemeral", Env: "VEIL_EPHEMERAL", Field: "Ephemeral", Kind: KindBool, Usage: "in-memory database and mem:// bucket, nothing left on disk at exit, no metrics listener unless VEIL_METRICS_LISTEN is set: for other projects' CI (pair with VEIL_BOOTSTRAP_TOKEN)"},
 	{Flag: "database-url", Env: "VEIL_DATABASE_URL", Field: "DB.URL", Kind: KindString, Default: "sqlite:<data-dir>/veil.db", Usage: "sqlite:<path> or postgres://user:pass@host/db?sslmode=disable"},
 	{Flag: "storage-url", Env: "VEIL_STORAGE_URL", Field: "Storage.URL", Kind: KindString, Default: "file://<data-dir>/media", Usage: "any gocloud blob URL: file:///abs, mem://, s3://bucket?region=…, gs://bucket, azblob://container"},
 	{Flag: "public-url", Env: "VEIL_PUBLIC_URL", Field: "Server.PublicURL", Kind: KindString, Default: "(relative URLs)", Usage: "external base URL used in the URLs the API returns, e.g. https://media.example.com"},
@@ -184,6 +184,7 @@ func (l *Loader) Load(args []string) (Config, error) {
 	l.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c := Defaults()
 	names := map[string]string{} // field → the name to blame
+	givenFields := map[string]bool{}
 	var errs []error
 	for _, s := range Settings {
 		name, text, given := s.Env, "", false
@@ -196,12 +197,17 @@ func (l *Loader) Load(args []string) (Config, error) {
 		if !given {
 			continue
 		}
+		givenFields[s.Field] = true
 		if err := parse(s.Kind, text, field(&c, s.Field)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q %v", name, text, err))
 		}
 	}
 	if len(errs) > 0 {
 		return c, errors.Join(errs...)
+	}
+	if c.Ephemeral && !givenFields["MetricsListen"] {
+		// Two ephemeral instances of a CI job must not fight over the default metrics port.
+		c.MetricsListen = ""
 	}
 	c.Resolve()
 	if err := c.Validate(); err != nil {

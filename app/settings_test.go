@@ -148,3 +148,15 @@ func TestEverySettingNamesItselfWhenWrong(t *testing.T) {
 		})
 	}
 }
+
+// TestEphemeralServesNoMetricsByDefault: an ephemeral instance does not take the default metrics
+// port (two CI jobs on one runner would collide), unless the operator names one.
+func TestEphemeralServesNoMetricsByDefault(t *testing.T) {
+	c, err := load(t, "--ephemeral")
+	if err != nil || c.MetricsListen != "" || c.DB.URL == "" || c.Storage.URL != "mem://" {
+		t.Errorf("--ephemeral: metrics %q, db %q, storage %q, %v", c.MetricsListen, c.DB.URL, c.Storage.URL, err)
+	}
+	if c, err := load(t, "--ephemeral", "--metrics-listen", "127.0.0.1:0"); err != nil || c.MetricsListen != "127.0.0.1:0" {
+		t.Errorf("--ephemeral with a metrics address: %q, %v", c.MetricsListen, err)
+	}
+}
