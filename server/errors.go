@@ -13,6 +13,7 @@ import (
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/renditions"
 	"github.com/veil-media/veil/storage"
 	"github.com/veil-media/veil/upload"
 )
@@ -163,6 +164,10 @@ func httpStatus(err error) int {
 		return http.StatusNotFound // a malformed id names nothing
 	case errors.Is(err, media.ErrBusy):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, renditions.ErrCorrupt), errors.Is(err, renditions.ErrUnsupportedFormat):
+		// The stored source cannot be decoded (its header passed at upload, its data does not):
+		// no rendition of it can be made, and asking again will not help.
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, storage.ErrNotFound):
 		return http.StatusGone
 	case errors.Is(err, storage.ErrUnavailable), models.Unavailable(err):

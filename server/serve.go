@@ -198,6 +198,9 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "storage is unavailable; try again later (request id " + RequestID(r.Context()) + ")"
 	case status == http.StatusBadRequest:
 		msg = err.Error()
+	case status == http.StatusUnprocessableEntity:
+		s.log.WarnContext(r.Context(), "serve: source image cannot be decoded", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		msg = "the source image is corrupt or truncated: this rendition cannot be made (upload the image again)"
 	case status == http.StatusGone:
 		s.log.WarnContext(r.Context(), "serve: file missing from storage", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 		msg = "the file is missing from storage"
