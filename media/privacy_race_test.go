@@ -47,7 +47,7 @@ func raceDrivers(t *testing.T, fn func(t *testing.T, rig *raceRig)) {
 	t.Run("file", func(t *testing.T) {
 		veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
 			dir := filepath.Join(t.TempDir(), "media")
-			srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{StorageURL: "file://" + filepath.ToSlash(dir), ACL: storage.NewFileACL(dir)})
+			srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{StorageURL: "file://" + filepath.ToSlash(dir), ACL: storage.NewFileACL(dir), NoRetryLoop: true})
 			fn(t, newRaceRig(t, srv, func(key string) bool {
 				fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key)))
 				if err != nil {
@@ -65,7 +65,7 @@ func raceDrivers(t *testing.T, fn func(t *testing.T, rig *raceRig)) {
 		veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
 			storageURL, base := newS3Bucket(t, endpoint)
 			// VEIL_STORAGE_ACL=s3-acl: the bucket must take per-object ACLs, or the start fails.
-			srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{StorageURL: storageURL, StorageACL: "s3-acl"})
+			srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{StorageURL: storageURL, StorageACL: "s3-acl", NoRetryLoop: true})
 			fn(t, newRaceRig(t, srv, func(key string) bool {
 				resp, err := http.Get(base + key)
 				if err != nil {

@@ -71,6 +71,8 @@ type ServerOptions struct {
 	// Listener, when set, is where the server listens (a test that must know the address before
 	// the server exists, e.g. for a cache in front of it).
 	Listener net.Listener
+	// NoRetryLoop leaves out the background permission retry loop (see app.Options.NoRetryLoop).
+	NoRetryLoop bool
 	// Wrap, when set, wraps the server's handler (e.g. to count SQL statements per request).
 	Wrap func(http.Handler) http.Handler
 	// WrapStore, when set, replaces the opened bucket by the one it returns (e.g. NewFaultyStore);
@@ -122,7 +124,7 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 	}
 	logs := &LockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(ctx, cfg, &app.Options{Logger: log, DB: db, ACL: opts.ACL, ProxyReason: opts.ProxyReason, Purger: opts.Purger, PurgeBaseURL: opts.PurgeBaseURL, WrapStore: opts.WrapStore})
+	a, err := app.New(ctx, cfg, &app.Options{Logger: log, DB: db, ACL: opts.ACL, ProxyReason: opts.ProxyReason, Purger: opts.Purger, PurgeBaseURL: opts.PurgeBaseURL, NoRetryLoop: opts.NoRetryLoop, WrapStore: opts.WrapStore})
 	if err != nil {
 		t.Fatalf("veiltest: start veil: %v", err)
 	}
