@@ -198,6 +198,13 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 		ev.ContentID, ev.Cause, ev.Attempt, ev.Time = why.contentID, why.what, it.attempt, time.Now()
 		return ev
 	}
+	// The file results are recorded with the item results at the end, in one transaction: a
+	// permission call never waits for the database (the sync may share it with a transaction that
+	// holds SQLite's write lock, and an event write there would stall the calls, then fail).
+	var (
+		fileMu     sync.Mutex
+		fileEvents []events.Event
+	)
 	if s.acl != nil {
 		s.hook("sync.acl", strings.Join(ids, ","))
 		s.runJobs(ctx, jobs, func(j fileJob, err error) {
@@ -206,7 +213,10 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 				s.log.WarnContext(ctx, "file permission not set", "media_id", j.item, "key", j.key, "public", j.public, "acl", s.acl.Name(), "err", err)
 				ev.Error = err.Error()
 			}
-			s.emit(ctx, event(j.item, ev))
+			ev = event(j.item, ev)
+			fileMu.Lock()
+			fileEvents = append(fileEvents, ev)
+			fileMu.Unlock()
 		}, items)
 	}
 	rep := SyncReport{Items: len(items), Files: len(jobs)}
@@ -237,7 +247,7 @@ func (s *Service) syncLeased(ctx context.Context, ids []string, contended map[st
 		}
 		results = append(results, event(id, ev))
 	}
-	s.emit(ctx, results...)
+	s.emit(ctx, append(fileEvents, results...)...)
 	return rep
 }
 
