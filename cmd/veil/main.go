@@ -445,28 +445,63 @@ func faultsFromFile(path string) func(key string, public bool) error {
 	}
 }
 
+// offline is what a command that works on the data without serving holds: the bucket, the
+// database (its schema up to date) and a logger.
+type offline struct {
+	store *storage.Store
+	db    *models.DB
+	log   *slog.Logger
+}
+
+// openOffline opens the bucket (and probes it when probe is set) and the database, and checks
+// that no migration is pending; a failure closes what it opened.
+func openOffline(ctx context.Context, cfg *Config, stderr io.Writer, probe bool) (*offline, error) {
+	var store *storage.Store
+	var err error
+	if probe {
+		store, err = openStorage(ctx, cfg)
+	} else {
+		store, err = storage.Open(ctx, cfg.Storage)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db, err := models.Open(ctx, cfg.DB)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if pending, err := models.Pending(ctx, db.DB); err != nil || len(pending) > 0 {
+		db.Close()
+		store.Close()
+		if err == nil {
+			err = fmt.Errorf("%d migration(s) pending", len(pending))
+		}
+		return nil, fmt.Errorf("the database schema is not up to date (run veil migrate): %w", err)
+	}
+	return &offline{store: store, db: db, log: newLogger(cfg, stderr)}, nil
+}
+
+func (o *offline) Close() {
+	o.db.Close()
+	o.store.Close()
+}
+
 // retryPermissions sets the file permissions of every outdated item now (or lists them with
 // --dry-run).
 func retryPermissions(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
-	store, err := openStorage(ctx, cfg)
+	o, err := openOffline(ctx, cfg, stderr, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
-	defer store.Close()
-	db, err := models.Open(ctx, cfg.DB)
+	defer o.Close()
+	acl, reason, err := app.PickACL(ctx, o.store, cfg.StorageACL, o.log)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
-	defer db.Close()
-	log := newLogger(cfg, stderr)
-	acl, reason, err := app.PickACL(ctx, store, cfg.StorageACL, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	}
-	deps := media.Deps{DB: db, Store: store, Logger: log, ProxyReason: reason}
+	deps := media.Deps{DB: o.db, Store: o.store, Logger: o.log, ProxyReason: reason}
 	if acl != nil {
 		deps.ACL = acl
 	}
@@ -536,23 +571,14 @@ func doctorReconcile(ctx context.Context, cfg *Config, db *models.DB, stdout io.
 // reconcile removes what crashes left in the bucket and reports rows whose object is missing (see
 // media.Service.Reconcile); --dry-run only reports. It exits 1 when objects are missing.
 func reconcile(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
-	store, err := storage.Open(ctx, cfg.Storage)
+	// No probe: it would write the very kind of object a dry run counts.
+	o, err := openOffline(ctx, cfg, stderr, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "veil: %v\n", err)
 		return 1
 	}
-	defer store.Close()
-	db, err := models.Open(ctx, cfg.DB)
-	if err != nil {
-		fmt.Fprintf(stderr, "veil: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	if pending, err := models.Pending(ctx, db.DB); err != nil || len(pending) > 0 {
-		fmt.Fprintf(stderr, "veil: the database schema is not up to date (run veil migrate): %v %v\n", pending, err)
-		return 1
-	}
-	svc := media.New(cfg.Media, media.Deps{DB: db, Store: store, Logger: newLogger(cfg, stderr)})
+	defer o.Close()
+	svc := media.New(cfg.Media, media.Deps{DB: o.db, Store: o.store, Logger: o.log})
 	opts := cfg.Reconcile
 	opts.DryRun = cfg.DryRun
 	rep, err := svc.Reconcile(ctx, opts)
