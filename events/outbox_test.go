@@ -259,3 +259,47 @@ func drainNow(ch <-chan events.Event) []events.Event {
 		}
 	}
 }
+
+// TestNumberingAcrossIDGaps: events whose ids have gaps (Postgres sequences skip the ids of
+// rolled-back transactions) get consecutive cursors in id order, whether the batch has a few runs
+// of consecutive ids (a range update each) or many (one statement for all).
+func TestNumberingAcrossIDGaps(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gap  func(i int) bool // drop event i
+	}{
+		{"few runs", func(i int) bool { return i == 5 || i == 6 || i == 20 || i == 33 }},
+		{"many runs", func(i int) bool { return i%2 == 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+				a := newInstance(t, db, newClock())
+				sub := a.bus.Subscribe(t.Context(), nil, 100)
+				var all []events.Event
+				for i := range 40 {
+					all = append(all, ev(i))
+				}
+				appendTx(t, db, a.box, true, all...)
+				var want []string
+				for i := range 40 {
+					if tc.gap(i) {
+						if _, err := db.NewDelete().Model((*models.EventRow)(nil)).
+							Where("media_id = ?", fmt.Sprintf("img_%04d", i)).Exec(t.Context()); err != nil {
+							t.Fatal(err)
+						}
+						continue
+					}
+					want = append(want, fmt.Sprintf("img_%04d", i))
+				}
+				relayAll(t, a.box)
+				got := receive(t, sub, len(want))
+				wantOnceInOrder(t, got, 1, int64(len(want)))
+				for i, e := range got {
+					if e.MediaID != want[i] {
+						t.Fatalf("cursor %d is %s, want %s", e.Seq, e.MediaID, want[i])
+					}
+				}
+			})
+		})
+	}
+}
