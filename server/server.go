@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"net/http/pprof"
 
 	"github.com/veil-media/veil/config"
 
@@ -202,6 +203,13 @@ func (s *Server) MetricsHandler() http.Handler {
 		},
 		Outdated: s.deps.Media.CountOutdated,
 	}))
+	// Profiles on demand, here only: a profile names code paths and costs CPU, nothing for the
+	// public listener.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -44,7 +44,7 @@ func TestAnonymousDisclosureMetricsConfig(t *testing.T) {
 }
 
 // TestAnonymousDisclosureMetricsListener: `veil serve` serves /metrics on VEIL_METRICS_LISTEN, and
-// its main listener answers /metrics with 404, with or without a token.
+// /debug/pprof beside it; its main listener answers both with 404, with or without a token.
 func TestAnonymousDisclosureMetricsListener(t *testing.T) {
 	inst := startVeil(t, []string{"VEIL_DATA_DIR=" + t.TempDir()}) // exists: no --init needed
 	m := regexp.MustCompile(`Metrics at (http://\S+)`).FindStringSubmatch(inst.out.String())
@@ -68,8 +68,20 @@ func TestAnonymousDisclosureMetricsListener(t *testing.T) {
 		if s, body := get(inst.url+"/metrics", tok); s != 404 || strings.Contains(body, "veil_") {
 			t.Errorf("main listener /metrics (token %v): %d %.200s, want 404", tok != "", s, body)
 		}
+		for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=2"} {
+			if s, body := get(inst.url+p, tok); s != 404 || strings.Contains(body, "goroutine") {
+				t.Errorf("main listener %s (token %v): %d %.200s, want 404", p, tok != "", s, body)
+			}
+		}
 	}
 	if s, body := get(m[1], ""); s != 200 || !strings.Contains(body, "veil_permission_queue_depth") {
 		t.Errorf("metrics listener %s: %d %.200s", m[1], s, body)
+	}
+	base := strings.TrimSuffix(m[1], "/metrics")
+	if s, body := get(base+"/debug/pprof/goroutine?debug=1", ""); s != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("metrics listener pprof: %d %.200s", s, body)
+	}
+	if s, body := get(base+"/debug/pprof/heap?debug=1", ""); s != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("metrics listener heap profile: %d %.200s", s, body)
 	}
 }
