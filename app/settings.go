@@ -53,7 +53,7 @@ const (
 // Settings is the configuration table.
 var Settings = []Setting{
 	{Flag: "listen", Env: "VEIL_LISTEN", Field: "Listen", Kind: KindString, Usage: "address to listen on, host:port (`:0` picks a free port; the address is printed)"},
-	{Flag: "metrics-listen", Env: "VEIL_METRICS_LISTEN", Field: "MetricsListen", Kind: KindString, Usage: "address of the Prometheus /metrics listener, which the API listener does not serve; no authentication, so keep it on loopback or a private network (empty: no metrics)"},
+	{Flag: "metrics-listen", Env: "VEIL_METRICS_LISTEN", Field: "MetricsListen", Kind: KindString, Usage: "address of the listener for Prometheus /metrics and /debug/pprof, which the API listener does not serve; no authentication, so keep it on loopback or a private network (empty: no metrics)"},
 	{Flag: "data-dir", Env: "VEIL_DATA_DIR", Field: "DataDir", Kind: KindString, Usage: "folder for the embedded database, media and generated secret"},
 	{Flag: "data-dir-mode", Env: "VEIL_DATA_DIR_MODE", Field: "DataDirMode", Kind: KindMode, Usage: "mode of every folder Veil creates (octal)"},
 	{Flag: "ephemeral", Env: "VEIL_EPHEMERAL", Field: "Ephemeral", Kind: KindBool, Usage: "in-memory database and mem:// bucket, nothing left on disk at exit, no metrics listener unless VEIL_METRICS_LISTEN is set: for other projects' CI (pair with VEIL_BOOTSTRAP_TOKEN)"},
