@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
-	"gocloud.dev/blob"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
 	"github.com/veil-media/veil/models"
-	"github.com/veil-media/veil/storage"
 )
 
 // Action is something a viewer wants to do with a media item.
@@ -98,10 +95,9 @@ func (s *Service) collectionPath(ctx context.Context, id string) (string, error)
 // Object is an open stored file with what a serve view needs to answer conditional and range
 // requests. The caller closes Body.
 type Object struct {
-	Body *blob.Reader
-	// File is the open local file behind Body when the bucket is a folder, so the response can use
-	// sendfile; nil otherwise. Closing Body closes it.
-	File        *os.File
+	// Body is the object's bytes: on a folder bucket the file itself, which a response hands to
+	// the kernel (sendfile). The caller closes it.
+	Body        io.ReadSeekCloser
 	ContentType string
 	Size        int64
 	SHA256      string
@@ -284,34 +280,9 @@ func (s *Service) OpenDocument(ctx context.Context, id, filename string) (*Objec
 }
 
 func (s *Service) open(ctx context.Context, key, contentType string, size int64, sum string, mod time.Time, filename string, p models.Privacy) (*Object, error) {
-	r, f, err := s.openReader(ctx, key)
+	r, _, err := s.store.Open(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("media: %w", err)
 	}
-	return &Object{Body: r, File: f, ContentType: contentType, Size: size, SHA256: sum, ModTime: mod, Filename: filename, Privacy: p}, nil
-}
-
-// openReader opens an object, also returning the local file behind it on a folder bucket.
-func (s *Service) openReader(ctx context.Context, key string) (*blob.Reader, *os.File, error) {
-	var file *os.File
-	r, err := s.store.Bucket.NewReader(ctx, key, &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
-		var f *os.File
-		if as(&f) {
-			file = f
-		}
-		return nil
-	}})
-	if err != nil {
-		return nil, nil, fmt.Errorf("media: open %s: %w", key, storage.Classify(err))
-	}
-	return r, file, nil
-}
-
-// Content is what to hand to http.ServeContent: the local file when there is one (sendfile),
-// else the blob reader.
-func (o *Object) Content() io.ReadSeeker {
-	if o.File != nil {
-		return o.File
-	}
-	return o.Body
+	return &Object{Body: r, ContentType: contentType, Size: size, SHA256: sum, ModTime: mod, Filename: filename, Privacy: p}, nil
 }

@@ -513,9 +513,9 @@ func renditionKey(id, spec, fk string, f renditions.Format) string {
 }
 
 func (s *Service) openRenditionObject(ctx context.Context, key string, info RenditionInfo, img *models.Image) (*Object, error) {
-	r, f, err := s.openReader(ctx, key)
+	r, size, err := s.store.Open(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("media: %w", err)
 	}
 	if u := s.directFor(img.PrivacyState, key); u != "" {
 		r.Close() // it exists, and its permission was set with the image's: send the client there
@@ -523,7 +523,7 @@ func (s *Service) openRenditionObject(ctx context.Context, key string, info Rend
 	}
 	etag := sha256.Sum256([]byte(key))
 	return &Object{
-		Body: r, File: f, ContentType: info.Format.MIMEType(), Size: r.Size(), SHA256: hex.EncodeToString(etag[:16]),
+		Body: r, ContentType: info.Format.MIMEType(), Size: size, SHA256: hex.EncodeToString(etag[:16]),
 		ModTime: img.CreatedAt, Filename: strings.TrimSuffix(img.Filename, pathExt(img.Filename)) + info.Format.Extension(),
 		Privacy: img.Privacy, Immutable: true,
 	}, nil

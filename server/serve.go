@@ -109,7 +109,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 			w = cw
 		}
 	}
-	http.ServeContent(w, r, "", obj.ModTime, obj.Content())
+	http.ServeContent(w, r, "", obj.ModTime, obj.Body)
 }
 
 // compressible reports the media types worth compressing on the way out: text, JSON, XML (SVG

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"io/fs"
+
 	"github.com/veil-media/veil/config"
 
 	"context"
@@ -205,6 +207,50 @@ func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader)
 		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
 	}
 	return n, nil
+}
+
+// Open opens key for reading and returns its size. On a file:// bucket it is the file itself, so
+// that a response can hand it to the kernel (sendfile) and the open costs what http.FileServer's
+// does: fileblob's reader would first stat the path and look for an attributes file beside it.
+// A missing object is ErrNotFound; the caller closes the body.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, int64, error) {
+	if s.Dir != "" && plainKey(key) {
+		f, err := os.Open(filepath.Join(s.Dir, filepath.FromSlash(key)))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, 0, fmt.Errorf("storage: open %s: %w: %w", key, ErrNotFound, err)
+			}
+			return nil, 0, fmt.Errorf("storage: open %s: %w: %w", key, ErrUnavailable, err)
+		}
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			if err == nil {
+				err = fmt.Errorf("storage: open %s: %w: not a regular file", key, ErrNotFound)
+			}
+			return nil, 0, Classify(err)
+		}
+		return f, fi.Size(), nil
+	}
+	r, err := s.Bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: open %s: %w", key, Classify(err))
+	}
+	return r, r.Size(), nil
+}
+
+// plainKey reports whether fileblob stores key under its own name: a relative path of printable
+// characters without "..", empty or trailing segments (which fileblob escapes) or backslashes.
+func plainKey(key string) bool {
+	if !filepath.IsLocal(key) || strings.HasSuffix(key, "/") || strings.Contains(key, "//") || strings.Contains(key, "..") {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Delete removes key; a missing object is not an error. On a file:// bucket the folders the key

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,5 +158,44 @@ func TestFileWriteBornPrivate(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("new file mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestOpenReadsWhatWasWritten: Open returns the object's bytes and size on a folder bucket (the
+// file itself) and on mem://, ErrNotFound for a missing key and for a folder, and keys that
+// fileblob escapes on disk (a "//", a "..") still read through the bucket.
+func TestOpenReadsWhatWasWritten(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range []string{"file://" + filepath.ToSlash(t.TempDir()), "mem://"} {
+		st, err := storage.Open(ctx, storage.Config{URL: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, key := range []string{"originals/ab/cd/photo.jpg", "odd//key", "odd/..x/y"} {
+			want := []byte("bytes of " + key)
+			if _, err := st.Write(ctx, key, "application/octet-stream", bytes.NewReader(want)); err != nil {
+				t.Fatalf("%s: write %s: %v", u, key, err)
+			}
+			body, size, err := st.Open(ctx, key)
+			if err != nil {
+				t.Fatalf("%s: open %s: %v", u, key, err)
+			}
+			got, _ := io.ReadAll(body)
+			body.Close()
+			if size != int64(len(want)) || !bytes.Equal(got, want) {
+				t.Errorf("%s: %s: %d bytes %q, want %d %q", u, key, size, got, len(want), want)
+			}
+			if st.Dir != "" && key == "originals/ab/cd/photo.jpg" {
+				if _, ok := body.(*os.File); !ok {
+					t.Errorf("%s: %s opened as %T, want the file (sendfile)", u, key, body)
+				}
+			}
+		}
+		for _, key := range []string{"originals/missing.jpg", "originals/ab"} {
+			if _, _, err := st.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s: open %s: %v, want ErrNotFound", u, key, err)
+			}
+		}
 	}
 }
