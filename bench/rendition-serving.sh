@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Cached rendition serving: requests/s of one stored rendition through `veil serve` vs the same file
 # served by http.FileServer (a 10-line Go program), both measured with wrk over loopback in the same
-# run. Target: ratio >= 0.7.
+# run, alternating (Veil, FileServer) `rounds` times; prints each round's ratio and their median.
+# Target: ratio >= 0.9.
 #
-#   bash bench/rendition-serving.sh [seconds] [connections]
+#   bash bench/rendition-serving.sh [seconds] [connections] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-10}; conns=${2:-16}
+secs=${1:-10}; conns=${2:-16}; rounds=${3:-3}
 work=$(mktemp -d /tmp/veil-bench.XXXX)
 trap 'kill $vpid $fpid 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/veil" ./cmd/veil
@@ -35,9 +36,13 @@ file=$(find "$work/data/media/renditions" -type f | head -1)
 fpid=$!
 sleep 0.5
 echo "rendition: $url ($(stat -c %s "$file") bytes)"
-echo "--- veil"
-wrk -t2 -c"$conns" -d"${secs}s" -H "$auth" "http://127.0.0.1:18383$url" | tee "$work/veil.txt"
-echo "--- http.FileServer"
-wrk -t2 -c"$conns" -d"${secs}s" "http://127.0.0.1:18384/$(basename "$file")" | tee "$work/fs.txt"
-v=$(awk '/Requests\/sec/ {print $2}' "$work/veil.txt"); f=$(awk '/Requests\/sec/ {print $2}' "$work/fs.txt")
-printf 'veil %s req/s, http.FileServer %s req/s, ratio %.2f\n' "$v" "$f" "$(echo "$v / $f" | bc -l)"
+ratios=()
+for round in $(seq "$rounds"); do
+  wrk -t2 -c"$conns" -d"${secs}s" -H "$auth" "http://127.0.0.1:18383$url" > "$work/veil.txt"
+  wrk -t2 -c"$conns" -d"${secs}s" "http://127.0.0.1:18384/$(basename "$file")" > "$work/fs.txt"
+  v=$(awk '/Requests\/sec/ {print $2}' "$work/veil.txt"); f=$(awk '/Requests\/sec/ {print $2}' "$work/fs.txt")
+  r=$(echo "$v / $f" | bc -l)
+  ratios+=("$r")
+  printf 'round %d: veil %s req/s, http.FileServer %s req/s, ratio %.2f\n' "$round" "$v" "$f" "$r"
+done
+printf 'median ratio %.2f\n' "$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
