@@ -166,15 +166,22 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 			return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
 		}
 		denom := decodeDenom(info, plan)
+		reduced := false
 		if maxK, ok := scaleCoefficients[denom]; ok && hdr.progressive {
 			if pruned, ok := pruneScans(data, maxK); ok {
 				data = pruned
+				// Only the coefficients this scale reads are kept (see decodeReduced);
+				// jpegn would hold all 64 of every block.
+				img, err = decodeReduced(data, denom)
+				reduced = err == nil
 			}
 		}
-		// Inspect has already refused the JPEG variants the decoder cannot read, so any
-		// decode error here (including the decoder's own "far more pixels than the data could
-		// hold" refusal) means a broken file.
-		img, err = jpegn.Decode(bytes.NewReader(data), &jpegn.Options{ScaleDenom: denom})
+		if !reduced {
+			// Inspect has already refused the JPEG variants the decoder cannot read, so any
+			// decode error here (including the decoder's own "far more pixels than the data
+			// could hold" refusal) means a broken file.
+			img, err = jpegn.Decode(bytes.NewReader(data), &jpegn.Options{ScaleDenom: denom})
+		}
 	case PNG:
 		img, err = png.Decode(io.MultiReader(head, rest))
 	case GIF:
