@@ -16,7 +16,9 @@ package renditions
 //
 //	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced)
 //	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale,
-//	     + 4 bytes a plane pixel of coefficients when progressive, + 4 a pixel for CMYK
+//	     + when progressive the file again (pruned copy) and 4 bytes a plane pixel of
+//	     coefficients; at the 1/8 and 1/4 scales of a grey or YCbCr JPEG, which decodeReduced
+//	     decodes with no decoder copy, 28/64 of a byte instead, + 4 a pixel for CMYK
 //	GIF  1 (paletted frame) + 4 (canvas when the frame is smaller than the screen)
 //	WebP the file + 1.5 (lossy), 2.5 + 8 (lossy with a VP8L-coded alpha plane) or 4 + 4
 //	     (lossless: ARGB words + NRGBA)
@@ -50,7 +52,14 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 		padded := (dw + 16) * (dh + 16)
 		decode = 2*file + int64(planes*float64(padded))
 		if info.Interlaced || info.Planes <= 0 {
-			decode += file + int64(4*planes*float64((int64(rw)+16)*(int64(rh)+16)))
+			full := float64((int64(rw) + 16) * (int64(rh) + 16))
+			if _, ok := scaleCoefficients[int(d)]; ok && (info.Channels == 1 || info.Channels == 3) {
+				// decodeReduced: no decoder copy of the (pruned) file, up to 5 int32s and a
+				// 64-bit mask a block (28 bytes for 64 pixels).
+				decode += int64(28 * planes * full / 64)
+			} else {
+				decode += file + int64(4*planes*full)
+			}
 		}
 		if info.Channels == 4 || info.Channels == 0 {
 			decode += 4 * dw * dh // CMYK/YCCK come out as image.CMYK
