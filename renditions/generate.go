@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -106,6 +107,20 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 	return plan, nil
 }
 
+// recordingReader copies what it reads from r to rec while rec is not nil.
+type recordingReader struct {
+	r   io.Reader
+	rec *bytes.Buffer
+}
+
+func (c *recordingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.rec != nil {
+		c.rec.Write(p[:n])
+	}
+	return n, err
+}
+
 // readErrRecorder keeps the first error other than io.EOF that reading r returned, so a failing
 // stream is not reported as a corrupt image.
 type readErrRecorder struct {
@@ -153,6 +168,16 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 	switch info.Format {
 	case JPEG:
 		budget := max(int64(InspectReadLimit)+12*int64(rawW)*int64(rawH)-int64(head.Len()), 0)
+		if denom := decodeDenom(info, plan); !hdr.progressive && (denom == 4 || denom == 8) && baselineStreamable(head.Bytes()) {
+			// Decoded as it is read: the file is not held. head keeps what it has plus the
+			// header up to the first scan, where the colour profile is.
+			more := &recordingReader{r: io.LimitReader(rest, budget), rec: head}
+			img, err = decodeBaselineStream(io.MultiReader(bytes.NewReader(head.Bytes()), more), denom, func() { more.rec = nil })
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
+			}
+			break
+		}
 		if s, ok := rest.src().(interface{ Size() int64 }); ok { // *bytes.Reader, gocloud's *blob.Reader
 			head.Grow(int(min(max(s.Size()-int64(head.Len()), 0), budget, 1<<30)))
 		}

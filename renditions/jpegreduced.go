@@ -709,19 +709,7 @@ func reducedImage(comps []reducedComp, qt [4][64]uint16, width, height, denom, k
 					continue
 				}
 				blk := c.coef[(by*c.nbx+bx)*stride:]
-				o := py*c.stride + px
-				dcv := reducedDequant(blk[0], q[0])
-				if denom == 8 {
-					c.pix[o] = reducedClamp(((dcv + 4) >> 3) + 128)
-					continue
-				}
-				// zigzag 1, 2, 4 are natural 1 (0,1), 8 (1,0) and 9 (1,1).
-				c01, c10, c11 := reducedDequant(blk[1], q[1]), reducedDequant(blk[2], q[8]), reducedDequant(blk[4], q[9])
-				r0, r1, r2, r3 := dcv+c01, dcv-c01, c10+c11, c10-c11
-				c.pix[o] = reducedClamp(((r0 + r2 + 4) >> 3) + 128)
-				c.pix[o+1] = reducedClamp(((r1 + r3 + 4) >> 3) + 128)
-				c.pix[o+c.stride] = reducedClamp(((r0 - r2 + 4) >> 3) + 128)
-				c.pix[o+c.stride+1] = reducedClamp(((r1 - r3 + 4) >> 3) + 128)
+				reducedIDCT(blk, q, c.pix, py*c.stride+px, c.stride, denom)
 			}
 		}
 		c.coef = nil

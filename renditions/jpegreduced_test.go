@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -123,5 +124,59 @@ func TestReducedLeavesOthersToJPEGN(t *testing.T) {
 	full := progressiveSources(t)["jpegn 444"] // unpruned: every refinement scan reaches 63
 	if _, err := decodeReduced(full, 4); err != nil && !errors.Is(err, errNotReduced) {
 		t.Errorf("unpruned: %v", err)
+	}
+}
+
+// TestBaselineStreamMatchesJPEGN: a baseline JPEG decoded as it is read, at 1/8 and 1/4, gives
+// exactly jpegn's pixels; cut short it reports io.ErrUnexpectedEOF (Generate: truncated).
+func TestBaselineStreamMatchesJPEGN(t *testing.T) {
+	src := map[string][]byte{}
+	for _, n := range []string{"photos/Garden.jpg", "photos/LadyBird.jpg", "photos/Wood.jpg", "orientation/orientation-6.jpg"} {
+		src[n] = corpusFile(t, n)
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "progressive", "baseline-restart.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src["baseline-restart.jpg"] = b
+	for name, img := range map[string]image.Image{"jpegn 444": gradient(333, 211), "jpegn gray": gray8(301, 207)} {
+		var b bytes.Buffer
+		if err := jpegn.Encode(&b, img, &jpegn.EncodeOptions{Quality: 90, Subsampling: jpegn.Subsample444}); err != nil {
+			t.Fatal(err)
+		}
+		src[name] = b.Bytes()
+	}
+	var b422 bytes.Buffer
+	if err := jpegn.Encode(&b422, gradient(333, 211), &jpegn.EncodeOptions{Quality: 90, Subsampling: jpegn.Subsample422}); err != nil {
+		t.Fatal(err)
+	}
+	src["jpegn 422"] = b422.Bytes()
+	for name, data := range src {
+		if !baselineStreamable(data) {
+			t.Errorf("%s: not streamable", name)
+			continue
+		}
+		for _, denom := range []int{8, 4} {
+			t.Run(name+"/"+map[int]string{8: "1-8", 4: "1-4"}[denom], func(t *testing.T) {
+				want, err := jpegn.Decode(bytes.NewReader(data), &jpegn.Options{ScaleDenom: denom})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := decodeBaselineStream(bytes.NewReader(data), denom, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Bounds() != want.Bounds() {
+					t.Fatalf("bounds %v, jpegn %v", got.Bounds(), want.Bounds())
+				}
+				samePixels(t, got, want)
+				if _, err := decodeBaselineStream(bytes.NewReader(data[:len(data)/2]), denom, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("half the file: %v, want io.ErrUnexpectedEOF", err)
+				}
+			})
+		}
+	}
+	if baselineStreamable(progressiveSources(t)["FreshFlower"]) {
+		t.Error("a progressive JPEG is taken as streamable")
 	}
 }
