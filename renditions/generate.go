@@ -12,6 +12,7 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
+	"io/fs"
 	"sync"
 
 	"github.com/disintegration/imaging"
@@ -72,7 +73,18 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 
 	colour := newSourceColour(info.Format, data.Bytes())
 	rest := &readErrRecorder{r: colour.watch(src)}
-	img, err := decode(hdr, plan, data, rest)
+	var img image.Image
+	streamed := streamsPNG(info, plan) // decoded, cropped and resized in one pass
+	if streamed {
+		crop := rawCrop(info, plan)
+		win := box{float64(crop.Min.X), float64(crop.Min.Y), float64(crop.Max.X), float64(crop.Max.Y)}
+		img, err = resamplePNGStream(io.MultiReader(bytes.NewReader(data.Bytes()), rest), win, plan.Width, plan.Height)
+		if err != nil {
+			err = fmt.Errorf("%w: decode %s: %w", ErrCorrupt, info.Format, err)
+		}
+	} else {
+		img, err = decode(hdr, plan, data, rest)
+	}
 	if rest.err != nil { // the stream failed, not the image
 		return Plan{}, fmt.Errorf("renditions: read source: %w", rest.err)
 	}
@@ -84,7 +96,9 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 	}
 
 	img = colour.enter(img, data.Bytes()) // CMYK becomes sRGB here, RGB and grey after resizing
-	img = transform(img, info, plan)
+	if !streamed {
+		img = transform(img, info, plan)
+	}
 	img = colour.leave(img)
 	if err := ctx.Err(); err != nil {
 		return Plan{}, err
@@ -105,6 +119,20 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 		return Plan{}, fmt.Errorf("renditions: write %s: %w", plan.Format, err)
 	}
 	return plan, nil
+}
+
+// sourceSize is the whole size of source r, when r tells it (*bytes.Reader, gocloud's
+// *blob.Reader, *os.File), else 0.
+func sourceSize(r io.Reader) int64 {
+	switch s := r.(type) {
+	case interface{ Size() int64 }:
+		return s.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+	}
+	return 0
 }
 
 // recordingReader copies what it reads from r to rec while rec is not nil.
@@ -168,7 +196,7 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 	switch info.Format {
 	case JPEG:
 		budget := max(int64(InspectReadLimit)+12*int64(rawW)*int64(rawH)-int64(head.Len()), 0)
-		if denom := decodeDenom(info, plan); !hdr.progressive && (denom == 4 || denom == 8) && baselineStreamable(head.Bytes()) {
+		if denom := decodeDenom(info, plan); !hdr.progressive && (denom == 4 || denom == 8) && baselineStreamable(head.Bytes(), sourceSize(rest.src())) {
 			// Decoded as it is read: the file is not held. head keeps what it has plus the
 			// header up to the first scan, where the colour profile is.
 			more := &recordingReader{r: io.LimitReader(rest, budget), rec: head}

@@ -152,7 +152,7 @@ func TestBaselineStreamMatchesJPEGN(t *testing.T) {
 	}
 	src["jpegn 422"] = b422.Bytes()
 	for name, data := range src {
-		if !baselineStreamable(data) {
+		if !baselineStreamable(data, int64(len(data))) {
 			t.Errorf("%s: not streamable", name)
 			continue
 		}
@@ -176,7 +176,7 @@ func TestBaselineStreamMatchesJPEGN(t *testing.T) {
 			})
 		}
 	}
-	if baselineStreamable(progressiveSources(t)["FreshFlower"]) {
+	if p := progressiveSources(t)["FreshFlower"]; baselineStreamable(p, int64(len(p))) {
 		t.Error("a progressive JPEG is taken as streamable")
 	}
 }

@@ -16,9 +16,12 @@ import (
 // baselineStreamable reports whether the JPEG whose header is head (SOI up to the end of the
 // frame header at least) is one decodeBaselineStream takes: sequential Huffman (SOF0 or SOF1),
 // 8-bit, one grey or three YCbCr components in a sampling image.YCbCr has.
-func baselineStreamable(head []byte) bool {
+//
+// size is the file's size: like jpegn, it refuses a frame of more than 1024 pixels a byte of
+// file (a forged header), before any plane is allocated.
+func baselineStreamable(head []byte, size int64) bool {
 	s := &jpegStream{r: bufio.NewReader(bytes.NewReader(head))}
-	return s.header() == nil
+	return s.header() == nil && int64(s.width)*int64(s.height) <= 1024*size
 }
 
 // jpegStream is the state of one streamed baseline decode.
@@ -340,12 +343,17 @@ func (s *jpegStream) scan(h []byte, denom int) error {
 			left = s.restartEvery
 		}
 	}
+	// A stream that ends inside the scan is truncated: stop at the first row past its end
+	// rather than decode the rest of a (possibly forged) frame from padding.
 	if ns == 1 {
 		c := sc[0]
 		for by := range c.bpc {
 			for bx := range c.bpl {
 				block(c, by, bx)
 				tick()
+			}
+			if b.eof {
+				return io.ErrUnexpectedEOF
 			}
 		}
 		return nil
@@ -360,6 +368,9 @@ func (s *jpegStream) scan(h []byte, denom int) error {
 				}
 			}
 			tick()
+		}
+		if b.eof {
+			return io.ErrUnexpectedEOF
 		}
 	}
 	return nil
@@ -390,6 +401,7 @@ type streamBits struct {
 	acc    uint64
 	n      int
 	marker bool
+	eof    bool // the stream ended inside the scan
 }
 
 func (b *streamBits) fill() {
@@ -417,7 +429,7 @@ func (b *streamBits) fill() {
 		}
 		b.r.Discard(i)
 		if i == 0 && !b.marker { // the end of the stream, or FF at its end
-			b.marker = true
+			b.marker, b.eof = true, true
 		}
 	}
 	for b.n <= 56 { // past the end: 1 bits, as a scan's padding

@@ -15,7 +15,8 @@ package renditions
 // decoded by the standard library, golang.org/x/image/webp and jpegn:
 //
 //	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced)
-//	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale,
+//	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale
+//	     (at 1/8 and 1/4 a grey or YCbCr baseline JPEG is decoded as it is read: no file),
 //	     + when progressive the file again (pruned copy) and 4 bytes a plane pixel of
 //	     coefficients; at the 1/8 and 1/4 scales of a grey or YCbCr JPEG, which decodeReduced
 //	     decodes with no decoder copy, 28/64 of a byte instead, + 4 a pixel for CMYK
@@ -51,6 +52,10 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 		// MCU padding: components are decoded in whole 8×8 (or 16×16) blocks.
 		padded := (dw + 16) * (dh + 16)
 		decode = 2*file + int64(planes*float64(padded))
+		if _, ok := scaleCoefficients[int(d)]; ok && !info.Interlaced && info.Planes > 0 && (info.Channels == 1 || info.Channels == 3) {
+			// decodeBaselineStream: the header Inspect read and a 64 KiB read buffer, no file.
+			decode = min(file, InspectReadLimit) + 64<<10 + int64(planes*float64(padded))
+		}
 		if info.Interlaced || info.Planes <= 0 {
 			full := float64((int64(rw) + 16) * (int64(rh) + 16))
 			if _, ok := scaleCoefficients[int(d)]; ok && (info.Channels == 1 || info.Channels == 3) {
