@@ -14,7 +14,8 @@ package renditions
 // with alpha and interlaced (8 bytes a pixel, twice), a WebP lossless. Per source pixel, as
 // decoded by the standard library, golang.org/x/image/webp and jpegn:
 //
-//	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced)
+//	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced);
+//	     nothing when shrinking an 8-bit RGB or RGBA one (streamed, see resamplePNGStream)
 //	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale
 //	     (at 1/8 and 1/4 a grey or YCbCr baseline JPEG is decoded as it is read: no file),
 //	     + when progressive the file again (pruned copy) and 4 bytes a plane pixel of
@@ -86,7 +87,10 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 		if info.Interlaced || info.Channels == 0 {
 			decode *= 2 // the full image plus every pass's own image
 		}
-		decode += 2*int64(rw)*8 + 64<<10 // two filter rows, inflate window
+		if streamsPNG(info, plan) {
+			decode = 0 // resamplePNGStream: rows only, the horizontal pass is counted below
+		}
+		decode += 2*int64(rw)*8 + 96<<10 // two filter rows, inflate window, read buffer
 	case GIF:
 		decode = px + 4*px // paletted frame + canvas when the frame is smaller than the screen
 	case WebP:
