@@ -13,6 +13,9 @@
 # Veil and vipsthumbnail interleaved, medians of wall time, CPU (user+sys) and peak RSS:
 #
 #   bash bench/rendition-vs-libvips.sh memory [runs]
+#
+# VEIL_BIN names a veil binary to measure instead of building this checkout (e.g. one built
+# from main, for a before/after table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=time
@@ -20,7 +23,7 @@ if [ "${1:-}" = memory ]; then mode=memory; shift; fi
 runs=${1:-15}
 work=$(mktemp -d /tmp/veil-bench.XXXX)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/veil" ./cmd/veil
+if [ -n "${VEIL_BIN:-}" ]; then cp "$VEIL_BIN" "$work/veil"; else go build -o "$work/veil" ./cmd/veil; fi
 src=${VEIL_LARGE_CORPUS:-../shared/corpus/large}/Elephants_5640x3172.jpg
 [ -f "$src" ] || { echo "$src not found: the 16 MB Elephants JPEG is not in the repository; set VEIL_LARGE_CORPUS to its folder" >&2; exit 1; }
 export GOMAXPROCS=1 VIPS_CONCURRENCY=1
