@@ -25,7 +25,8 @@ import (
 // It first reads the header exactly as Inspect does and applies opts.Limits to it and to the
 // plan, so an over-limit, unsupported or corrupt source is rejected before any pixel is decoded.
 // It then decodes (JPEG at a reduced DCT scale when the output is much smaller than the
-// source), applies the EXIF orientation, crops and resizes once as Spec.Plan says, flattens
+// source; a baseline JPEG at 1/8 or 1/4 and a shrunk 8-bit RGB/RGBA PNG as they are read,
+// without holding the file or the full image), applies the EXIF orientation, crops and resizes once as Spec.Plan says, flattens
 // transparency when the output cannot carry it (JPEG, GIF: onto white) or the spec has a
 // bgcolor (onto it), and encodes. No metadata (EXIF, GPS, XMP, ICC) reaches the output.
 //
