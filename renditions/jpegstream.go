@@ -442,30 +442,21 @@ func (b *streamBits) fill() {
 // coefficient k in blk[k] while k < len(blk), and returns the DC difference. It holds the bit
 // buffer in locals: a symbol and its value take at most 32 bits, so one refill check serves both.
 func (b *streamBits) block(dt, at *reducedHuff, blk []int32) int {
+	// acc and n stay in locals (registers) in the loop; b is synced around the rare calls.
 	acc, n := b.acc, b.n
-	refill := func() {
-		b.acc, b.n = acc, n
+	if n < 32 {
 		b.fill()
 		acc, n = b.acc, b.n
-	}
-	long := func(h *reducedHuff) int {
-		b.acc, b.n = acc, n
-		v := b.longSymbol(h)
-		acc, n = b.acc, b.n
-		if n < 32 {
-			refill()
-		}
-		return v
-	}
-	if n < 32 {
-		refill()
 	}
 	var sym int
 	if e := dt.look[(acc>>(n-9))&511]; e != 0 {
 		n -= int(e >> 8)
 		sym = int(e & 0xFF)
 	} else {
-		sym = long(dt)
+		b.acc, b.n = acc, n
+		sym = b.longSymbol(dt)
+		b.fill()
+		acc, n = b.acc, b.n
 	}
 	diff := 0
 	if sz := min(sym, 16); sz > 0 {
@@ -477,13 +468,18 @@ func (b *streamBits) block(dt, at *reducedHuff, blk []int32) int {
 	}
 	for k := 1; k <= 63; {
 		if n < 32 {
-			refill()
+			b.acc, b.n = acc, n
+			b.fill()
+			acc, n = b.acc, b.n
 		}
 		if e := at.look[(acc>>(n-9))&511]; e != 0 {
 			n -= int(e >> 8)
 			sym = int(e & 0xFF)
 		} else {
-			sym = long(at)
+			b.acc, b.n = acc, n
+			sym = b.longSymbol(at)
+			b.fill()
+			acc, n = b.acc, b.n
 		}
 		r, sz := sym>>4, sym&15
 		if sz == 0 {
