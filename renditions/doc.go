@@ -30,6 +30,13 @@
 // stored orientation and only the small result is rotated. EstimateDecodeBytes sizes a
 // memory-weighted semaphore.
 //
+// Memory: at the 1/8 and 1/4 scales a progressive JPEG keeps only the coefficients the scale
+// reads (decodeReduced, jpegreduced.go) and a baseline JPEG is decoded as it is read, the file
+// never held (decodeBaselineStream, jpegstream.go); a shrunk 8-bit RGB or RGBA PNG is
+// inflated and reduced row by row (resamplePNGStream, pngstream.go). All three give exactly the
+// pixels of the whole-image path they replace. Other sources are decoded whole (jpegn,
+// image/png, image/gif, x/image/webp).
+//
 // Sources are JPEG (baseline, extended or progressive, 8-bit, Huffman-coded), PNG, GIF (first
 // frame) and WebP (still). Outputs are JPEG (progressive, optimised Huffman tables), PNG (alpha
 // kept), GIF (first frame, Plan 9 palette with Floyd–Steinberg dithering, transparency

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -11,6 +12,7 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
+	"io/fs"
 	"sync"
 
 	"github.com/disintegration/imaging"
@@ -23,7 +25,8 @@ import (
 // It first reads the header exactly as Inspect does and applies opts.Limits to it and to the
 // plan, so an over-limit, unsupported or corrupt source is rejected before any pixel is decoded.
 // It then decodes (JPEG at a reduced DCT scale when the output is much smaller than the
-// source), applies the EXIF orientation, crops and resizes once as Spec.Plan says, flattens
+// source; a baseline JPEG at 1/8 or 1/4 and a shrunk 8-bit RGB/RGBA PNG as they are read,
+// without holding the file or the full image), applies the EXIF orientation, crops and resizes once as Spec.Plan says, flattens
 // transparency when the output cannot carry it (JPEG, GIF: onto white) or the spec has a
 // bgcolor (onto it), and encodes. No metadata (EXIF, GPS, XMP, ICC) reaches the output.
 //
@@ -71,7 +74,18 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 
 	colour := newSourceColour(info.Format, data.Bytes())
 	rest := &readErrRecorder{r: colour.watch(src)}
-	img, err := decode(hdr, plan, data, rest)
+	var img image.Image
+	streamed := streamsPNG(info, plan) // decoded, cropped and resized in one pass
+	if streamed {
+		crop := rawCrop(info, plan)
+		win := box{float64(crop.Min.X), float64(crop.Min.Y), float64(crop.Max.X), float64(crop.Max.Y)}
+		img, err = resamplePNGStream(io.MultiReader(bytes.NewReader(data.Bytes()), rest), win, plan.Width, plan.Height)
+		if err != nil {
+			err = fmt.Errorf("%w: decode %s: %w", ErrCorrupt, info.Format, err)
+		}
+	} else {
+		img, err = decode(hdr, plan, data, rest)
+	}
 	if rest.err != nil { // the stream failed, not the image
 		return Plan{}, fmt.Errorf("renditions: read source: %w", rest.err)
 	}
@@ -83,7 +97,9 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 	}
 
 	img = colour.enter(img, data.Bytes()) // CMYK becomes sRGB here, RGB and grey after resizing
-	img = transform(img, info, plan)
+	if !streamed {
+		img = transform(img, info, plan)
+	}
 	img = colour.leave(img)
 	if err := ctx.Err(); err != nil {
 		return Plan{}, err
@@ -104,6 +120,34 @@ func Generate(ctx context.Context, src io.Reader, spec Spec, focal *FocalPoint, 
 		return Plan{}, fmt.Errorf("renditions: write %s: %w", plan.Format, err)
 	}
 	return plan, nil
+}
+
+// sourceSize is the whole size of source r, when r tells it (*bytes.Reader, gocloud's
+// *blob.Reader, *os.File), else 0.
+func sourceSize(r io.Reader) int64 {
+	switch s := r.(type) {
+	case interface{ Size() int64 }:
+		return s.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+	}
+	return 0
+}
+
+// recordingReader copies what it reads from r to rec while rec is not nil.
+type recordingReader struct {
+	r   io.Reader
+	rec *bytes.Buffer
+}
+
+func (c *recordingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.rec != nil {
+		c.rec.Write(p[:n])
+	}
+	return n, err
 }
 
 // readErrRecorder keeps the first error other than io.EOF that reading r returned, so a failing
@@ -153,6 +197,16 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 	switch info.Format {
 	case JPEG:
 		budget := max(int64(InspectReadLimit)+12*int64(rawW)*int64(rawH)-int64(head.Len()), 0)
+		if denom := decodeDenom(info, plan); !hdr.progressive && (denom == 4 || denom == 8) && baselineStreamable(head.Bytes(), sourceSize(rest.src())) {
+			// Decoded as it is read: the file is not held. head keeps what it has plus the
+			// header up to the first scan, where the colour profile is.
+			more := &recordingReader{r: io.LimitReader(rest, budget), rec: head}
+			img, err = decodeBaselineStream(io.MultiReader(bytes.NewReader(head.Bytes()), more), denom, func() { more.rec = nil })
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
+			}
+			break
+		}
 		if s, ok := rest.src().(interface{ Size() int64 }); ok { // *bytes.Reader, gocloud's *blob.Reader
 			head.Grow(int(min(max(s.Size()-int64(head.Len()), 0), budget, 1<<30)))
 		}
@@ -166,15 +220,22 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 			return nil, fmt.Errorf("%w: JPEG has no end-of-image marker (truncated)", ErrCorrupt)
 		}
 		denom := decodeDenom(info, plan)
+		reduced := false
 		if maxK, ok := scaleCoefficients[denom]; ok && hdr.progressive {
 			if pruned, ok := pruneScans(data, maxK); ok {
 				data = pruned
+				// Only the coefficients this scale reads are kept (see decodeReduced);
+				// jpegn would hold all 64 of every block.
+				img, err = decodeReduced(data, denom)
+				reduced = err == nil
 			}
 		}
-		// Inspect has already refused the JPEG variants the decoder cannot read, so any
-		// decode error here (including the decoder's own "far more pixels than the data could
-		// hold" refusal) means a broken file.
-		img, err = jpegn.Decode(bytes.NewReader(data), &jpegn.Options{ScaleDenom: denom})
+		if !reduced {
+			// Inspect has already refused the JPEG variants the decoder cannot read, so any
+			// decode error here (including the decoder's own "far more pixels than the data
+			// could hold" refusal) means a broken file.
+			img, err = jpegn.Decode(bytes.NewReader(data), &jpegn.Options{ScaleDenom: denom})
+		}
 	case PNG:
 		img, err = png.Decode(io.MultiReader(head, rest))
 	case GIF:

@@ -14,9 +14,13 @@ package renditions
 // with alpha and interlaced (8 bytes a pixel, twice), a WebP lossless. Per source pixel, as
 // decoded by the standard library, golang.org/x/image/webp and jpegn:
 //
-//	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced)
-//	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale,
-//	     + 4 bytes a plane pixel of coefficients when progressive, + 4 a pixel for CMYK
+//	PNG  gray ≤8-bit or paletted 1, 16-bit gray 2, 8-bit colour 4, 16-bit colour 8 (×2 interlaced);
+//	     nothing when shrinking an 8-bit RGB or RGBA one (streamed, see resamplePNGStream)
+//	JPEG 2× the file (read buffer + decoder copy) + 1 byte a plane pixel at the decode scale
+//	     (at 1/8 and 1/4 a grey or YCbCr baseline JPEG is decoded as it is read: no file),
+//	     + when progressive the file again (pruned copy) and 4 bytes a plane pixel of
+//	     coefficients; at the 1/8 and 1/4 scales of a grey or YCbCr JPEG, which decodeReduced
+//	     decodes with no decoder copy, 28/64 of a byte instead, + 4 a pixel for CMYK
 //	GIF  1 (paletted frame) + 4 (canvas when the frame is smaller than the screen)
 //	WebP the file + 1.5 (lossy), 2.5 + 8 (lossy with a VP8L-coded alpha plane) or 4 + 4
 //	     (lossless: ARGB words + NRGBA)
@@ -49,8 +53,19 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 		// MCU padding: components are decoded in whole 8×8 (or 16×16) blocks.
 		padded := (dw + 16) * (dh + 16)
 		decode = 2*file + int64(planes*float64(padded))
+		if _, ok := scaleCoefficients[int(d)]; ok && !info.Interlaced && info.Planes > 0 && (info.Channels == 1 || info.Channels == 3) {
+			// decodeBaselineStream: the header Inspect read and a 64 KiB read buffer, no file.
+			decode = min(file, InspectReadLimit) + 64<<10 + int64(planes*float64(padded))
+		}
 		if info.Interlaced || info.Planes <= 0 {
-			decode += file + int64(4*planes*float64((int64(rw)+16)*(int64(rh)+16)))
+			full := float64((int64(rw) + 16) * (int64(rh) + 16))
+			if _, ok := scaleCoefficients[int(d)]; ok && (info.Channels == 1 || info.Channels == 3) {
+				// decodeReduced: no decoder copy of the (pruned) file, up to 5 int32s and a
+				// 64-bit mask a block (28 bytes for 64 pixels).
+				decode += int64(28 * planes * full / 64)
+			} else {
+				decode += file + int64(4*planes*full)
+			}
 		}
 		if info.Channels == 4 || info.Channels == 0 {
 			decode += 4 * dw * dh // CMYK/YCCK come out as image.CMYK
@@ -72,7 +87,10 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 		if info.Interlaced || info.Channels == 0 {
 			decode *= 2 // the full image plus every pass's own image
 		}
-		decode += 2*int64(rw)*8 + 64<<10 // two filter rows, inflate window
+		if streamsPNG(info, plan) {
+			decode = 0 // resamplePNGStream: rows only, the horizontal pass is counted below
+		}
+		decode += 2*int64(rw)*8 + 96<<10 // two filter rows, inflate window, read buffer
 	case GIF:
 		decode = px + 4*px // paletted frame + canvas when the frame is smaller than the screen
 	case WebP:

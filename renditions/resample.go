@@ -46,23 +46,34 @@ func resample(src image.Image, win box, w, h int) *image.NRGBA {
 		row := make([]uint8, (xs.hi-xs.lo)*4)
 		for y := lo; y < hi; y++ {
 			readRow(src, b.Min.X+xs.lo, b.Min.X+xs.hi, b.Min.Y+y0+y, row)
-			out := mid[y*w*4 : (y+1)*w*4]
-			for i := 0; i < w; i++ {
-				var r, g, bl, a int32
-				first, wts := xs.first[i]-xs.lo, xs.w[xs.off[i]:xs.off[i+1]]
-				p := row[first*4 : (first+len(wts))*4]
-				for k, wt := range wts {
-					q := p[k*4 : k*4+4 : k*4+4]
-					r += wt * int32(q[0])
-					g += wt * int32(q[1])
-					bl += wt * int32(q[2])
-					a += wt * int32(q[3])
-				}
-				putPremul(out[i*4:i*4+4:i*4+4], r, g, bl, a)
-			}
+			reduceRow(row, xs, mid[y*w*4:(y+1)*w*4])
 		}
 	})
+	return reduceColumns(mid, ys, w, h)
+}
 
+// reduceRow is the horizontal pass of resample for one row: row holds source pixels xs.lo ≤ x <
+// xs.hi, premultiplied RGBA, and out receives the len(out)/4 premultiplied output pixels.
+func reduceRow(row []uint8, xs weights, out []uint8) {
+	for i := 0; i < len(out)/4; i++ {
+		var r, g, bl, a int32
+		first, wts := xs.first[i]-xs.lo, xs.w[xs.off[i]:xs.off[i+1]]
+		p := row[first*4 : (first+len(wts))*4]
+		for k, wt := range wts {
+			q := p[k*4 : k*4+4 : k*4+4]
+			r += wt * int32(q[0])
+			g += wt * int32(q[1])
+			bl += wt * int32(q[2])
+			a += wt * int32(q[3])
+		}
+		putPremul(out[i*4:i*4+4:i*4+4], r, g, bl, a)
+	}
+}
+
+// reduceColumns is the vertical pass of resample: mid holds rows ys.lo ≤ y < ys.hi of the
+// horizontal pass (w premultiplied pixels each), the result is w×h straight-alpha NRGBA.
+func reduceColumns(mid []uint8, ys weights, w, h int) *image.NRGBA {
+	y0 := ys.lo
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	parallel(h, func(lo, hi int) {
 		stride := w * 4
