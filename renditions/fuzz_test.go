@@ -6,6 +6,8 @@ import (
 	"errors"
 	"image"
 	"image/gif"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -137,6 +139,41 @@ func FuzzGenerate(f *testing.F) {
 		}
 		var out bytes.Buffer
 		p, err := Generate(context.Background(), bytes.NewReader(data), s, &FocalPoint{X: 4, Y: 4, Width: 2, Height: 2}, opts, &out)
+		if err != nil {
+			return
+		}
+		img := decodeOutput(t, out.Bytes(), p.Format)
+		if b := img.Bounds(); b.Dx() != p.Width || b.Dy() != p.Height {
+			t.Fatalf("output %v, plan %dx%d", b, p.Width, p.Height)
+		}
+	})
+}
+
+// FuzzReducedDecode runs the decoders that read only part of a large source — progressive and
+// baseline JPEG at 1/8 and 1/4 DCT scale, PNG shrunk row by row — on mutated sources big enough
+// to take those paths (FuzzGenerate's sources are too small to be shrunk on load). Whatever the
+// input, Generate must not panic, and a success must decode to the planned size.
+func FuzzReducedDecode(f *testing.F) {
+	for _, name := range []string{"refine.jpg", "restart.jpg", "gray.jpg", "baseline-restart.jpg"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "progressive", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, "width-40")
+		f.Add(data, "fill-150x100|format-png")
+	}
+	png := encodePNGBytes(f, gradient(640, 400))
+	f.Add(png, "width-40")
+	f.Add(png, "width-200|format-png")
+	opts := DefaultOptions()
+	opts.Limits = Limits{MaxSourcePixels: 1 << 20, MaxSourceSide: 2048, MaxOutputSide: 256, MaxOperations: 4}
+	f.Fuzz(func(t *testing.T, data []byte, spec string) {
+		s, err := Parse(spec, opts.Limits)
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		p, err := Generate(context.Background(), bytes.NewReader(data), s, nil, opts, &out)
 		if err != nil {
 			return
 		}
