@@ -87,8 +87,10 @@ var (
 	ErrUploadContentType = errors.New("the Content-Type is not the one the upload declared")
 	// ErrUploadLengthRequired: the request has no Content-Length (chunked bodies are refused).
 	ErrUploadLengthRequired = errors.New("the upload needs a Content-Length")
-	// ErrUploadLengthMismatch: Content-Length, or the bytes sent, differ from the declared size.
+	// ErrUploadLengthMismatch: Content-Length, or the bytes sent, are fewer than the declared size.
 	ErrUploadLengthMismatch = errors.New("the body is not the size the upload declared")
+	// ErrUploadTooLarge: Content-Length, or the bytes sent, exceed the declared size.
+	ErrUploadTooLarge = errors.New("the body is larger than the upload declared")
 	// ErrUploadNotPending: the upload is being completed or is complete; its object is final.
 	ErrUploadNotPending = errors.New("the upload is already being completed")
 )
@@ -344,6 +346,8 @@ func (s *Service) PutStaged(ctx context.Context, p StagedPut) error {
 		return fmt.Errorf("%w: send Content-Type: %s", ErrUploadContentType, row.ContentType)
 	case p.ContentLength < 0:
 		return ErrUploadLengthRequired
+	case p.ContentLength > row.Size:
+		return fmt.Errorf("%w: Content-Length is %d, the upload declared %d bytes", ErrUploadTooLarge, p.ContentLength, row.Size)
 	case p.ContentLength != row.Size:
 		return fmt.Errorf("%w: Content-Length is %d, the upload declared %d bytes", ErrUploadLengthMismatch, p.ContentLength, row.Size)
 	}
@@ -351,9 +355,9 @@ func (s *Service) PutStaged(ctx context.Context, p StagedPut) error {
 	n, err := s.store.Write(ctx, row.StagingKey, row.ContentType, body)
 	switch {
 	case body.over:
-		return fmt.Errorf("%w: more than %d bytes were sent", ErrUploadLengthMismatch, row.Size)
+		return fmt.Errorf("%w: more than %d bytes were sent", ErrUploadTooLarge, row.Size)
 	case err != nil && body.readErr != nil:
-		return fmt.Errorf("media: staged upload interrupted: %w", body.readErr)
+		return fmt.Errorf("%w: the body was cut off after %d bytes (%v)", ErrUploadLengthMismatch, row.Size-body.left, body.readErr)
 	case err != nil:
 		return fmt.Errorf("media: store staged upload: %w", err)
 	case n != row.Size:
@@ -537,9 +541,17 @@ func (s *Service) releaseStaged(ctx context.Context, row *models.StagedUpload, c
 // stagedResult returns the item a completed upload became.
 func (s *Service) stagedResult(ctx context.Context, row *models.StagedUpload) (models.MediaItem, error) {
 	if row.Kind == "image" {
-		return s.Image(ctx, *row.MediaID)
+		img, err := s.Image(ctx, *row.MediaID)
+		if err != nil {
+			return nil, err
+		}
+		return img, nil
 	}
-	return s.Document(ctx, *row.MediaID)
+	doc, err := s.Document(ctx, *row.MediaID)
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
 }
 
 // reconcileStaged removes staged uploads past their expiry: the row first (so a completion can no
