@@ -338,8 +338,8 @@ func (s *Service) PutStaged(ctx context.Context, p StagedPut) error {
 	switch {
 	case err != nil || !s.verifyStaged(row, p.Expires, p.Signature):
 		return ErrUploadURLInvalid
-	case time.Now().Unix() >= exp:
-		return fmt.Errorf("%w: it expired at %s", ErrUploadURLInvalid, time.Unix(exp, 0).UTC().Format(time.RFC3339))
+	case time.Now().Unix() >= exp || !row.ExpiresAt.After(time.Now()):
+		return fmt.Errorf("%w: it expired at %s", ErrUploadURLInvalid, row.ExpiresAt.UTC().Format(time.RFC3339))
 	case row.State != models.StagedPending:
 		return ErrUploadNotPending
 	case p.ContentType != row.ContentType:
