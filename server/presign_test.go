@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/storage"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -478,6 +483,76 @@ func TestStagedPutTampering(t *testing.T) {
 	t.Run("PUT after completion", func(t *testing.T) {
 		if code, msg := putBytes(t, srv.URL, p, nil, pdf); code != http.StatusConflict {
 			t.Fatalf("PUT: %d %s", code, msg)
+		}
+	})
+}
+
+// s3StorageURL creates a new bucket on the S3 server named by VEIL_TEST_S3_ENDPOINT (radosgw, see
+// tools/s3-radosgw and .ci/run) and returns its gocloud URL, or skips.
+func s3StorageURL(t *testing.T) string {
+	t.Helper()
+	endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
+	if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+		t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see tools/s3-radosgw)")
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	bucket := "veil-presign-" + hex.EncodeToString(b[:])
+	q := url.Values{"endpoint": {endpoint}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
+	u := "s3://" + bucket + "?" + q.Encode()
+	store, err := storage.Open(context.Background(), storage.Config{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var client *s3.Client
+	if !store.Bucket.As(&client) {
+		t.Fatal("not an s3 bucket")
+	}
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return u
+}
+
+// TestPresignedUploadS3: on S3 the URL is the bucket's own presigned PUT (the bytes never pass
+// through Veil on the way in); the content type and length are signed, so S3 refuses others.
+func TestPresignedUploadS3(t *testing.T) {
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{StorageURL: s3StorageURL(t)})
+	endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
+	jpg := readCorpus(t, "orientation/upright.jpg")
+	pdf := readCorpus(t, "documents/shared-mime-info-spec.pdf")
+
+	t.Run("image", func(t *testing.T) {
+		presignedRoundTrip(t, srv, "IMAGE", "upright.jpg", "image/jpeg", jpg, false)
+	})
+	t.Run("document with sha256", func(t *testing.T) {
+		presignedRoundTrip(t, srv, "DOCUMENT", "spec.pdf", "application/pdf", pdf, true)
+	})
+	t.Run("URL is the bucket's", func(t *testing.T) {
+		p := mustCreateUpload(t, srv, map[string]any{"kind": "DOCUMENT", "filename": "spec.pdf", "size": len(pdf), "contentType": "application/pdf"})
+		if !strings.HasPrefix(p.URL, endpoint+"/") {
+			t.Fatalf("URL %s is not on %s", p.URL, endpoint)
+		}
+		if code, _ := putBytes(t, srv.URL, p, http.Header{"Content-Type": {"text/html"}}, pdf); code != http.StatusForbidden {
+			t.Errorf("PUT with another Content-Type: %d, want 403", code)
+		}
+		if code, _ := putBytes(t, srv.URL, p, nil, pdf[:len(pdf)-1]); code < 400 {
+			t.Errorf("PUT of another length: %d, want a refusal", code)
+		}
+		if got := stagingObjects(t, srv); len(got) != 0 {
+			t.Fatalf("staging objects after refused PUTs: %v", got)
+		}
+	})
+	t.Run("pixel bomb refused and removed", func(t *testing.T) {
+		bomb := pngHeader(30000, 30000)
+		p := mustCreateUpload(t, srv, map[string]any{"kind": "IMAGE", "filename": "bomb.png", "size": len(bomb), "contentType": "image/png"})
+		mustPut(t, srv.URL, p, bomb)
+		if _, r := completeUpload(t, srv, p.ID, nil); r.Code() != "BAD_USER_INPUT" {
+			t.Fatalf("completeUpload: %s", r.Raw)
+		}
+		if got := stagingObjects(t, srv); len(got) != 0 {
+			t.Fatalf("staging objects after a refusal: %v", got)
 		}
 	})
 }
