@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -553,6 +554,45 @@ func TestPresignedUploadS3(t *testing.T) {
 		}
 		if got := stagingObjects(t, srv); len(got) != 0 {
 			t.Fatalf("staging objects after a refusal: %v", got)
+		}
+	})
+}
+
+// TestPresignedUploadCompleteConcurrently: a second completeUpload while the first is storing the
+// file is CONFLICT; once the first is done, completing again returns its item. Never two items.
+func TestPresignedUploadCompleteConcurrently(t *testing.T) {
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		srv := veiltest.NewServer(t, db, nil)
+		pdf := readCorpus(t, "documents/shared-mime-info-spec.pdf")
+		p := mustCreateUpload(t, srv, map[string]any{"kind": "DOCUMENT", "filename": "spec.pdf", "size": len(pdf), "contentType": "application/pdf"})
+		mustPut(t, srv.URL, p, pdf)
+
+		reached, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		// The pause point before the final object is written (UploadDocument's "upload.write").
+		srv.Media.CrashAt("upload.write", func() {
+			once.Do(func() { close(reached); <-release })
+		})
+		first := make(chan completed, 1)
+		go func() {
+			item, r := completeUpload(t, srv, p.ID, nil)
+			if len(r.Errors) > 0 {
+				t.Errorf("first completeUpload: %s", r.Raw)
+			}
+			first <- item
+		}()
+		<-reached
+		if _, r := completeUpload(t, srv, p.ID, nil); r.Code() != "CONFLICT" {
+			t.Errorf("completeUpload during the first: %s", r.Raw)
+		}
+		close(release)
+		item := <-first
+		again, r := completeUpload(t, srv, p.ID, nil)
+		if len(r.Errors) > 0 || again.ID != item.ID || item.ID == "" {
+			t.Fatalf("completeUpload after the first: %+v %s (first gave %+v)", again, r.Raw, item)
+		}
+		if n := srv.RowCounts(t); n["documents"] != 1 {
+			t.Fatalf("rows: %v", n)
 		}
 	})
 }
