@@ -15,10 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
-	"gocloud.dev/blob"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
@@ -247,8 +245,8 @@ func checkDeclaredDocument(filename, ct string) error {
 
 // presign returns the URL the client PUTs the bytes of row to. A folder or in-memory bucket gets
 // a URL of Veil's own (signed with the rendition URL key, under its own purpose string); any
-// other bucket its driver's presigned PUT, with the content type and length bound where the
-// driver signs them (S3: both are signed headers).
+// other bucket its driver's presigned PUT (storage.Store.SignedPut: on S3 the content type and
+// length are signed headers).
 func (s *Service) presign(ctx context.Context, row *models.StagedUpload) (*PresignedUpload, error) {
 	out := &PresignedUpload{ID: row.ID, Method: http.MethodPut, ExpiresAt: row.ExpiresAt,
 		Headers: []Header{{Name: "Content-Type", Value: row.ContentType}}}
@@ -258,23 +256,9 @@ func (s *Service) presign(ctx context.Context, row *models.StagedUpload) (*Presi
 		out.URL = "/staged-uploads/" + row.ID + "?" + q.Encode()
 		return out, nil
 	}
-	u, err := s.store.Bucket.SignedURL(ctx, row.StagingKey, &blob.SignedURLOptions{
-		Method: http.MethodPut,
-		Expiry: time.Until(row.ExpiresAt),
-		BeforeSign: func(as func(any) bool) error {
-			// gocloud's s3blob refuses SignedURLOptions.ContentType for PUT (AWS SDK v2); set on
-			// the input, the SDK signs Content-Type and Content-Length as headers, so S3 refuses
-			// a PUT with another type or size.
-			var in *s3.PutObjectInput
-			if as(&in) {
-				in.ContentType = &row.ContentType
-				in.ContentLength = &row.Size
-			}
-			return nil
-		},
-	})
+	u, err := s.store.SignedPut(ctx, row.StagingKey, row.ContentType, row.Size, time.Until(row.ExpiresAt))
 	if err != nil {
-		return nil, fmt.Errorf("media: sign upload URL: %w", storage.Classify(err))
+		return nil, fmt.Errorf("media: sign upload URL: %w", err)
 	}
 	out.URL = u
 	return out, nil
