@@ -69,6 +69,7 @@ var Settings = []Setting{
 	{Flag: "upload-temp-dir", Env: "VEIL_UPLOAD_TEMP_DIR", Field: "Server.UploadTempDir", Kind: KindString, Default: "(the system's temporary folder)", Usage: "folder for upload file parts spooled because they arrived out of order"},
 	{Flag: "upload-spool-request-max", Env: "VEIL_UPLOAD_SPOOL_REQUEST_MAX", Field: "Server.UploadSpoolRequestMax", Kind: KindSize, Usage: "most bytes one upload request may spool to disk (clients sending files in map order never spool)"},
 	{Flag: "upload-spool-max", Env: "VEIL_UPLOAD_SPOOL_MAX", Field: "Server.UploadSpoolMax", Kind: KindSize, Usage: "most bytes all upload requests together may hold spooled at once (UPLOAD_SPOOL_LIMIT past either)"},
+	{Flag: "upload-url-ttl", Env: "VEIL_UPLOAD_URL_TTL", Field: "Media.StagedUploadTTL", Kind: KindDuration, Usage: "how long the signed URL of a presigned upload (createUpload) is valid and the upload may be completed; the reconciler removes uploads not completed by then"},
 	{Flag: "max-source-pixels", Env: "VEIL_MAX_SOURCE_PIXELS", Field: "Media.Images.MaxSourcePixels", Kind: KindInt, Usage: "largest image (width × height) accepted; checked on the header before anything is stored"},
 	{Flag: "max-complexity", Env: "VEIL_MAX_COMPLEXITY", Field: "Server.MaxComplexity", Kind: KindInt, Usage: "largest GraphQL query complexity (list fields count their page size)"},
 	{Flag: "max-query-tokens", Env: "VEIL_MAX_QUERY_TOKENS", Field: "Server.Query.MaxTokens", Kind: KindInt, Usage: "most lexical tokens in one GraphQL document (checked before parsing completes)"},

@@ -42,6 +42,7 @@ type ResolverRoot interface {
 	ImageConnection() ImageConnectionResolver
 	Mutation() MutationResolver
 	OutdatedFilePermission() OutdatedFilePermissionResolver
+	PresignedUpload() PresignedUploadResolver
 	Query() QueryResolver
 	Reference() ReferenceResolver
 	Rendition() RenditionResolver
@@ -236,10 +237,12 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AddToGroup           func(childComplexity int, groupID string, userID string) int
+		CompleteUpload       func(childComplexity int, id string, input *model.CompleteUploadInput) int
 		CreateCollection     func(childComplexity int, input model.CreateCollectionInput) int
 		CreateGroup          func(childComplexity int, name string) int
 		CreatePreviewToken   func(childComplexity int, contentID string, ttlSeconds int) int
 		CreateToken          func(childComplexity int, input model.CreateTokenInput) int
+		CreateUpload         func(childComplexity int, input model.CreateUploadInput) int
 		CreateUser           func(childComplexity int, input model.CreateUserInput) int
 		CreateWebhook        func(childComplexity int, url string, events []string, secret string) int
 		DeleteContent        func(childComplexity int, id string) int
@@ -295,6 +298,14 @@ type ComplexityRoot struct {
 		Expires func(childComplexity int) int
 		Holder  func(childComplexity int) int
 		MediaID func(childComplexity int) int
+	}
+
+	PresignedUpload struct {
+		ExpiresAt func(childComplexity int) int
+		Headers   func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Method    func(childComplexity int) int
+		URL       func(childComplexity int) int
 	}
 
 	PreviewToken struct {
@@ -370,6 +381,11 @@ type ComplexityRoot struct {
 		CdnPurgeResults       func(childComplexity int, mediaIds []string, contentID *string, after *string) int
 		FilePermissionResults func(childComplexity int, mediaIds []string, contentID *string, after *string) int
 		PrivacyChanged        func(childComplexity int, collectionID *string, after *string) int
+	}
+
+	UploadHeader struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	Usage struct {
@@ -477,6 +493,8 @@ type MutationResolver interface {
 	CreatePreviewToken(ctx context.Context, contentID string, ttlSeconds int) (*model.PreviewToken, error)
 	UploadImage(ctx context.Context, input model.UploadImageInput) (*models.Image, error)
 	UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*models.Document, error)
+	CreateUpload(ctx context.Context, input model.CreateUploadInput) (*media.PresignedUpload, error)
+	CompleteUpload(ctx context.Context, id string, input *model.CompleteUploadInput) (models.MediaItem, error)
 	UpdateImage(ctx context.Context, input model.UpdateImageInput) (*models.Image, error)
 	UpdateDocument(ctx context.Context, input model.UpdateDocumentInput) (*models.Document, error)
 	DeleteImage(ctx context.Context, id string, force *bool) (*model.DeletePayload, error)
@@ -494,6 +512,9 @@ type OutdatedFilePermissionResolver interface {
 	Media(ctx context.Context, obj *media.OutdatedItem) (models.MediaItem, error)
 
 	Syncing(ctx context.Context, obj *media.OutdatedItem) (bool, error)
+}
+type PresignedUploadResolver interface {
+	URL(ctx context.Context, obj *media.PresignedUpload) (string, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*models.User, error)
@@ -1354,6 +1375,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddToGroup(childComplexity, args["groupId"].(string), args["userId"].(string)), true
+	case "Mutation.completeUpload":
+		if e.ComplexityRoot.Mutation.CompleteUpload == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeUpload_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteUpload(childComplexity, args["id"].(string), args["input"].(*model.CompleteUploadInput)), true
 	case "Mutation.createCollection":
 		if e.ComplexityRoot.Mutation.CreateCollection == nil {
 			break
@@ -1398,6 +1430,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateToken(childComplexity, args["input"].(model.CreateTokenInput)), true
+	case "Mutation.createUpload":
+		if e.ComplexityRoot.Mutation.CreateUpload == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createUpload_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateUpload(childComplexity, args["input"].(model.CreateUploadInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -1738,6 +1781,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PermissionLease.MediaID(childComplexity), true
+
+	case "PresignedUpload.expiresAt":
+		if e.ComplexityRoot.PresignedUpload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresignedUpload.ExpiresAt(childComplexity), true
+	case "PresignedUpload.headers":
+		if e.ComplexityRoot.PresignedUpload.Headers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresignedUpload.Headers(childComplexity), true
+	case "PresignedUpload.id":
+		if e.ComplexityRoot.PresignedUpload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresignedUpload.ID(childComplexity), true
+	case "PresignedUpload.method":
+		if e.ComplexityRoot.PresignedUpload.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresignedUpload.Method(childComplexity), true
+	case "PresignedUpload.url":
+		if e.ComplexityRoot.PresignedUpload.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PresignedUpload.URL(childComplexity), true
 
 	case "PreviewToken.expiresAt":
 		if e.ComplexityRoot.PreviewToken.ExpiresAt == nil {
@@ -2129,6 +2203,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.PrivacyChanged(childComplexity, args["collectionId"].(*string), args["after"].(*string)), true
 
+	case "UploadHeader.name":
+		if e.ComplexityRoot.UploadHeader.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadHeader.Name(childComplexity), true
+	case "UploadHeader.value":
+		if e.ComplexityRoot.UploadHeader.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadHeader.Value(childComplexity), true
+
 	case "Usage.content":
 		if e.ComplexityRoot.Usage.Content == nil {
 			break
@@ -2310,9 +2397,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAuditFilter,
+		ec.unmarshalInputCompleteUploadInput,
 		ec.unmarshalInputContentFilter,
 		ec.unmarshalInputCreateCollectionInput,
 		ec.unmarshalInputCreateTokenInput,
+		ec.unmarshalInputCreateUploadInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputFocalPointInput,
 		ec.unmarshalInputGrantInput,
@@ -2848,6 +2937,58 @@ input UploadDocumentInput {
   tags: [String!]
 }
 
+"What a presigned upload becomes."
+enum UploadKind {
+  IMAGE
+  DOCUMENT
+}
+
+"""
+A presigned direct upload about to be made. The bytes are checked against every claim here, and
+against everything a multipart upload is checked for, when the upload is completed.
+"""
+input CreateUploadInput {
+  kind: UploadKind!
+  filename: String!
+  "The exact size in bytes; at most VEIL_MAX_IMAGE_BYTES or VEIL_MAX_DOCUMENT_BYTES."
+  size: Int64!
+  "The Content-Type the PUT will carry (bound into the signature)."
+  contentType: String!
+  "Defaults to the root collection."
+  collectionId: ID
+  "Hex SHA-256 of the file, when the client knows it: completion refuses other bytes."
+  sha256: String
+}
+
+"A header the client must send with the PUT."
+type UploadHeader {
+  name: String!
+  value: String!
+}
+
+"""
+Where to send the bytes of a presigned upload: a single PUT of exactly the declared size to url,
+with headers, before expiresAt; then completeUpload(id). On S3 the URL is the bucket's own; on a
+folder bucket it points at Veil. The browser sets Content-Length itself.
+"""
+type PresignedUpload {
+  id: ID!
+  url: String!
+  method: String!
+  headers: [UploadHeader!]!
+  expiresAt: Time!
+}
+
+input CompleteUploadInput {
+  "Defaults to a title made from the filename."
+  title: String
+  "Images only."
+  alt: String
+  tags: [String!]
+  "Images only."
+  focalPoint: FocalPointInput
+}
+
 "Fields left out are not changed."
 input UpdateImageInput {
   id: ID!
@@ -2925,6 +3066,20 @@ type Mutation {
   createPreviewToken(contentId: ID!, ttlSeconds: Int!): PreviewToken!
   uploadImage(input: UploadImageInput!): Image!
   uploadDocument(input: UploadDocumentInput!): Document!
+  """
+  Starts a presigned direct upload (ADD on the collection): the bytes go straight to the bucket
+  with a signed PUT, never through a GraphQL request. Refused before a URL is issued: a size over
+  the limit (PAYLOAD_TOO_LARGE), a hostile filename, a type that is not accepted.
+  """
+  createUpload(input: CreateUploadInput!): PresignedUpload!
+  """
+  Verifies the bytes PUT for a presigned upload and makes them an Image or a Document, with the
+  same checks and error codes as uploadImage and uploadDocument, plus the declared size and
+  SHA-256. A refused upload's bytes are removed (it may be PUT again until it expires). Only its
+  creator may complete it (NOT_FOUND for anyone else); completing it again returns the same item;
+  an expired upload is CONFLICT.
+  """
+  completeUpload(id: ID!, input: CompleteUploadInput): Media!
   updateImage(input: UpdateImageInput!): Image!
   updateDocument(input: UpdateDocumentInput!): Document!
   "Deletes the image, its renditions and their files. Refused while live content uses it, unless an admin forces it."
@@ -3566,6 +3721,22 @@ func (ec *executionContext) childFields_PermissionLease(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type PermissionLease", field.Name)
 }
 
+func (ec *executionContext) childFields_PresignedUpload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PresignedUpload_id(ctx, field)
+	case "url":
+		return ec.fieldContext_PresignedUpload_url(ctx, field)
+	case "method":
+		return ec.fieldContext_PresignedUpload_method(ctx, field)
+	case "headers":
+		return ec.fieldContext_PresignedUpload_headers(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_PresignedUpload_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PresignedUpload", field.Name)
+}
+
 func (ec *executionContext) childFields_PreviewToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -3662,6 +3833,16 @@ func (ec *executionContext) childFields_Rendition(ctx context.Context, field gra
 		return ec.fieldContext_Rendition_mimeType(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Rendition", field.Name)
+}
+
+func (ec *executionContext) childFields_UploadHeader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_UploadHeader_name(ctx, field)
+	case "value":
+		return ec.fieldContext_UploadHeader_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UploadHeader", field.Name)
 }
 
 func (ec *executionContext) childFields_Usage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3998,6 +4179,28 @@ func (ec *executionContext) field_Mutation_addToGroup_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_completeUpload_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.CompleteUploadInput, error) {
+			return ec.unmarshalOCompleteUploadInput2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐCompleteUploadInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createCollection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4054,6 +4257,20 @@ func (ec *executionContext) field_Mutation_createToken_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateTokenInput, error) {
 			return ec.unmarshalNCreateTokenInput2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐCreateTokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createUpload_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateUploadInput, error) {
+			return ec.unmarshalNCreateUploadInput2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐCreateUploadInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8500,6 +8717,94 @@ func (ec *executionContext) fieldContext_Mutation_uploadDocument(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createUpload(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createUpload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateUpload(ctx, fc.Args["input"].(model.CreateUploadInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.PresignedUpload) graphql.Marshaler {
+			return ec.marshalNPresignedUpload2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐPresignedUpload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createUpload(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PresignedUpload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createUpload_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeUpload(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeUpload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteUpload(ctx, fc.Args["id"].(string), fc.Args["input"].(*model.CompleteUploadInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.MediaItem) graphql.Marshaler {
+			return ec.marshalNMedia2githubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐMediaItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeUpload(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeUpload_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_updateImage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9554,6 +9859,130 @@ func (ec *executionContext) _PermissionLease_expires(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_PermissionLease_expires(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PermissionLease", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _PresignedUpload_id(ctx context.Context, field graphql.CollectedField, obj *media.PresignedUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresignedUpload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresignedUpload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PresignedUpload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PresignedUpload_url(ctx context.Context, field graphql.CollectedField, obj *media.PresignedUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresignedUpload_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PresignedUpload().URL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresignedUpload_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PresignedUpload", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PresignedUpload_method(ctx context.Context, field graphql.CollectedField, obj *media.PresignedUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresignedUpload_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresignedUpload_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PresignedUpload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PresignedUpload_headers(ctx context.Context, field graphql.CollectedField, obj *media.PresignedUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresignedUpload_headers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []media.Header) graphql.Marshaler {
+			return ec.marshalNUploadHeader2ᚕgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐHeaderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresignedUpload_headers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PresignedUpload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UploadHeader(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PresignedUpload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *media.PresignedUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PresignedUpload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PresignedUpload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PresignedUpload", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _PreviewToken_token(ctx context.Context, field graphql.CollectedField, obj *model.PreviewToken) (ret graphql.Marshaler) {
@@ -11181,6 +11610,52 @@ func (ec *executionContext) fieldContext_Subscription_cdnPurgeResults(ctx contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _UploadHeader_name(ctx context.Context, field graphql.CollectedField, obj *media.Header) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadHeader_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadHeader_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadHeader", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UploadHeader_value(ctx context.Context, field graphql.CollectedField, obj *media.Header) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadHeader_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadHeader_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadHeader", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Usage_content(ctx context.Context, field graphql.CollectedField, obj *media.Usage) (ret graphql.Marshaler) {
@@ -12969,6 +13444,57 @@ func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCompleteUploadInput(ctx context.Context, obj any) (model.CompleteUploadInput, error) {
+	var it model.CompleteUploadInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"title", "alt", "tags", "focalPoint"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "alt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Alt = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "focalPoint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("focalPoint"))
+			data, err := ec.unmarshalOFocalPointInput2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐFocalPointInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FocalPoint = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputContentFilter(ctx context.Context, obj any) (model.ContentFilter, error) {
 	var it model.ContentFilter
 	if obj == nil {
@@ -13082,6 +13608,71 @@ func (ec *executionContext) unmarshalInputCreateTokenInput(ctx context.Context, 
 				return it, err
 			}
 			it.ExpiresInSeconds = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateUploadInput(ctx context.Context, obj any) (model.CreateUploadInput, error) {
+	var it model.CreateUploadInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "filename", "size", "contentType", "collectionId", "sha256"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNUploadKind2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐUploadKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "filename":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filename"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filename = data
+		case "size":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("size"))
+			data, err := ec.unmarshalNInt642int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Size = data
+		case "contentType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contentType"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContentType = data
+		case "collectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("collectionId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CollectionID = data
+		case "sha256":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sha256"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sha256 = data
 		}
 	}
 	return it, nil
@@ -15928,6 +16519,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createUpload":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createUpload(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeUpload":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeUpload(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "updateImage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateImage(ctx, field)
@@ -16347,6 +16952,97 @@ func (ec *executionContext) _PermissionLease(ctx context.Context, sel ast.Select
 			out.Values[i] = ec._PermissionLease_expires(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var presignedUploadImplementors = []string{"PresignedUpload"}
+
+func (ec *executionContext) _PresignedUpload(ctx context.Context, sel ast.SelectionSet, obj *media.PresignedUpload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, presignedUploadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PresignedUpload")
+		case "id":
+			out.Values[i] = ec._PresignedUpload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._PresignedUpload_url(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "method":
+			out.Values[i] = ec._PresignedUpload_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "headers":
+			out.Values[i] = ec._PresignedUpload_headers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._PresignedUpload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17307,6 +18003,49 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var uploadHeaderImplementors = []string{"UploadHeader"}
+
+func (ec *executionContext) _UploadHeader(ctx context.Context, sel ast.SelectionSet, obj *media.Header) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uploadHeaderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UploadHeader")
+		case "name":
+			out.Values[i] = ec._UploadHeader_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._UploadHeader_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var usageImplementors = []string{"Usage"}
 
 func (ec *executionContext) _Usage(ctx context.Context, sel ast.SelectionSet, obj *media.Usage) graphql.Marshaler {
@@ -18154,6 +18893,11 @@ func (ec *executionContext) unmarshalNCreateTokenInput2githubᚗcomᚋveilᚑmed
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateUploadInput2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐCreateUploadInput(ctx context.Context, v any) (model.CreateUploadInput, error) {
+	res, err := ec.unmarshalInputCreateUploadInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateUserInput2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐCreateUserInput(ctx context.Context, v any) (model.CreateUserInput, error) {
 	res, err := ec.unmarshalInputCreateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18457,6 +19201,16 @@ func (ec *executionContext) marshalNInt642int64(ctx context.Context, sel ast.Sel
 	return res
 }
 
+func (ec *executionContext) marshalNMedia2githubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐMediaItem(ctx context.Context, sel ast.SelectionSet, v models.MediaItem) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Media(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNOutdatedFilePermission2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.OutdatedItem) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -18570,6 +19324,16 @@ func (ec *executionContext) marshalNPermissionLease2ᚖgithubᚗcomᚋveilᚑmed
 		return graphql.Null
 	}
 	return ec._PermissionLease(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPresignedUpload2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐPresignedUpload(ctx context.Context, sel ast.SelectionSet, v *media.PresignedUpload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PresignedUpload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPreviewToken2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐPreviewToken(ctx context.Context, sel ast.SelectionSet, v *model.PreviewToken) graphql.Marshaler {
@@ -18794,9 +19558,39 @@ func (ec *executionContext) unmarshalNUploadDocumentInput2githubᚗcomᚋveilᚑ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNUploadHeader2githubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐHeader(ctx context.Context, sel ast.SelectionSet, v media.Header) graphql.Marshaler {
+	return ec._UploadHeader(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNUploadHeader2ᚕgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐHeaderᚄ(ctx context.Context, sel ast.SelectionSet, v []media.Header) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUploadHeader2githubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐHeader(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNUploadImageInput2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐUploadImageInput(ctx context.Context, v any) (model.UploadImageInput, error) {
 	res, err := ec.unmarshalInputUploadImageInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUploadKind2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐUploadKind(ctx context.Context, v any) (model.UploadKind, error) {
+	var res model.UploadKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUploadKind2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐUploadKind(ctx context.Context, sel ast.SelectionSet, v model.UploadKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNUpsertContentInput2githubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐUpsertContentInput(ctx context.Context, v any) (model.UpsertContentInput, error) {
@@ -19091,6 +19885,14 @@ func (ec *executionContext) marshalOCollection2ᚖgithubᚗcomᚋveilᚑmediaᚋ
 		return graphql.Null
 	}
 	return ec._Collection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCompleteUploadInput2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐCompleteUploadInput(ctx context.Context, v any) (*model.CompleteUploadInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCompleteUploadInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOContent2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐContent(ctx context.Context, sel ast.SelectionSet, v *models.Content) graphql.Marshaler {

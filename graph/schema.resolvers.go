@@ -284,6 +284,30 @@ func (r *mutationResolver) UploadDocument(ctx context.Context, input model.Uploa
 	})
 }
 
+// CreateUpload is the resolver for the createUpload field.
+func (r *mutationResolver) CreateUpload(ctx context.Context, input model.CreateUploadInput) (*media.PresignedUpload, error) {
+	kind := media.KindDocument
+	if input.Kind == model.UploadKindImage {
+		kind = media.KindImage
+	}
+	return r.Media.CreateUpload(ctx, media.CreateUploadInput{
+		Kind: kind, Filename: input.Filename, Size: int64(input.Size), ContentType: input.ContentType,
+		CollectionID: deref(input.CollectionID), SHA256: deref(input.Sha256),
+	})
+}
+
+// CompleteUpload is the resolver for the completeUpload field.
+func (r *mutationResolver) CompleteUpload(ctx context.Context, id string, input *model.CompleteUploadInput) (models.MediaItem, error) {
+	var in media.CompleteUploadInput
+	if input != nil {
+		in = media.CompleteUploadInput{Title: deref(input.Title), Alt: deref(input.Alt), Tags: input.Tags}
+		if fp := input.FocalPoint; fp != nil {
+			in.FocalPoint = &media.FocalPoint{X: fp.X, Y: fp.Y, Width: fp.Width, Height: fp.Height}
+		}
+	}
+	return r.Media.CompleteUpload(ctx, id, in)
+}
+
 // UpdateImage is the resolver for the updateImage field.
 func (r *mutationResolver) UpdateImage(ctx context.Context, input model.UpdateImageInput) (*models.Image, error) {
 	in := media.UpdateImageInput{
@@ -406,6 +430,11 @@ func (r *outdatedFilePermissionResolver) Media(ctx context.Context, obj *media.O
 // Syncing is the resolver for the syncing field.
 func (r *outdatedFilePermissionResolver) Syncing(ctx context.Context, obj *media.OutdatedItem) (bool, error) {
 	return obj.Syncing(time.Now()), nil
+}
+
+// URL is the resolver for the url field.
+func (r *presignedUploadResolver) URL(ctx context.Context, obj *media.PresignedUpload) (string, error) {
+	return r.URLs.Absolute(obj.URL), nil
 }
 
 // Me is the resolver for the me field.
@@ -692,6 +721,9 @@ func (r *Resolver) OutdatedFilePermission() OutdatedFilePermissionResolver {
 	return &outdatedFilePermissionResolver{r}
 }
 
+// PresignedUpload returns PresignedUploadResolver implementation.
+func (r *Resolver) PresignedUpload() PresignedUploadResolver { return &presignedUploadResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -718,6 +750,7 @@ type (
 	imageConnectionResolver        struct{ *Resolver }
 	mutationResolver               struct{ *Resolver }
 	outdatedFilePermissionResolver struct{ *Resolver }
+	presignedUploadResolver        struct{ *Resolver }
 	queryResolver                  struct{ *Resolver }
 	referenceResolver              struct{ *Resolver }
 	renditionResolver              struct{ *Resolver }

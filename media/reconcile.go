@@ -58,6 +58,10 @@ type ReconcileReport struct {
 	InFlight int
 	// Foreign is how many objects lie outside the prefixes Veil writes: never touched.
 	Foreign int
+	// StagedExpired is how many presigned uploads past their expiry were removed (row and staged
+	// bytes); StagedOrphans are staging objects without an upload row, removed (also in Orphans).
+	StagedExpired int
+	StagedOrphans int
 }
 
 // tmpSuffix matches the name fileblob gives a file while it is written (<key>.<hex nanos>.tmp).
@@ -101,12 +105,16 @@ func (s *Service) Reconcile(ctx context.Context, opts ReconcileOptions) (Reconci
 	if err := s.reconcilePending(ctx, cutoff, &rep); err != nil {
 		return rep, err
 	}
+	if err := s.reconcileStaged(ctx, start, cutoff, &rep); err != nil {
+		return rep, err
+	}
 	if err := s.reconcileMissing(ctx, cutoff, seen, &rep); err != nil {
 		return rep, err
 	}
 	s.log.InfoContext(ctx, "reconciled bucket and database", "dry_run", opts.DryRun, "scanned", rep.Scanned,
 		"orphans", len(rep.Orphans), "orphan_bytes", rep.OrphanBytes, "probes", rep.Probes, "stale_pending", rep.StalePending,
 		"missing", len(rep.Missing), "rendition_rows_removed", rep.RenditionRowsRemoved, "in_flight", rep.InFlight, "foreign", rep.Foreign,
+		"staged_expired", rep.StagedExpired, "staged_orphans", rep.StagedOrphans,
 		"took", time.Since(start).Round(time.Millisecond).String())
 	return rep, nil
 }
@@ -128,6 +136,7 @@ func ownPrefix(key string) bool {
 func (s *Service) reconcilePage(ctx context.Context, objs []*blob.ListObject, cutoff time.Time, seen *keySet, rep *ReconcileReport) error {
 	var candidates []*blob.ListObject
 	var keys []string // final keys to look up: a .tmp file's is the key it was being written to
+	var staged []*blob.ListObject
 	for _, o := range objs {
 		if o.IsDir {
 			continue
@@ -143,6 +152,11 @@ func (s *Service) reconcilePage(ctx context.Context, objs []*blob.ListObject, cu
 			rep.Probes++
 			s.removeOrphan(ctx, o, rep)
 			continue
+		case strings.HasPrefix(o.Key, storage.StagingPrefix):
+			if !o.ModTime.After(cutoff) {
+				staged = append(staged, o)
+			}
+			continue
 		case !ownPrefix(o.Key):
 			rep.Foreign++
 			continue
@@ -151,6 +165,9 @@ func (s *Service) reconcilePage(ctx context.Context, objs []*blob.ListObject, cu
 		}
 		candidates = append(candidates, o)
 		keys = append(keys, finalKey(o.Key))
+	}
+	if err := s.reconcileStagedObjects(ctx, staged, rep); err != nil {
+		return err
 	}
 	if len(candidates) == 0 {
 		return nil
@@ -189,6 +206,32 @@ func (s *Service) reconcilePage(ctx context.Context, objs []*blob.ListObject, cu
 			}
 			rep.StalePending++
 		}
+		s.removeOrphan(ctx, o, rep)
+	}
+	return nil
+}
+
+// reconcileStagedObjects removes staging objects older than the grace whose upload has no row
+// (its row was removed while the object was being written, or a delete failed). Those with a row
+// are the business of reconcileStaged, which removes them at their expiry.
+func (s *Service) reconcileStagedObjects(ctx context.Context, objs []*blob.ListObject, rep *ReconcileReport) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(objs))
+	for i, o := range objs {
+		ids[i] = strings.TrimPrefix(finalKey(o.Key), storage.StagingPrefix)
+	}
+	live, err := s.liveStaged(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, o := range objs {
+		if live[ids[i]] {
+			rep.InFlight++
+			continue
+		}
+		rep.StagedOrphans++
 		s.removeOrphan(ctx, o, rep)
 	}
 	return nil

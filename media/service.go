@@ -40,6 +40,10 @@ type Config struct {
 	// default 1s; 0 disables). Changes made by this process are seen at once; changes made by
 	// another instance within this time.
 	ServeCacheTTL time.Duration
+	// StagedUploadTTL is how long the signed URL of a presigned upload (createUpload) stays valid
+	// and the upload may be completed (VEIL_UPLOAD_URL_TTL, default 1h; 0 means the default).
+	// After it the reconciler removes the upload and its staged bytes.
+	StagedUploadTTL time.Duration
 	// SubscriptionBuffer is how many events one subscription may fall behind before it is dropped
 	// with a SUBSCRIBER_TOO_SLOW error (VEIL_SUBSCRIPTION_BUFFER, default 1024; 0 means the default).
 	SubscriptionBuffer int
@@ -47,7 +51,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer}
+	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer, StagedUploadTTL: DefaultStagedUploadTTL}
 }
 
 // Validate names the offending setting.
@@ -70,6 +74,9 @@ func (c Config) Validate() error {
 	}
 	if c.Permissions.CallTimeout < 0 {
 		errs = append(errs, config.Errorf("Permissions.CallTimeout", "must not be negative, got %v", c.Permissions.CallTimeout))
+	}
+	if c.StagedUploadTTL < 0 {
+		errs = append(errs, config.Errorf("StagedUploadTTL", "must not be negative, got %v", c.StagedUploadTTL))
 	}
 	if c.ServeCacheTTL < 0 {
 		errs = append(errs, config.Errorf("ServeCacheTTL", "must not be negative, got %v", c.ServeCacheTTL))

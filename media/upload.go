@@ -72,6 +72,40 @@ func (s *Service) AuthorizeUpload(ctx context.Context, collectionID string) erro
 // filename extension must agree with it, the sha256 is computed while streaming to the bucket, and
 // a truncated file is refused. On any failure nothing remains: no row, no object.
 func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models.Image, error) {
+	return s.uploadImage(ctx, in, nil)
+}
+
+// stagedCheck is what completing a presigned upload checks beyond a multipart upload's checks:
+// the exact size and the client's sha256, and the upload's own row, ended in the transaction that
+// inserts the media row.
+type stagedCheck struct {
+	size   int64
+	sha256 string // lower-case hex; "" when the client declared none
+	commit func(ctx context.Context, tx bun.Tx, mediaID string) error
+}
+
+// verify refuses bytes that are not what the client declared.
+func (c *stagedCheck) verify(size int64, sum string) error {
+	if c == nil {
+		return nil
+	}
+	if size != c.size {
+		return inputErr("size", "the uploaded file has %d bytes, but the upload declared %d", size, c.size)
+	}
+	if c.sha256 != "" && sum != c.sha256 {
+		return inputErr("sha256", "the uploaded file's SHA-256 is %s, but the upload declared %s", sum, c.sha256)
+	}
+	return nil
+}
+
+func (c *stagedCheck) inTx() func(ctx context.Context, tx bun.Tx, mediaID string) error {
+	if c == nil {
+		return nil
+	}
+	return c.commit
+}
+
+func (s *Service) uploadImage(ctx context.Context, in UploadImageInput, chk *stagedCheck) (*models.Image, error) {
 	if err := validateFilename(in.File.Filename); err != nil {
 		return nil, err
 	}
@@ -126,6 +160,11 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 		s.abandonUpload(ctx, key)
 		return nil, inputErr("file", "%s", reason)
 	}
+	sum := hex.EncodeToString(hash.Sum(nil))
+	if err := chk.verify(size, sum); err != nil {
+		s.abandonUpload(ctx, key)
+		return nil, err
+	}
 	s.hook("upload.insert", id)
 
 	permsSet := s.setNewFile(ctx, key, models.Private)
@@ -133,7 +172,7 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 	img := &models.Image{
 		ID: id, CollectionID: collectionID, Title: title, Alt: alt,
 		Filename: in.File.Filename, StorageKey: key, ContentType: info.Format.MIMEType(),
-		Size: size, SHA256: hex.EncodeToString(hash.Sum(nil)),
+		Size: size, SHA256: sum,
 		Width: info.Width, Height: info.Height,
 		CreatedAt: now, UpdatedAt: now,
 		PrivacyState: privateState(now, permsSet),
@@ -141,7 +180,7 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 	if fp := in.FocalPoint; fp != nil {
 		img.FocalX, img.FocalY, img.FocalWidth, img.FocalHeight = &fp.X, &fp.Y, &fp.Width, &fp.Height
 	}
-	if err := s.insertMedia(ctx, img, img.ID, img.CollectionID, img.SHA256, key, tags, "image"); err != nil {
+	if err := s.insertMedia(ctx, img, img.ID, img.CollectionID, img.SHA256, key, tags, "image", chk.inTx()); err != nil {
 		s.abandonUpload(ctx, key)
 		return nil, err
 	}
@@ -154,6 +193,10 @@ func (s *Service) UploadImage(ctx context.Context, in UploadImageInput) (*models
 // UploadDocument checks and stores a document. Its type is sniffed from the bytes and must be on
 // the allowlist; the filename extension and claimed type must agree with it.
 func (s *Service) UploadDocument(ctx context.Context, in UploadDocumentInput) (*models.Document, error) {
+	return s.uploadDocument(ctx, in, nil)
+}
+
+func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, chk *stagedCheck) (*models.Document, error) {
 	if err := validateFilename(in.File.Filename); err != nil {
 		return nil, err
 	}
@@ -195,17 +238,22 @@ func (s *Service) UploadDocument(ctx context.Context, in UploadDocumentInput) (*
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "document", s.cfg.MaxDocumentBytes, limited, err)
 	}
+	sum := hex.EncodeToString(hash.Sum(nil))
+	if err := chk.verify(size, sum); err != nil {
+		s.abandonUpload(ctx, key)
+		return nil, err
+	}
 	s.hook("upload.insert", id)
 	permsSet := s.setNewFile(ctx, key, models.Private)
 	now := models.Now()
 	doc := &models.Document{
 		ID: id, CollectionID: collectionID, Title: title,
 		Filename: in.File.Filename, StorageKey: key, ContentType: dt.mime,
-		Size: size, SHA256: hex.EncodeToString(hash.Sum(nil)),
+		Size: size, SHA256: sum,
 		CreatedAt: now, UpdatedAt: now,
 		PrivacyState: privateState(now, permsSet),
 	}
-	if err := s.insertMedia(ctx, doc, doc.ID, doc.CollectionID, doc.SHA256, key, tags, "document"); err != nil {
+	if err := s.insertMedia(ctx, doc, doc.ID, doc.CollectionID, doc.SHA256, key, tags, "document", chk.inTx()); err != nil {
 		s.abandonUpload(ctx, key)
 		return nil, err
 	}
@@ -294,8 +342,8 @@ var errReclaimed = errors.New("the upload took longer than VEIL_RECONCILE_GRACE 
 
 // insertMedia inserts an image or document row with its tags in one transaction that also ends
 // the upload's pending record, translating a duplicate (same sha256 in the same collection) into
-// a *DuplicateError.
-func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, sum, key string, tags []string, kind string) error {
+// a *DuplicateError. extra, when set, runs last in the same transaction.
+func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, sum, key string, tags []string, kind string, extra func(ctx context.Context, tx bun.Tx, mediaID string) error) error {
 	dup := func() error {
 		var existing string
 		q := s.db.NewSelect().Column("id").Where("collection_id = ? AND sha256 = ?", collectionID, sum).Limit(1)
@@ -325,7 +373,13 @@ func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, su
 		if err := insertTags(ctx, tx, id, tags); err != nil {
 			return err
 		}
-		return s.recordMedia(ctx, tx, events.MediaUploaded, id, collectionID, models.Private)
+		if err := s.recordMedia(ctx, tx, events.MediaUploaded, id, collectionID, models.Private); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(ctx, tx, id)
+		}
+		return nil
 	})
 	switch {
 	case err == nil:

@@ -158,6 +158,18 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, media.ErrBadSignature):
 		return http.StatusBadRequest
+	case errors.Is(err, media.ErrUploadURLInvalid):
+		return http.StatusForbidden
+	case errors.Is(err, media.ErrUploadContentType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, media.ErrUploadLengthRequired):
+		return http.StatusLengthRequired
+	case errors.Is(err, media.ErrUploadTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, media.ErrUploadLengthMismatch):
+		return http.StatusBadRequest
+	case errors.Is(err, media.ErrUploadNotPending):
+		return http.StatusConflict
 	case errors.As(err, &inputErr) && inputErr.Field == "spec":
 		return http.StatusBadRequest
 	case errors.As(err, &inputErr):

@@ -184,6 +184,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())
 	s.mux.HandleFunc("GET /media/documents/{id}/{filename}", s.serveDocument())
 	s.mux.HandleFunc("GET /media/renditions/{id}/{token}/{segment}", s.serveRendition())
+	s.mux.HandleFunc("PUT /staged-uploads/{id}", s.putStaged())
 	s.handler = s.withRequestID(s.withRecover(s.withAccessLog(s.withCORS(s.withAuth(s.mux)))))
 	return s
 }

@@ -14,6 +14,7 @@ import (
 //	originals/<image id>/<safe name>
 //	documents/<document id>/<safe name>
 //	renditions/<image id>/<rendition key>.<ext>
+//	staging/<staged upload id>
 //
 // The id segment makes every key unique; the safe name only helps people browsing the bucket.
 
@@ -30,6 +31,14 @@ func DocumentKey(documentID, safeName string) string {
 func RenditionKey(imageID, name, ext string) string {
 	return "renditions/" + imageID + "/" + name + "." + strings.TrimPrefix(ext, ".")
 }
+
+// StagingPrefix is the folder of presigned uploads not yet completed. It is not one of Prefixes:
+// its objects are never referenced by a media row, and the reconciler judges them by their
+// staged-upload rows instead.
+const StagingPrefix = "staging/"
+
+// StagingKey is the key a presigned upload's bytes are PUT to before completion.
+func StagingKey(uploadID string) string { return StagingPrefix + uploadID }
 
 // RenditionPrefix is the prefix under which all renditions of an image live.
 func RenditionPrefix(imageID string) string { return "renditions/" + imageID + "/" }

@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob://
 	"gocloud.dev/blob/fileblob"
@@ -251,6 +254,31 @@ func plainKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// SignedPut returns a URL that lets anyone holding it PUT one object to key until expiry, with
+// contentType and exactly size bytes bound into the signature where the driver signs them (S3:
+// Content-Type and Content-Length are signed headers, so S3 refuses a PUT with another type or
+// length). gocloud's s3blob refuses SignedURLOptions.ContentType for PUT (AWS SDK v2 issue 1475),
+// so both are set on the SDK's input instead. Drivers that sign no headers (or have no signed
+// URLs: file, mem) bind what they can or return an error; the caller verifies the object anyway.
+func (s *Store) SignedPut(ctx context.Context, key, contentType string, size int64, expiry time.Duration) (string, error) {
+	u, err := s.Bucket.SignedURL(ctx, key, &blob.SignedURLOptions{
+		Method: http.MethodPut,
+		Expiry: expiry,
+		BeforeSign: func(as func(any) bool) error {
+			var in *s3.PutObjectInput
+			if as(&in) {
+				in.ContentType = &contentType
+				in.ContentLength = &size
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("storage: sign PUT %s: %w", key, Classify(err))
+	}
+	return u, nil
 }
 
 // Delete removes key; a missing object is not an error. On a file:// bucket the folders the key

@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -66,6 +70,16 @@ type AuditFilter struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
+type CompleteUploadInput struct {
+	// Defaults to a title made from the filename.
+	Title *string `json:"title,omitempty"`
+	// Images only.
+	Alt  *string  `json:"alt,omitempty"`
+	Tags []string `json:"tags,omitempty"`
+	// Images only.
+	FocalPoint *FocalPointInput `json:"focalPoint,omitempty"`
+}
+
 type ContentFilter struct {
 	Live *bool   `json:"live,omitempty"`
 	Kind *string `json:"kind,omitempty"`
@@ -83,6 +97,21 @@ type CreateTokenInput struct {
 	UserID *string `json:"userId,omitempty"`
 	// Absent: the token does not expire.
 	ExpiresInSeconds *int `json:"expiresInSeconds,omitempty"`
+}
+
+// A presigned direct upload about to be made. The bytes are checked against every claim here, and
+// against everything a multipart upload is checked for, when the upload is completed.
+type CreateUploadInput struct {
+	Kind     UploadKind `json:"kind"`
+	Filename string     `json:"filename"`
+	// The exact size in bytes; at most VEIL_MAX_IMAGE_BYTES or VEIL_MAX_DOCUMENT_BYTES.
+	Size int64 `json:"size"`
+	// The Content-Type the PUT will carry (bound into the signature).
+	ContentType string `json:"contentType"`
+	// Defaults to the root collection.
+	CollectionID *string `json:"collectionId,omitempty"`
+	// Hex SHA-256 of the file, when the client knows it: completion refuses other bytes.
+	Sha256 *string `json:"sha256,omitempty"`
 }
 
 type CreateUserInput struct {
@@ -340,4 +369,60 @@ type WebhookDelivery struct {
 	Status     *int    `json:"status,omitempty"`
 	Error      *string `json:"error,omitempty"`
 	DurationMs int     `json:"durationMs"`
+}
+
+// What a presigned upload becomes.
+type UploadKind string
+
+const (
+	UploadKindImage    UploadKind = "IMAGE"
+	UploadKindDocument UploadKind = "DOCUMENT"
+)
+
+var AllUploadKind = []UploadKind{
+	UploadKindImage,
+	UploadKindDocument,
+}
+
+func (e UploadKind) IsValid() bool {
+	switch e {
+	case UploadKindImage, UploadKindDocument:
+		return true
+	}
+	return false
+}
+
+func (e UploadKind) String() string {
+	return string(e)
+}
+
+func (e *UploadKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UploadKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UploadKind", str)
+	}
+	return nil
+}
+
+func (e UploadKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UploadKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UploadKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
