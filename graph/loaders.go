@@ -16,7 +16,8 @@ import (
 //
 // Timed batching alone depends on scheduling: a slow goroutine misses the window and costs an
 // extra query. So a page of results registers its items (SetPage), and the first load for any item
-// of the page asks for the whole page at once; the other items then hit the loader's cache.
+// of the page fetches the whole page's values at once and primes the loader with them; the other
+// items wait for that one fetch (never a lookup per item of the page) and then hit the cache.
 type Loaders struct {
 	Collections *dataloadgen.Loader[string, *models.Collection]
 	// ItemCollections loads the collections of media items the viewer may read (LoadCollection).
@@ -40,6 +41,8 @@ type Loaders struct {
 type page struct {
 	ids           []string
 	collectionIDs []string
+	// tags and collections run the one fetch of the page's tags and collections.
+	tags, collections sync.Once
 }
 
 // SetPage records the items of one listed page.
@@ -61,7 +64,7 @@ func (l *Loaders) pageOf(id string) *page {
 // LoadTags returns the tags of a media item, loading its whole page's tags in one query.
 func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 	if p := l.pageOf(id); p != nil {
-		_, _ = l.Tags.LoadAll(ctx, p.ids)
+		p.tags.Do(func() { prime(l.Tags, p.ids)(l.svc.TagsByMediaID(ctx, p.ids)) })
 	}
 	return l.Tags.Load(ctx, id)
 }
@@ -70,9 +73,22 @@ func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 // such items), loading the collections of its whole page in one query.
 func (l *Loaders) LoadCollection(ctx context.Context, itemID, collectionID string) (*models.Collection, error) {
 	if p := l.pageOf(itemID); p != nil {
-		_, _ = l.ItemCollections.LoadAll(ctx, p.collectionIDs)
+		p.collections.Do(func() { prime(l.ItemCollections, p.collectionIDs)(l.svc.CollectionsOfItems(ctx, p.collectionIDs)) })
 	}
 	return l.ItemCollections.Load(ctx, collectionID)
+}
+
+// prime returns a function that stores the values a batch function returned for keys in loader.
+// After a failed fetch nothing is stored: each key's own load fetches again and reports the error.
+func prime[V any](loader *dataloadgen.Loader[string, V], keys []string) func([]V, error) {
+	return func(values []V, err error) {
+		if err != nil || len(values) != len(keys) {
+			return
+		}
+		for i, k := range keys {
+			loader.Prime(k, values[i])
+		}
+	}
 }
 
 func dedupe(ids []string) []string {
