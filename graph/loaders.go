@@ -16,8 +16,9 @@ import (
 //
 // Timed batching alone depends on scheduling: a slow goroutine misses the window and costs an
 // extra query. So a page of results registers its items (SetPage), and the first load for any item
-// of the page fetches the whole page's values at once and primes the loader with them; the other
-// items wait for that one fetch (never a lookup per item of the page) and then hit the cache.
+// of the page loads the whole page at once (values already cached, from another page of the same
+// request, are not fetched again); the other items wait for that one load — never a load of the
+// whole page per item — and then hit the loader's cache.
 type Loaders struct {
 	Collections *dataloadgen.Loader[string, *models.Collection]
 	// ItemCollections loads the collections of media items the viewer may read (LoadCollection).
@@ -41,7 +42,7 @@ type Loaders struct {
 type page struct {
 	ids           []string
 	collectionIDs []string
-	// tags and collections run the one fetch of the page's tags and collections.
+	// tags and collections run the one load of the page's tags and collections.
 	tags, collections sync.Once
 }
 
@@ -64,7 +65,7 @@ func (l *Loaders) pageOf(id string) *page {
 // LoadTags returns the tags of a media item, loading its whole page's tags in one query.
 func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 	if p := l.pageOf(id); p != nil {
-		p.tags.Do(func() { prime(l.Tags, p.ids)(l.svc.TagsByMediaID(ctx, p.ids)) })
+		p.tags.Do(func() { _, _ = l.Tags.LoadAll(ctx, p.ids) })
 	}
 	return l.Tags.Load(ctx, id)
 }
@@ -73,22 +74,9 @@ func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 // such items), loading the collections of its whole page in one query.
 func (l *Loaders) LoadCollection(ctx context.Context, itemID, collectionID string) (*models.Collection, error) {
 	if p := l.pageOf(itemID); p != nil {
-		p.collections.Do(func() { prime(l.ItemCollections, p.collectionIDs)(l.svc.CollectionsOfItems(ctx, p.collectionIDs)) })
+		p.collections.Do(func() { _, _ = l.ItemCollections.LoadAll(ctx, p.collectionIDs) })
 	}
 	return l.ItemCollections.Load(ctx, collectionID)
-}
-
-// prime returns a function that stores the values a batch function returned for keys in loader.
-// After a failed fetch nothing is stored: each key's own load fetches again and reports the error.
-func prime[V any](loader *dataloadgen.Loader[string, V], keys []string) func([]V, error) {
-	return func(values []V, err error) {
-		if err != nil || len(values) != len(keys) {
-			return
-		}
-		for i, k := range keys {
-			loader.Prime(k, values[i])
-		}
-	}
 }
 
 func dedupe(ids []string) []string {
