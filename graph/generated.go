@@ -124,21 +124,21 @@ type ComplexityRoot struct {
 	}
 
 	Document struct {
-		CanDelete               func(childComplexity int) int
-		Collection              func(childComplexity int) int
-		ContentType             func(childComplexity int) int
-		CreatedAt               func(childComplexity int) int
-		FilePermissionsOutdated func(childComplexity int) int
-		Filename                func(childComplexity int) int
-		ID                      func(childComplexity int) int
-		Privacy                 func(childComplexity int) int
-		SHA256                  func(childComplexity int) int
-		Size                    func(childComplexity int) int
-		Tags                    func(childComplexity int) int
-		Title                   func(childComplexity int) int
-		URL                     func(childComplexity int) int
-		UpdatedAt               func(childComplexity int) int
-		Usage                   func(childComplexity int) int
+		CanDelete           func(childComplexity int) int
+		Collection          func(childComplexity int) int
+		ContentType         func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Filename            func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		PermissionsOutdated func(childComplexity int) int
+		Privacy             func(childComplexity int) int
+		SHA256              func(childComplexity int) int
+		Size                func(childComplexity int) int
+		Tags                func(childComplexity int) int
+		Title               func(childComplexity int) int
+		URL                 func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		Usage               func(childComplexity int) int
 	}
 
 	DocumentConnection struct {
@@ -199,28 +199,28 @@ type ComplexityRoot struct {
 	}
 
 	Image struct {
-		Alt                     func(childComplexity int) int
-		CanDelete               func(childComplexity int) int
-		Collection              func(childComplexity int) int
-		ContentType             func(childComplexity int) int
-		CreatedAt               func(childComplexity int) int
-		FilePermissionsOutdated func(childComplexity int) int
-		Filename                func(childComplexity int) int
-		FocalPoint              func(childComplexity int) int
-		Height                  func(childComplexity int) int
-		ID                      func(childComplexity int) int
-		Privacy                 func(childComplexity int) int
-		Rendition               func(childComplexity int, spec string) int
-		Renditions              func(childComplexity int, specs []string) int
-		SHA256                  func(childComplexity int) int
-		Size                    func(childComplexity int) int
-		Srcset                  func(childComplexity int, specs []string) int
-		Tags                    func(childComplexity int) int
-		Title                   func(childComplexity int) int
-		URL                     func(childComplexity int) int
-		UpdatedAt               func(childComplexity int) int
-		Usage                   func(childComplexity int) int
-		Width                   func(childComplexity int) int
+		Alt                 func(childComplexity int) int
+		CanDelete           func(childComplexity int) int
+		Collection          func(childComplexity int) int
+		ContentType         func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Filename            func(childComplexity int) int
+		FocalPoint          func(childComplexity int) int
+		Height              func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		PermissionsOutdated func(childComplexity int) int
+		Privacy             func(childComplexity int) int
+		Rendition           func(childComplexity int, spec string) int
+		Renditions          func(childComplexity int, specs []string) int
+		SHA256              func(childComplexity int) int
+		Size                func(childComplexity int) int
+		Srcset              func(childComplexity int, specs []string) int
+		Tags                func(childComplexity int) int
+		Title               func(childComplexity int) int
+		URL                 func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		Usage               func(childComplexity int) int
+		Width               func(childComplexity int) int
 	}
 
 	ImageConnection struct {
@@ -448,7 +448,6 @@ type DocumentResolver interface {
 	Collection(ctx context.Context, obj *models.Document) (*models.Collection, error)
 	Tags(ctx context.Context, obj *models.Document) ([]string, error)
 
-	FilePermissionsOutdated(ctx context.Context, obj *models.Document) (bool, error)
 	Usage(ctx context.Context, obj *models.Document) ([]*media.Usage, error)
 	CanDelete(ctx context.Context, obj *models.Document) (bool, error)
 }
@@ -465,11 +464,9 @@ type GroupResolver interface {
 type ImageResolver interface {
 	URL(ctx context.Context, obj *models.Image) (string, error)
 
-	FocalPoint(ctx context.Context, obj *models.Image) (*model.FocalPoint, error)
 	Collection(ctx context.Context, obj *models.Image) (*models.Collection, error)
 	Tags(ctx context.Context, obj *models.Image) ([]string, error)
 
-	FilePermissionsOutdated(ctx context.Context, obj *models.Image) (bool, error)
 	Usage(ctx context.Context, obj *models.Image) ([]*media.Usage, error)
 	CanDelete(ctx context.Context, obj *models.Image) (bool, error)
 
@@ -888,12 +885,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Document.CreatedAt(childComplexity), true
-	case "Document.filePermissionsOutdated":
-		if e.ComplexityRoot.Document.FilePermissionsOutdated == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Document.FilePermissionsOutdated(childComplexity), true
 	case "Document.filename":
 		if e.ComplexityRoot.Document.Filename == nil {
 			break
@@ -906,6 +897,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Document.ID(childComplexity), true
+	case "Document.filePermissionsOutdated":
+		if e.ComplexityRoot.Document.PermissionsOutdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.PermissionsOutdated(childComplexity), true
 	case "Document.privacy":
 		if e.ComplexityRoot.Document.Privacy == nil {
 			break
@@ -1208,12 +1205,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Image.CreatedAt(childComplexity), true
-	case "Image.filePermissionsOutdated":
-		if e.ComplexityRoot.Image.FilePermissionsOutdated == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Image.FilePermissionsOutdated(childComplexity), true
 	case "Image.filename":
 		if e.ComplexityRoot.Image.Filename == nil {
 			break
@@ -1238,6 +1229,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Image.ID(childComplexity), true
+	case "Image.filePermissionsOutdated":
+		if e.ComplexityRoot.Image.PermissionsOutdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Image.PermissionsOutdated(childComplexity), true
 	case "Image.privacy":
 		if e.ComplexityRoot.Image.Privacy == nil {
 			break
@@ -6404,7 +6401,7 @@ func (ec *executionContext) _Document_filePermissionsOutdated(ctx context.Contex
 			return ec.fieldContext_Document_filePermissionsOutdated(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Document().FilePermissionsOutdated(ctx, obj)
+			return obj.PermissionsOutdated(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -6415,7 +6412,7 @@ func (ec *executionContext) _Document_filePermissionsOutdated(ctx context.Contex
 	)
 }
 func (ec *executionContext) fieldContext_Document_filePermissionsOutdated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Document", field, true, true, errors.New("field of type Boolean does not have child fields"))
+	return graphql.NewScalarFieldContext("Document", field, true, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Document_usage(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
@@ -7139,7 +7136,7 @@ func (ec *executionContext) fieldContext_FilePermissionRetry_leased(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _FocalPoint_x(ctx context.Context, field graphql.CollectedField, obj *model.FocalPoint) (ret graphql.Marshaler) {
+func (ec *executionContext) _FocalPoint_x(ctx context.Context, field graphql.CollectedField, obj *models.FocalPoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7162,7 +7159,7 @@ func (ec *executionContext) fieldContext_FocalPoint_x(_ context.Context, field g
 	return graphql.NewScalarFieldContext("FocalPoint", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
-func (ec *executionContext) _FocalPoint_y(ctx context.Context, field graphql.CollectedField, obj *model.FocalPoint) (ret graphql.Marshaler) {
+func (ec *executionContext) _FocalPoint_y(ctx context.Context, field graphql.CollectedField, obj *models.FocalPoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7185,7 +7182,7 @@ func (ec *executionContext) fieldContext_FocalPoint_y(_ context.Context, field g
 	return graphql.NewScalarFieldContext("FocalPoint", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
-func (ec *executionContext) _FocalPoint_width(ctx context.Context, field graphql.CollectedField, obj *model.FocalPoint) (ret graphql.Marshaler) {
+func (ec *executionContext) _FocalPoint_width(ctx context.Context, field graphql.CollectedField, obj *models.FocalPoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7208,7 +7205,7 @@ func (ec *executionContext) fieldContext_FocalPoint_width(_ context.Context, fie
 	return graphql.NewScalarFieldContext("FocalPoint", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
-func (ec *executionContext) _FocalPoint_height(ctx context.Context, field graphql.CollectedField, obj *model.FocalPoint) (ret graphql.Marshaler) {
+func (ec *executionContext) _FocalPoint_height(ctx context.Context, field graphql.CollectedField, obj *models.FocalPoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7658,11 +7655,11 @@ func (ec *executionContext) _Image_focalPoint(ctx context.Context, field graphql
 			return ec.fieldContext_Image_focalPoint(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Image().FocalPoint(ctx, obj)
+			return obj.FocalPoint(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.FocalPoint) graphql.Marshaler {
-			return ec.marshalOFocalPoint2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐFocalPoint(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.FocalPoint) graphql.Marshaler {
+			return ec.marshalOFocalPoint2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐFocalPoint(ctx, selections, v)
 		},
 		true,
 		false,
@@ -7673,7 +7670,7 @@ func (ec *executionContext) fieldContext_Image_focalPoint(_ context.Context, fie
 		Object:     "Image",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_FocalPoint(ctx, field)
 		},
@@ -7768,7 +7765,7 @@ func (ec *executionContext) _Image_filePermissionsOutdated(ctx context.Context, 
 			return ec.fieldContext_Image_filePermissionsOutdated(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Image().FilePermissionsOutdated(ctx, obj)
+			return obj.PermissionsOutdated(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -7779,7 +7776,7 @@ func (ec *executionContext) _Image_filePermissionsOutdated(ctx context.Context, 
 	)
 }
 func (ec *executionContext) fieldContext_Image_filePermissionsOutdated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Image", field, true, true, errors.New("field of type Boolean does not have child fields"))
+	return graphql.NewScalarFieldContext("Image", field, true, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Image_usage(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
@@ -15126,43 +15123,10 @@ func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "filePermissionsOutdated":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Document_filePermissionsOutdated(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Document_filePermissionsOutdated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "usage":
 			field := field
 
@@ -15562,7 +15526,7 @@ func (ec *executionContext) _FilePermissionRetry(ctx context.Context, sel ast.Se
 
 var focalPointImplementors = []string{"FocalPoint"}
 
-func (ec *executionContext) _FocalPoint(ctx context.Context, sel ast.SelectionSet, obj *model.FocalPoint) graphql.Marshaler {
+func (ec *executionContext) _FocalPoint(ctx context.Context, sel ast.SelectionSet, obj *models.FocalPoint) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, focalPointImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -15909,43 +15873,10 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "focalPoint":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Image_focalPoint(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Image_focalPoint(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "collection":
 			field := field
 
@@ -16028,43 +15959,10 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "filePermissionsOutdated":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Image_filePermissionsOutdated(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Image_filePermissionsOutdated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "usage":
 			field := field
 
@@ -19917,7 +19815,7 @@ func (ec *executionContext) marshalODocument2ᚖgithubᚗcomᚋveilᚑmediaᚋve
 	return ec._Document(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalOFocalPoint2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐFocalPoint(ctx context.Context, sel ast.SelectionSet, v *model.FocalPoint) graphql.Marshaler {
+func (ec *executionContext) marshalOFocalPoint2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐFocalPoint(ctx context.Context, sel ast.SelectionSet, v *models.FocalPoint) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -16,7 +16,9 @@ import (
 //
 // Timed batching alone depends on scheduling: a slow goroutine misses the window and costs an
 // extra query. So a page of results registers its items (SetPage), and the first load for any item
-// of the page asks for the whole page at once; the other items then hit the loader's cache.
+// of the page loads the whole page at once (values already cached, from another page of the same
+// request, are not fetched again); the other items wait for that one load — never a load of the
+// whole page per item — and then hit the loader's cache.
 type Loaders struct {
 	Collections *dataloadgen.Loader[string, *models.Collection]
 	// ItemCollections loads the collections of media items the viewer may read (LoadCollection).
@@ -40,6 +42,8 @@ type Loaders struct {
 type page struct {
 	ids           []string
 	collectionIDs []string
+	// tags and collections run the one load of the page's tags and collections.
+	tags, collections sync.Once
 }
 
 // SetPage records the items of one listed page.
@@ -61,7 +65,7 @@ func (l *Loaders) pageOf(id string) *page {
 // LoadTags returns the tags of a media item, loading its whole page's tags in one query.
 func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 	if p := l.pageOf(id); p != nil {
-		_, _ = l.Tags.LoadAll(ctx, p.ids)
+		p.tags.Do(func() { _, _ = l.Tags.LoadAll(ctx, p.ids) })
 	}
 	return l.Tags.Load(ctx, id)
 }
@@ -70,7 +74,7 @@ func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
 // such items), loading the collections of its whole page in one query.
 func (l *Loaders) LoadCollection(ctx context.Context, itemID, collectionID string) (*models.Collection, error) {
 	if p := l.pageOf(itemID); p != nil {
-		_, _ = l.ItemCollections.LoadAll(ctx, p.collectionIDs)
+		p.collections.Do(func() { _, _ = l.ItemCollections.LoadAll(ctx, p.collectionIDs) })
 	}
 	return l.ItemCollections.Load(ctx, collectionID)
 }

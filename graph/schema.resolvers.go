@@ -65,11 +65,6 @@ func (r *documentResolver) Tags(ctx context.Context, obj *models.Document) ([]st
 	return r.loaders(ctx).LoadTags(ctx, obj.ID)
 }
 
-// FilePermissionsOutdated is the resolver for the filePermissionsOutdated field.
-func (r *documentResolver) FilePermissionsOutdated(ctx context.Context, obj *models.Document) (bool, error) {
-	return obj.PermissionsOutdated(), nil
-}
-
 // Usage is the resolver for the usage field.
 func (r *documentResolver) Usage(ctx context.Context, obj *models.Document) ([]*media.Usage, error) {
 	return r.loaders(ctx).Usage.Load(ctx, obj.ID)
@@ -108,14 +103,6 @@ func (r *imageResolver) URL(ctx context.Context, obj *models.Image) (string, err
 	return r.URLs.Absolute(r.Media.OriginalURL(obj)), nil
 }
 
-// FocalPoint is the resolver for the focalPoint field.
-func (r *imageResolver) FocalPoint(ctx context.Context, obj *models.Image) (*model.FocalPoint, error) {
-	if obj.FocalX == nil || obj.FocalY == nil || obj.FocalWidth == nil || obj.FocalHeight == nil {
-		return nil, nil
-	}
-	return &model.FocalPoint{X: *obj.FocalX, Y: *obj.FocalY, Width: *obj.FocalWidth, Height: *obj.FocalHeight}, nil
-}
-
 // Collection is the resolver for the collection field.
 func (r *imageResolver) Collection(ctx context.Context, obj *models.Image) (*models.Collection, error) {
 	return r.loaders(ctx).LoadCollection(ctx, obj.ID, obj.CollectionID)
@@ -124,11 +111,6 @@ func (r *imageResolver) Collection(ctx context.Context, obj *models.Image) (*mod
 // Tags is the resolver for the tags field.
 func (r *imageResolver) Tags(ctx context.Context, obj *models.Image) ([]string, error) {
 	return r.loaders(ctx).LoadTags(ctx, obj.ID)
-}
-
-// FilePermissionsOutdated is the resolver for the filePermissionsOutdated field.
-func (r *imageResolver) FilePermissionsOutdated(ctx context.Context, obj *models.Image) (bool, error) {
-	return obj.PermissionsOutdated(), nil
 }
 
 // Usage is the resolver for the usage field.

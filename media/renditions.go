@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"net/url"
@@ -202,7 +203,17 @@ type renditionEngine struct {
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // storage key → when this instance last recorded its use
+
+	// specs holds parsed specs by their text (at most maxParsedSpecs; past it specs are parsed
+	// each time): a list asks for the same spec once per item.
+	specs  sync.Map // spec text → renditions.Spec
+	nspecs atomic.Int64
+	// signers holds HMACs keyed with SigningKeys[0], reset and reused for each signature.
+	signers sync.Pool
 }
+
+// maxParsedSpecs bounds the parsed specs an instance remembers.
+const maxParsedSpecs = 1024
 
 // maxTrackedUses bounds the renditions whose last recorded use an instance remembers; past it the
 // memory is dropped and the next hit of each records its use again.
@@ -319,9 +330,15 @@ func specInput(field string, err error) error {
 }
 
 func (s *Service) parseSpec(spec string) (renditions.Spec, error) {
+	if sp, ok := s.rend.specs.Load(spec); ok {
+		return sp.(renditions.Spec), nil
+	}
 	sp, err := renditions.Parse(spec, s.rend.cfg.Options.Limits)
 	if err != nil {
 		return renditions.Spec{}, specInput("spec", err)
+	}
+	if s.rend.nspecs.Add(1) <= maxParsedSpecs {
+		s.rend.specs.Store(spec, sp) // Spec is a value its methods never change: safe to share
 	}
 	return sp, nil
 }
@@ -384,13 +401,32 @@ func (s *Service) Renditions(img *models.Image, patterns []string) ([]RenditionI
 // sign returns the URL signature of a rendition: HMAC-SHA256 with the current key over the image
 // id, canonical spec and focal key, truncated to 128 bits, base64url.
 func (s *Service) sign(id, spec, fk string) string {
-	return signWith(s.rend.cfg.SigningKeys[0], id, spec, fk)
+	m, _ := s.rend.signers.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.rend.cfg.SigningKeys[0])
+	} else {
+		m.Reset()
+	}
+	defer s.rend.signers.Put(m)
+	return signed(m, id, spec, fk)
 }
 
 func signWith(key []byte, id, spec, fk string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("veil-rendition-v1\x00" + id + "\x00" + spec + "\x00" + fk))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	return signed(hmac.New(sha256.New, key), id, spec, fk)
+}
+
+// signed writes the signed message into m, a fresh or reset HMAC, and returns the signature.
+func signed(m hash.Hash, id, spec, fk string) string {
+	_, _ = io.WriteString(m, "veil-rendition-v1\x00")
+	_, _ = io.WriteString(m, id)
+	_, _ = m.Write([]byte{0})
+	_, _ = io.WriteString(m, spec)
+	_, _ = m.Write([]byte{0})
+	_, _ = io.WriteString(m, fk)
+	var sum [sha256.Size]byte
+	var out [22]byte // base64 of 16 bytes, unpadded
+	base64.RawURLEncoding.Encode(out[:], m.Sum(sum[:0])[:16])
+	return string(out[:])
 }
 
 func (s *Service) verify(id, spec, fk, sig string) bool {

@@ -76,6 +76,19 @@ type Image struct {
 	PrivacyState
 }
 
+// FocalPoint is the important part of an image: its centre and size in upright source pixels.
+type FocalPoint struct {
+	X, Y, Width, Height int
+}
+
+// FocalPoint returns the image's focal point, or nil when none is set.
+func (i *Image) FocalPoint() *FocalPoint {
+	if i.FocalX == nil || i.FocalY == nil || i.FocalWidth == nil || i.FocalHeight == nil {
+		return nil
+	}
+	return &FocalPoint{X: *i.FocalX, Y: *i.FocalY, Width: *i.FocalWidth, Height: *i.FocalHeight}
+}
+
 // Document is an uploaded non-image file (PDF, office documents, text).
 type Document struct {
 	bun.BaseModel `bun:"table:documents"`

@@ -175,14 +175,6 @@ type FilePermissionRetry struct {
 	Leased []*media.Lease `json:"leased"`
 }
 
-// The important part of an image, in upright pixels: its centre and size.
-type FocalPoint struct {
-	X      int `json:"x"`
-	Y      int `json:"y"`
-	Width  int `json:"width"`
-	Height int `json:"height"`
-}
-
 type FocalPointInput struct {
 	X      int `json:"x"`
 	Y      int `json:"y"`
