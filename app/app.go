@@ -45,6 +45,10 @@ type App struct {
 
 	noRetryLoop bool
 
+	// reconciled is closed when Start's first reconciliation pass has ended.
+	reconciled     chan struct{}
+	reconciledOnce sync.Once
+
 	mu      sync.Mutex
 	started bool
 	stop    context.CancelFunc
@@ -113,7 +117,7 @@ func New(ctx context.Context, cfg Config, opts *Options) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, log: log, noRetryLoop: opts.NoRetryLoop}
+	a := &App{cfg: cfg, log: log, noRetryLoop: opts.NoRetryLoop, reconciled: make(chan struct{})}
 	if err := a.open(ctx, opts); err != nil {
 		a.close()
 		return nil, err
@@ -214,6 +218,13 @@ func (a *App) MetricsHandler() http.Handler { return a.server.MetricsHandler() }
 // for as long as its client listens.
 func (a *App) CloseStreams() { a.server.CloseStreams() }
 
+// Reconciled is closed once the reconciliation pass Start begins with has ended (whatever its
+// outcome), or at Shutdown if it never ran: tests wait for it so that the pass cannot overlap
+// what they do next.
+func (a *App) Reconciled() <-chan struct{} { return a.reconciled }
+
+func (a *App) markReconciled() { a.reconciledOnce.Do(func() { close(a.reconciled) }) }
+
 // Start runs the background workers (event bus, eager renditions, permission retries,
 // reconciliation of the bucket with the database) until
 // Shutdown. It returns at once; calling it twice does nothing.
@@ -227,7 +238,10 @@ func (a *App) Start(ctx context.Context) {
 	bg, stop := context.WithCancel(auth.WithViewer(context.WithoutCancel(ctx), auth.System))
 	a.stop = stop
 	a.workers.Add(7)
-	go func() { defer a.workers.Done(); a.Media.RunReconcileLoop(bg, a.cfg.ReconcileInterval, a.cfg.Reconcile) }()
+	go func() {
+		defer a.workers.Done()
+		a.Media.RunReconcileLoop(bg, a.cfg.ReconcileInterval, a.cfg.Reconcile, a.markReconciled)
+	}()
 	go func() { defer a.workers.Done(); a.Bus.Run(bg) }()
 	go func() { defer a.workers.Done(); a.Events.Run(bg) }()
 	go func() { defer a.workers.Done(); a.Events.RunPruner(bg) }()
@@ -255,6 +269,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.closed = true
 	stop := a.stop
 	a.mu.Unlock()
+	defer a.markReconciled()
 	a.server.CloseStreams()
 	if stop != nil {
 		stop()

@@ -413,10 +413,14 @@ func batches(keys []string, n int) [][]string {
 
 // RunReconcileLoop reconciles now and then every interval until ctx is done (interval 0: only
 // now). The caller owns it (run it in a goroutine, cancel ctx to stop).
-func (s *Service) RunReconcileLoop(ctx context.Context, interval time.Duration, opts ReconcileOptions) {
+func (s *Service) RunReconcileLoop(ctx context.Context, interval time.Duration, opts ReconcileOptions, firstDone func()) {
 	for {
 		if _, err := s.Reconcile(ctx, opts); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "reconcile", "err", err)
+		}
+		if firstDone != nil {
+			firstDone()
+			firstDone = nil
 		}
 		if interval <= 0 {
 			return

@@ -129,6 +129,9 @@ func NewServer(t testing.TB, db *models.DB, opts *ServerOptions) *Server {
 		t.Fatalf("veiltest: start veil: %v", err)
 	}
 	a.Start(ctx)
+	// The start's reconciliation pass ends before the test begins: it would otherwise race what
+	// the test does with staged uploads, pending records and debris (it removes what is stale).
+	<-a.Reconciled()
 	t.Cleanup(func() {
 		if err := a.Shutdown(context.Background()); err != nil {
 			t.Errorf("veiltest: shutdown: %v", err)
