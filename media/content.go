@@ -533,15 +533,7 @@ func (s *Service) ReferencesOf(ctx context.Context, ids []string, state models.R
 		OrderExpr("content_id, field, media_id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("media: load references: %w", err)
 	}
-	by := map[string][]models.Reference{}
-	for _, r := range rows {
-		by[r.ContentID] = append(by[r.ContentID], r)
-	}
-	out := make([][]models.Reference, len(ids))
-	for i, id := range ids {
-		out[i] = by[id]
-	}
-	return out, nil
+	return groupInOrder(ids, rows, func(r models.Reference) (string, models.Reference) { return r.ContentID, r }), nil
 }
 
 // Usage is one use of a media item by a content item.
@@ -559,27 +551,24 @@ func (s *Service) UsageOf(ctx context.Context, mediaIDs []string) ([][]Usage, er
 	if !auth.ViewerFrom(ctx).HasGlobal(models.PermPublish) {
 		return out, nil
 	}
-	var rows []struct {
-		models.Content `bun:",extend"`
-		MediaID        string          `bun:"media_id"`
-		Field          string          `bun:"field"`
-		State          models.RefState `bun:"state"`
-	}
+	var rows []usageRow
 	err := s.db.NewSelect().Model((*models.Content)(nil)).ColumnExpr("c.*, r.media_id, r.field, r.state").
 		Join("JOIN content_refs AS r ON r.content_id = c.id").Where("r.media_id IN (?)", bun.In(mediaIDs)).
 		OrderExpr("c.id, r.field, r.state").Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("media: load usage: %w", err)
 	}
-	by := map[string][]Usage{}
-	for i := range rows {
-		c := rows[i].Content
-		by[rows[i].MediaID] = append(by[rows[i].MediaID], Usage{Content: &c, Field: rows[i].Field, Live: rows[i].State == models.Live})
-	}
-	for i, id := range mediaIDs {
-		out[i] = by[id]
-	}
-	return out, nil
+	return groupInOrder(mediaIDs, rows, func(r usageRow) (string, Usage) {
+		return r.MediaID, Usage{Content: &r.Content, Field: r.Field, Live: r.State == models.Live}
+	}), nil
+}
+
+// usageRow is a content item with one of its references.
+type usageRow struct {
+	models.Content `bun:",extend"`
+	MediaID        string          `bun:"media_id"`
+	Field          string          `bun:"field"`
+	State          models.RefState `bun:"state"`
 }
 
 // CanDelete reports whether the viewer may delete the item now: DELETE on its collection, and no

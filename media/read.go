@@ -272,18 +272,28 @@ func (s *Service) TagsByMediaID(ctx context.Context, ids []string) ([][]string, 
 	if err := s.db.NewSelect().Model(&rows).Where("media_id IN (?)", bun.In(ids)).OrderExpr("media_id, tag").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("media: load tags: %w", err)
 	}
-	byID := make(map[string][]string, len(ids))
-	for _, r := range rows {
-		byID[r.MediaID] = append(byID[r.MediaID], r.Tag)
-	}
-	out := make([][]string, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
+	out := groupInOrder(ids, rows, func(r models.MediaTag) (string, string) { return r.MediaID, r.Tag })
+	for i := range out {
 		if out[i] == nil {
 			out[i] = []string{}
 		}
 	}
 	return out, nil
+}
+
+// groupInOrder groups rows by key, one group per id in the order of ids (nil for an id with no
+// row), each group in the order of rows: what a batch loader returns.
+func groupInOrder[T, V any](ids []string, rows []T, kv func(T) (string, V)) [][]V {
+	by := make(map[string][]V, len(ids))
+	for _, r := range rows {
+		k, v := kv(r)
+		by[k] = append(by[k], v)
+	}
+	out := make([][]V, len(ids))
+	for i, id := range ids {
+		out[i] = by[id]
+	}
+	return out
 }
 
 func inOrder[T any](ids []string, rows []T, key func(T) string) []T {
