@@ -46,6 +46,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	Reference() ReferenceResolver
 	Rendition() RenditionResolver
+	ResumableUpload() ResumableUploadResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
 }
@@ -356,6 +357,7 @@ type ComplexityRoot struct {
 		Node                    func(childComplexity int, id string) int
 		OutdatedFilePermissions func(childComplexity int, first *int, after *string) int
 		Tokens                  func(childComplexity int, userID *string) int
+		Upload                  func(childComplexity int, id string) int
 		Users                   func(childComplexity int) int
 		WebhookDeliveries       func(childComplexity int, webhookID string, first *int) int
 		Webhooks                func(childComplexity int) int
@@ -377,10 +379,25 @@ type ComplexityRoot struct {
 		Width    func(childComplexity int) int
 	}
 
+	ResumableUpload struct {
+		Error     func(childComplexity int) int
+		ErrorCode func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		Filename  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Item      func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Offset    func(childComplexity int) int
+		Received  func(childComplexity int) int
+		Size      func(childComplexity int) int
+		State     func(childComplexity int) int
+	}
+
 	Subscription struct {
 		CdnPurgeResults       func(childComplexity int, mediaIds []string, contentID *string, after *string) int
 		FilePermissionResults func(childComplexity int, mediaIds []string, contentID *string, after *string) int
 		PrivacyChanged        func(childComplexity int, collectionID *string, after *string) int
+		UploadProgress        func(childComplexity int, id string) int
 	}
 
 	UploadHeader struct {
@@ -521,6 +538,7 @@ type QueryResolver interface {
 	Node(ctx context.Context, id string) (models.Node, error)
 	Image(ctx context.Context, id string) (*models.Image, error)
 	Document(ctx context.Context, id string) (*models.Document, error)
+	Upload(ctx context.Context, id string) (*models.ResumableUpload, error)
 	Images(ctx context.Context, first *int, after *string, filter *model.MediaFilter) (*model.ImageConnection, error)
 	Documents(ctx context.Context, first *int, after *string, filter *model.MediaFilter) (*model.DocumentConnection, error)
 	Collections(ctx context.Context) ([]*models.Collection, error)
@@ -541,10 +559,16 @@ type RenditionResolver interface {
 	Format(ctx context.Context, obj *media.RenditionInfo) (string, error)
 	MimeType(ctx context.Context, obj *media.RenditionInfo) (string, error)
 }
+type ResumableUploadResolver interface {
+	Item(ctx context.Context, obj *models.ResumableUpload) (models.MediaItem, error)
+	ErrorCode(ctx context.Context, obj *models.ResumableUpload) (*string, error)
+	Error(ctx context.Context, obj *models.ResumableUpload) (*string, error)
+}
 type SubscriptionResolver interface {
 	FilePermissionResults(ctx context.Context, mediaIds []string, contentID *string, after *string) (<-chan *model.FilePermissionEvent, error)
 	PrivacyChanged(ctx context.Context, collectionID *string, after *string) (<-chan *model.PrivacyChangedEvent, error)
 	CdnPurgeResults(ctx context.Context, mediaIds []string, contentID *string, after *string) (<-chan *model.PurgeEvent, error)
+	UploadProgress(ctx context.Context, id string) (<-chan *models.ResumableUpload, error)
 }
 type UserResolver interface {
 	Groups(ctx context.Context, obj *models.User) ([]*models.Group, error)
@@ -2080,6 +2104,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Tokens(childComplexity, args["userId"].(*string)), true
+	case "Query.upload":
+		if e.ComplexityRoot.Query.Upload == nil {
+			break
+		}
+
+		args, err := ec.field_Query_upload_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Upload(childComplexity, args["id"].(string)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2166,6 +2201,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Rendition.Width(childComplexity), true
 
+	case "ResumableUpload.error":
+		if e.ComplexityRoot.ResumableUpload.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Error(childComplexity), true
+	case "ResumableUpload.errorCode":
+		if e.ComplexityRoot.ResumableUpload.ErrorCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.ErrorCode(childComplexity), true
+	case "ResumableUpload.expiresAt":
+		if e.ComplexityRoot.ResumableUpload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.ExpiresAt(childComplexity), true
+	case "ResumableUpload.filename":
+		if e.ComplexityRoot.ResumableUpload.Filename == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Filename(childComplexity), true
+	case "ResumableUpload.id":
+		if e.ComplexityRoot.ResumableUpload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.ID(childComplexity), true
+	case "ResumableUpload.item":
+		if e.ComplexityRoot.ResumableUpload.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Item(childComplexity), true
+	case "ResumableUpload.kind":
+		if e.ComplexityRoot.ResumableUpload.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Kind(childComplexity), true
+	case "ResumableUpload.offset":
+		if e.ComplexityRoot.ResumableUpload.Offset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Offset(childComplexity), true
+	case "ResumableUpload.received":
+		if e.ComplexityRoot.ResumableUpload.Received == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Received(childComplexity), true
+	case "ResumableUpload.size":
+		if e.ComplexityRoot.ResumableUpload.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.Size(childComplexity), true
+	case "ResumableUpload.state":
+		if e.ComplexityRoot.ResumableUpload.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResumableUpload.State(childComplexity), true
+
 	case "Subscription.cdnPurgeResults":
 		if e.ComplexityRoot.Subscription.CdnPurgeResults == nil {
 			break
@@ -2199,6 +2301,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PrivacyChanged(childComplexity, args["collectionId"].(*string), args["after"].(*string)), true
+	case "Subscription.uploadProgress":
+		if e.ComplexityRoot.Subscription.UploadProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_uploadProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.UploadProgress(childComplexity, args["id"].(string)), true
 
 	case "UploadHeader.name":
 		if e.ComplexityRoot.UploadHeader.Name == nil {
@@ -2825,6 +2938,12 @@ type Query {
   node(id: ID!): Node
   image(id: ID!): Image
   document(id: ID!): Document
+  """
+  One of your resumable (tus) uploads at /uploads/, by the id at the end of its Location: how far it
+  got and, once complete, the image or document it became. Someone else's upload, an unknown id
+  and an unfinished upload past its expiry are NOT_FOUND.
+  """
+  upload(id: ID!): ResumableUpload
   "Images, newest first. first: 1-100."
   images(first: Int = 20, after: String, filter: MediaFilter): ImageConnection!
   "Documents, newest first. first: 1-100."
@@ -3188,6 +3307,38 @@ type Subscription {
   privacyChanged(collectionId: ID, after: String): PrivacyChangedEvent!
   "CDN purge results after privacy changes (one message per URL), optionally only for these items and/or this content's change; after as for filePermissionResults."
   cdnPurgeResults(mediaIds: [ID!], contentId: ID, after: String): PurgeEvent!
+  """
+  Progress of one of your resumable uploads (see Query.upload), from any tab and whichever
+  instance receives it: the upload now, then each time its received bytes or state change (about
+  twice a second while bytes arrive). The stream completes after the COMPLETED or FAILED value.
+  """
+  uploadProgress(id: ID!): ResumableUpload!
+}
+
+"""
+A resumable upload (tus 1.0 at /uploads/; see the README). Its bytes are kept in the bucket and its
+state in the database, so it resumes after a dropped connection, a restart, or on another instance.
+"""
+type ResumableUpload {
+  id: ID!
+  "RECEIVING, COMPLETED or FAILED."
+  state: String!
+  "image or document."
+  kind: String!
+  filename: String!
+  "The declared size (Upload-Length)."
+  size: Int64!
+  "Bytes received and stored (Upload-Offset): where the upload resumes."
+  offset: Int64!
+  "Bytes received, including those of a request still in progress."
+  received: Int64!
+  "After this time an unfinished upload is refused and removed."
+  expiresAt: Time!
+  "The image or document the upload became, once COMPLETED."
+  item: Media
+  "Why a FAILED upload was refused: the code a multipart upload gives (BAD_USER_INPUT, PAYLOAD_TOO_LARGE, DUPLICATE, FORBIDDEN)."
+  errorCode: String
+  error: String
 }
 
 "Selects audit events; every field narrows the selection."
@@ -3830,6 +3981,34 @@ func (ec *executionContext) childFields_Rendition(ctx context.Context, field gra
 		return ec.fieldContext_Rendition_mimeType(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Rendition", field.Name)
+}
+
+func (ec *executionContext) childFields_ResumableUpload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ResumableUpload_id(ctx, field)
+	case "state":
+		return ec.fieldContext_ResumableUpload_state(ctx, field)
+	case "kind":
+		return ec.fieldContext_ResumableUpload_kind(ctx, field)
+	case "filename":
+		return ec.fieldContext_ResumableUpload_filename(ctx, field)
+	case "size":
+		return ec.fieldContext_ResumableUpload_size(ctx, field)
+	case "offset":
+		return ec.fieldContext_ResumableUpload_offset(ctx, field)
+	case "received":
+		return ec.fieldContext_ResumableUpload_received(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ResumableUpload_expiresAt(ctx, field)
+	case "item":
+		return ec.fieldContext_ResumableUpload_item(ctx, field)
+	case "errorCode":
+		return ec.fieldContext_ResumableUpload_errorCode(ctx, field)
+	case "error":
+		return ec.fieldContext_ResumableUpload_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResumableUpload", field.Name)
 }
 
 func (ec *executionContext) childFields_UploadHeader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4846,6 +5025,20 @@ func (ec *executionContext) field_Query_tokens_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_upload_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_webhookDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4947,6 +5140,20 @@ func (ec *executionContext) field_Subscription_privacyChanged_args(ctx context.C
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_uploadProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -10746,6 +10953,50 @@ func (ec *executionContext) fieldContext_Query_document(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_upload(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_upload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Upload(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ResumableUpload) graphql.Marshaler {
+			return ec.marshalOResumableUpload2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐResumableUpload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_upload(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResumableUpload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_upload_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_images(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11477,6 +11728,268 @@ func (ec *executionContext) fieldContext_Rendition_mimeType(_ context.Context, f
 	return graphql.NewScalarFieldContext("Rendition", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _ResumableUpload_id(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_state(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_kind(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_filename(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_filename(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Filename, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_filename(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_size(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_offset(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_offset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Offset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_offset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_received(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_received(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Received, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_received(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_item(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ResumableUpload().Item(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.MediaItem) graphql.Marshaler {
+			return ec.marshalOMedia2githubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐMediaItem(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResumableUpload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ResumableUpload_errorCode(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_errorCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ResumableUpload().ErrorCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_errorCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ResumableUpload_error(ctx context.Context, field graphql.CollectedField, obj *models.ResumableUpload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResumableUpload_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ResumableUpload().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResumableUpload_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResumableUpload", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Subscription_filePermissionResults(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -11603,6 +12116,50 @@ func (ec *executionContext) fieldContext_Subscription_cdnPurgeResults(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_cdnPurgeResults_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_uploadProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_uploadProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().UploadProgress(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ResumableUpload) graphql.Marshaler {
+			return ec.marshalNResumableUpload2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐResumableUpload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_uploadProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResumableUpload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_uploadProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17374,6 +17931,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "upload":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_upload(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "images":
 			field := field
 
@@ -17877,6 +18456,193 @@ func (ec *executionContext) _Rendition(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var resumableUploadImplementors = []string{"ResumableUpload"}
+
+func (ec *executionContext) _ResumableUpload(ctx context.Context, sel ast.SelectionSet, obj *models.ResumableUpload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resumableUploadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResumableUpload")
+		case "id":
+			out.Values[i] = ec._ResumableUpload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "state":
+			out.Values[i] = ec._ResumableUpload_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._ResumableUpload_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "filename":
+			out.Values[i] = ec._ResumableUpload_filename(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "size":
+			out.Values[i] = ec._ResumableUpload_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "offset":
+			out.Values[i] = ec._ResumableUpload_offset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "received":
+			out.Values[i] = ec._ResumableUpload_received(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ResumableUpload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "item":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ResumableUpload_item(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "errorCode":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ResumableUpload_errorCode(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "error":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ResumableUpload_error(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -17896,6 +18662,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_privacyChanged(ctx, fields[0])
 	case "cdnPurgeResults":
 		return ec._Subscription_cdnPurgeResults(ctx, fields[0])
+	case "uploadProgress":
+		return ec._Subscription_uploadProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -19365,6 +20133,16 @@ func (ec *executionContext) marshalNRendition2ᚖgithubᚗcomᚋveilᚑmediaᚋv
 	return ec._Rendition(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNResumableUpload2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐResumableUpload(ctx context.Context, sel ast.SelectionSet, v *models.ResumableUpload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ResumableUpload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20001,6 +20779,13 @@ func (ec *executionContext) marshalOReferenceState2ᚖgithubᚗcomᚋveilᚑmedi
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) marshalOResumableUpload2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐResumableUpload(ctx context.Context, sel ast.SelectionSet, v *models.ResumableUpload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ResumableUpload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -474,6 +474,11 @@ func (r *queryResolver) Document(ctx context.Context, id string) (*models.Docume
 	return r.Media.Document(ctx, id)
 }
 
+// Upload is the resolver for the upload field.
+func (r *queryResolver) Upload(ctx context.Context, id string) (*models.ResumableUpload, error) {
+	return r.Media.Resumable(ctx, id)
+}
+
 // Images is the resolver for the images field.
 func (r *queryResolver) Images(ctx context.Context, first *int, after *string, filter *model.MediaFilter) (*model.ImageConnection, error) {
 	return r.imagePage(ctx, first, after, filterOf(filter))
@@ -606,6 +611,34 @@ func (r *renditionResolver) MimeType(ctx context.Context, obj *media.RenditionIn
 	return obj.Format.MIMEType(), nil
 }
 
+// Item is the resolver for the item field.
+func (r *resumableUploadResolver) Item(ctx context.Context, obj *models.ResumableUpload) (models.MediaItem, error) {
+	switch {
+	case obj.ItemID == "":
+		return nil, nil
+	case media.KindOfID(obj.ItemID) == media.KindImage:
+		return r.Media.Image(ctx, obj.ItemID)
+	default:
+		return r.Media.Document(ctx, obj.ItemID)
+	}
+}
+
+// ErrorCode is the resolver for the errorCode field.
+func (r *resumableUploadResolver) ErrorCode(ctx context.Context, obj *models.ResumableUpload) (*string, error) {
+	if obj.ErrorCode == "" {
+		return nil, nil
+	}
+	return &obj.ErrorCode, nil
+}
+
+// Error is the resolver for the error field.
+func (r *resumableUploadResolver) Error(ctx context.Context, obj *models.ResumableUpload) (*string, error) {
+	if obj.ErrorMessage == "" {
+		return nil, nil
+	}
+	return &obj.ErrorMessage, nil
+}
+
 // FilePermissionResults is the resolver for the filePermissionResults field.
 func (r *subscriptionResolver) FilePermissionResults(ctx context.Context, mediaIds []string, contentID *string, after *string) (<-chan *model.FilePermissionEvent, error) {
 	in, err := r.Media.SubscribePermissions(ctx, mediaIds, deref(contentID), deref(after))
@@ -664,6 +697,11 @@ func (r *subscriptionResolver) CdnPurgeResults(ctx context.Context, mediaIds []s
 	}), nil
 }
 
+// UploadProgress is the resolver for the uploadProgress field.
+func (r *subscriptionResolver) UploadProgress(ctx context.Context, id string) (<-chan *models.ResumableUpload, error) {
+	return r.Media.WatchResumable(ctx, id, 0)
+}
+
 // Groups is the resolver for the groups field.
 func (r *userResolver) Groups(ctx context.Context, obj *models.User) ([]*models.Group, error) {
 	return r.loaders(ctx).UserGroups.Load(ctx, obj.ID)
@@ -715,6 +753,9 @@ func (r *Resolver) Reference() ReferenceResolver { return &referenceResolver{r} 
 // Rendition returns RenditionResolver implementation.
 func (r *Resolver) Rendition() RenditionResolver { return &renditionResolver{r} }
 
+// ResumableUpload returns ResumableUploadResolver implementation.
+func (r *Resolver) ResumableUpload() ResumableUploadResolver { return &resumableUploadResolver{r} }
+
 // Subscription returns SubscriptionResolver implementation.
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
@@ -736,6 +777,7 @@ type (
 	queryResolver                  struct{ *Resolver }
 	referenceResolver              struct{ *Resolver }
 	renditionResolver              struct{ *Resolver }
+	resumableUploadResolver        struct{ *Resolver }
 	subscriptionResolver           struct{ *Resolver }
 	userResolver                   struct{ *Resolver }
 )

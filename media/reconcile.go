@@ -62,6 +62,9 @@ type ReconcileReport struct {
 	// bytes); StagedOrphans are staging objects without an upload row, removed (also in Orphans).
 	StagedExpired int
 	StagedOrphans int
+	// ExpiredUploads is how many resumable uploads past their expiry were removed with their
+	// parts.
+	ExpiredUploads int
 }
 
 // tmpSuffix matches the name fileblob gives a file while it is written (<key>.<hex nanos>.tmp).
@@ -111,10 +114,15 @@ func (s *Service) Reconcile(ctx context.Context, opts ReconcileOptions) (Reconci
 	if err := s.reconcileMissing(ctx, cutoff, seen, &rep); err != nil {
 		return rep, err
 	}
+	expired, err := s.reapResumable(ctx, start, opts.DryRun)
+	if err != nil {
+		return rep, err
+	}
+	rep.ExpiredUploads = expired
 	s.log.InfoContext(ctx, "reconciled bucket and database", "dry_run", opts.DryRun, "scanned", rep.Scanned,
 		"orphans", len(rep.Orphans), "orphan_bytes", rep.OrphanBytes, "probes", rep.Probes, "stale_pending", rep.StalePending,
 		"missing", len(rep.Missing), "rendition_rows_removed", rep.RenditionRowsRemoved, "in_flight", rep.InFlight, "foreign", rep.Foreign,
-		"staged_expired", rep.StagedExpired, "staged_orphans", rep.StagedOrphans,
+		"staged_expired", rep.StagedExpired, "staged_orphans", rep.StagedOrphans, "expired_uploads", rep.ExpiredUploads,
 		"took", time.Since(start).Round(time.Millisecond).String())
 	return rep, nil
 }

@@ -47,11 +47,13 @@ type Config struct {
 	// SubscriptionBuffer is how many events one subscription may fall behind before it is dropped
 	// with a SUBSCRIBER_TOO_SLOW error (VEIL_SUBSCRIPTION_BUFFER, default 1024; 0 means the default).
 	SubscriptionBuffer int
+	// Resumable governs resumable (tus) uploads.
+	Resumable ResumableConfig
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer, StagedUploadTTL: DefaultStagedUploadTTL}
+	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer, StagedUploadTTL: DefaultStagedUploadTTL, Resumable: DefaultResumableConfig()}
 }
 
 // Validate names the offending setting.

@@ -157,10 +157,20 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+			tus := strings.HasPrefix(r.URL.Path, TusPath)
+			if tus {
+				h.Set("Access-Control-Expose-Headers", tusExposeHeaders)
+			} else {
+				h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+			}
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS") // PUT: presigned uploads
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Apollo-Require-Preflight, X-Apollo-Operation-Name, X-Requested-With, X-Request-ID")
+				if tus {
+					h.Set("Access-Control-Allow-Methods", "POST, HEAD, PATCH, DELETE, OPTIONS")
+					h.Set("Access-Control-Allow-Headers", tusAllowHeaders)
+				} else {
+					h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS") // PUT: presigned uploads
+					h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Apollo-Require-Preflight, X-Apollo-Operation-Name, X-Requested-With, X-Request-ID")
+				}
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return
