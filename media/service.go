@@ -88,6 +88,12 @@ func (c Config) Validate() error {
 			errs = append(errs, config.Errorf("DirectBaseURL", "%q is not an absolute http(s) URL", c.DirectBaseURL))
 		}
 	}
+	if c.Resumable.Expiry < 0 {
+		errs = append(errs, config.Errorf("Resumable.Expiry", "must not be negative, got %v", c.Resumable.Expiry))
+	}
+	if c.Resumable.LockLease < 0 {
+		errs = append(errs, config.Errorf("Resumable.LockLease", "must not be negative, got %v", c.Resumable.LockLease))
+	}
 	errs = append(errs, config.Within("Renditions", c.Renditions.Validate()))
 	return errors.Join(errs...)
 }

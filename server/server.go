@@ -179,7 +179,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.Handle("GET /favicon.ico", page)
 	s.mux.Handle("GET /graphiql/", page)
 	s.mux.Handle("GET "+library.Prefix, library.Handler()) // the media library page, embedded
-	s.mux.Handle(TusPath, s.tusHandler()) // resumable uploads, every method
+	s.mux.Handle(TusPath, s.tusHandler())                  // resumable uploads, every method
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())

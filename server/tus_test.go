@@ -345,7 +345,9 @@ func TestTusBadInput(t *testing.T) {
 				t.Fatalf("rows changed: %v → %v", before, after)
 			}
 			var q struct {
-				Data struct{ Upload struct{ State, ErrorCode, Error string } }
+				Data struct {
+					Upload struct{ State, ErrorCode, Error string }
+				}
 			}
 			srv.GraphQL(`query($id: ID!) { upload(id: $id) { state errorCode error } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]}).Decode(t, &q.Data)
 			if q.Data.Upload.State != "FAILED" || q.Data.Upload.ErrorCode != "BAD_USER_INPUT" {
