@@ -19,6 +19,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
+	"gocloud.dev/blob"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
@@ -486,7 +487,11 @@ func (s *Service) finishResumable(ctx context.Context, up *models.ResumableUploa
 	if _, err := s.db.NewUpdate().Model(up).Column("state", "item_id", "error_code", "error_message", "updated_at").WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("media: record resumable upload %s: %w", up.ID, err)
 	}
-	s.removeParts(ctx, up.ID, parts)
+	if s.removeParts(ctx, up.ID, parts) {
+		if err := s.removeDebris(ctx, up.ID); err != nil {
+			s.log.WarnContext(ctx, "debris of a resumable upload left", "upload_id", up.ID, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -507,6 +512,24 @@ func (s *Service) removeParts(ctx context.Context, id string, parts []models.Res
 	return ok
 }
 
+// removeDebris deletes what else lies in upload id's folder of the bucket: the partial file of a
+// part whose instance died while writing it (a folder bucket's .tmp), never recorded.
+func (s *Service) removeDebris(ctx context.Context, id string) error {
+	it := s.store.Bucket.List(&blob.ListOptions{Prefix: ResumablePrefix + id + "/"})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("media: list parts of %s: %w", id, storage.Classify(err))
+		}
+		if err := s.store.Delete(ctx, o.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("media: remove %s: %w", o.Key, err)
+		}
+	}
+}
+
 // TerminateResumable removes the viewer's upload id and its parts (tus termination).
 func (s *Service) TerminateResumable(ctx context.Context, id string) error {
 	up, err := s.Resumable(ctx, id)
@@ -524,6 +547,9 @@ func (s *Service) dropResumable(ctx context.Context, id string) error {
 	}
 	if !s.removeParts(ctx, id, parts) {
 		return fmt.Errorf("media: remove parts of %s: %w", id, storage.ErrUnavailable)
+	}
+	if err := s.removeDebris(ctx, id); err != nil {
+		return err
 	}
 	if _, err := s.db.NewDelete().Model((*models.ResumableUpload)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
 		return fmt.Errorf("media: remove resumable upload %s: %w", id, err)

@@ -37,6 +37,7 @@ node audit.mjs "$url" "$tok"
 node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../testdata/corpus/orientation/upright.jpg
 node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg "$metrics"
 node wsprotocol.mjs "$url" "$tok" ../../testdata/corpus/photos/Wood.jpg "$metrics"
+mkdir -p "$work/tus" && node tus.mjs "$work/veil" "$work/tus" 200
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   node graphiql.mjs "$url" "$tok" ../../testdata/corpus/photos/FreshFlower.jpg
   VEIL_DATA_DIR="$work/libdata" VEIL_STORAGE_ACL=mem VEIL_TEST_MEM_ACL_FAULTS="$work/faults" VEIL_PERMISSION_RETRY_INTERVAL=1h \
