@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,7 +141,7 @@ func (s *Server) tusHandler() http.Handler {
 		if c := r.Header.Get("Upload-Checksum"); c != "" {
 			alg, sum, ok := strings.Cut(strings.TrimSpace(c), " ")
 			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sum))
-			if !ok || err != nil || !strings.Contains(media.ChecksumAlgorithms, strings.ToLower(alg)) {
+			if !ok || err != nil || !slices.Contains(strings.Split(media.ChecksumAlgorithms, ","), strings.ToLower(alg)) {
 				w.Header().Set("Tus-Checksum-Algorithm", media.ChecksumAlgorithms)
 				tusError(w, r, http.StatusBadRequest, CodeBadUserInput, "Upload-Checksum must be \"<algorithm> <base64 digest>\" with an algorithm of "+media.ChecksumAlgorithms)
 				return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -462,5 +463,73 @@ func TestTusExpiredUploadsReconciled(t *testing.T) {
 	n, err := srv.DB.NewSelect().Model((*models.ResumableUpload)(nil)).Where("id = ?", id).Count(ctx)
 	if err != nil || n != 0 {
 		t.Fatalf("row left: %d %v", n, err)
+	}
+}
+
+// TestTusUploadProgress follows an upload from a second client with the uploadProgress
+// subscription: the upload as it is, each recorded PATCH, and the completion, then the end of the
+// stream. Someone else cannot follow it.
+func TestTusUploadProgress(t *testing.T) {
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
+	c := newTus(t, srv)
+	txt := bytes.Repeat([]byte("followed from another tab\n"), 400)
+	resp, body := c.create(len(txt), tusMetadata("filename", "follow.txt", "filetype", "text/plain"), txt[:1000])
+	mustStatus(t, resp, body, http.StatusCreated)
+	loc := resp.Header.Get("Location")
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	const q = `subscription($id: ID!) { uploadProgress(id: $id) { state offset received item { id } } }`
+	type progress struct {
+		UploadProgress struct {
+			State            string
+			Offset, Received float64
+			Item             *struct{ ID string }
+		}
+	}
+	s := subscribeSSE(t, srv, srv.Token, q, map[string]any{"id": id})
+	defer s.Close()
+	next := func() progress {
+		t.Helper()
+		r := s.nextResult(t)
+		if len(r.Errors) > 0 {
+			t.Fatalf("uploadProgress errors: %+v", r.Errors)
+		}
+		var p progress
+		if err := json.Unmarshal(r.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := next(); p.UploadProgress.State != "RECEIVING" || p.UploadProgress.Offset != 1000 {
+		t.Fatalf("first value: %+v", p)
+	}
+	resp, body = c.patch(loc, 1000, txt[1000:5000], nil)
+	mustStatus(t, resp, body, http.StatusNoContent)
+	p := next()
+	for p.UploadProgress.Offset == 1000 && p.UploadProgress.Received < 5000 { // bytes seen arriving
+		p = next()
+	}
+	if p.UploadProgress.Offset != 5000 || p.UploadProgress.Received != 5000 {
+		t.Fatalf("after a PATCH: %+v", p)
+	}
+	resp, body = c.patch(loc, 5000, txt[5000:], nil)
+	mustStatus(t, resp, body, http.StatusNoContent)
+	p = next()
+	for p.UploadProgress.State == "RECEIVING" { // the offset may be seen before the completion
+		p = next()
+	}
+	if p.UploadProgress.State != "COMPLETED" || p.UploadProgress.Item == nil || p.UploadProgress.Item.ID != resp.Header.Get(server.HeaderUploadResult) {
+		t.Fatalf("last value: %+v", p)
+	}
+	s.end(t)
+
+	ctx := auth.WithViewer(context.Background(), auth.System)
+	other, err := srv.Auth.CreateAdmin(ctx, "Other", "other@test.invalid", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := subscribeSSE(t, srv, other, q, map[string]any{"id": id})
+	defer o.Close()
+	if r := o.nextResult(t); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "NOT_FOUND" {
+		t.Fatalf("someone else's uploadProgress: %+v", r)
 	}
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Resumable (tus) upload of a 1 GiB document in 8 MiB PATCHes, against a GraphQL multipart upload
+# of the same file and `cp` of it on the same disk, in the same run; and the server's peak RSS
+# (VmHWM) during each upload. Each Veil run uses a fresh process and data dir. The tus client is
+# curl: one POST, then one PATCH per 8 MiB chunk read with dd.
+#
+#   bash bench/tus-1gib.sh [runs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
+pid=
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/veil" ./cmd/veil
+src="$work/big.pdf"
+{ printf '%%PDF-1.7\n'; head -c $((1024*1024*1024 - 9)) /dev/urandom; } > "$src"
+size=$(stat -c %s "$src")
+chunk=$((8 << 20))
+ops='{"query":"mutation($f: Upload!) { uploadDocument(input: {file: $f}) { id fileSize } }","variables":{"f":null}}'
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+now() { date +%s.%N; }
+
+start_veil() {
+  rm -rf "$work/data"
+  VEIL_DATA_DIR="$work/data" "$work/veil" serve --init --listen 127.0.0.1:18182 --metrics-listen= >"$work/out.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do curl -sf http://127.0.0.1:18182/healthz >/dev/null && break; sleep 0.1; done
+  tok=$(awk "/^    veil_/ {print \$1}" "$work/out.log"); auth="Authorization: Bearer $tok"
+}
+stop_veil() { rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status); kill -TERM "$pid"; wait "$pid" || true; pid=; }
+
+tus_t=(); tus_rss=(); mp_t=(); mp_rss=(); cp_t=()
+for i in $(seq "$runs"); do
+  start_veil
+  t0=$(now)
+  loc=$(curl -sS -D - -o /dev/null -X POST -H "$auth" -H "Tus-Resumable: 1.0.0" -H "Upload-Length: $size" \
+    -H "Upload-Metadata: filename $(printf big.pdf | base64)" http://127.0.0.1:18182/uploads/ | tr -d '\r' | sed -n 's/^Location: //Ip')
+  off=0; n=0
+  while [ "$off" -lt "$size" ]; do
+    hdr=$(dd if="$src" bs=$chunk skip=$n count=1 status=none | curl -sS -D - -o /dev/null -X PATCH -H "$auth" -H "Tus-Resumable: 1.0.0" \
+      -H "Upload-Offset: $off" -H "Content-Type: application/offset+octet-stream" --data-binary @- "$loc" | tr -d '\r')
+    off=$(echo "$hdr" | sed -n 's/^Upload-Offset: //Ip'); n=$((n + 1))
+  done
+  t1=$(now)
+  echo "$hdr" | grep -qi '^Upload-Result: doc_' || { echo "tus upload failed: $hdr" >&2; exit 1; }
+  stop_veil; tus_t+=("$(echo "$t1 - $t0" | bc -l)"); tus_rss+=("$rss")
+
+  start_veil
+  t0=$(now)
+  resp=$(curl -sS -H "$auth" http://127.0.0.1:18182/graphql -F operations="$ops" -F map='{"0":["variables.f"]}' -F "0=@$src;type=application/pdf")
+  t1=$(now)
+  echo "$resp" | grep -q "\"fileSize\":$size" || { echo "multipart upload failed: $resp" >&2; exit 1; }
+  stop_veil; mp_t+=("$(echo "$t1 - $t0" | bc -l)"); mp_rss+=("$rss")
+
+  sync; t0=$(now); cp "$src" "$work/copy.pdf"; sync; t1=$(now); rm -f "$work/copy.pdf"
+  cp_t+=("$(echo "$t1 - $t0" | bc -l)")
+done
+tv=$(printf '%s\n' "${tus_t[@]}" | median); mv=$(printf '%s\n' "${mp_t[@]}" | median); cv=$(printf '%s\n' "${cp_t[@]}" | median)
+printf 'runs: %s (1 GiB document)\n' "$runs"
+printf 'tus, 8 MiB PATCHes: %s s (median %.2f s, %.0f MiB/s), ratio to cp %.2f, peak RSS max %s KiB\n' "${tus_t[*]}" "$tv" "$(echo "1024 / $tv" | bc -l)" "$(echo "$tv / $cv" | bc -l)" "$(printf '%s\n' "${tus_rss[@]}" | sort -n | tail -1)"
+printf 'multipart:          %s s (median %.2f s, %.0f MiB/s), ratio to cp %.2f, peak RSS max %s KiB\n' "${mp_t[*]}" "$mv" "$(echo "1024 / $mv" | bc -l)" "$(echo "$mv / $cv" | bc -l)" "$(printf '%s\n' "${mp_rss[@]}" | sort -n | tail -1)"
+printf 'cp (+sync):         %s s (median %.2f s, %.0f MiB/s)\n' "${cp_t[*]}" "$cv" "$(echo "1024 / $cv" | bc -l)"
