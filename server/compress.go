@@ -19,6 +19,11 @@ import (
 // a round of CPU cost more than they save.
 const compressMinBytes = 1400
 
+// compressMaxBytes is the largest stored file compressed on the way out: a text document of
+// hundreds of MiB would cost seconds of a core per request (an anonymous one, if it is public),
+// so larger ones go as they are, by sendfile, with Range.
+const compressMaxBytes = 8 << 20
+
 // Compression levels of answers compressed as they are sent (GraphQL answers, text media): fast
 // levels, so that compression costs a small, bounded share of a core per response. Brotli 4
 // compresses JSON and text better than gzip 6 at a similar speed.

@@ -97,7 +97,8 @@ func TestGraphQLCompressionAndCaching(t *testing.T) {
 // TestTextMediaCompression (issue 15, item 14): the serve views compress text documents (br or
 // gzip, negotiated) as another representation, with its own ETag and no Range; documents that are
 // compressed already (PDF) are sent as they are; the answer varies by Accept-Encoding (and by
-// Authorization for a private item); a non-ASCII name has an ASCII filename= beside filename*.
+// Authorization for a private item); a non-ASCII name has an ASCII filename= beside filename*; a
+// text document over 8 MiB is sent as it is.
 func TestTextMediaCompression(t *testing.T) {
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
 	var csv strings.Builder
@@ -164,6 +165,12 @@ func TestTextMediaCompression(t *testing.T) {
 	}
 	if r, _ := get(pdf.URL, map[string]string{"Accept-Encoding": "br, gzip"}); r.StatusCode != 200 || r.Header.Get("Content-Encoding") != "" {
 		t.Errorf("PDF: %d, Content-Encoding %q", r.StatusCode, r.Header.Get("Content-Encoding"))
+	}
+	// A text document over compressMaxBytes goes as it is (sendfile, Range), whatever is accepted.
+	big := srv.UploadDocument(t, veiltest.Part{Filename: "big.txt", ContentType: "text/plain",
+		Body: strings.NewReader(strings.Repeat("a line of text that compresses well\n", (8<<20)/36+1))}, nil)
+	if r, b := get(big.URL, map[string]string{"Accept-Encoding": "br, gzip", "Range": "bytes=0-9"}); r.StatusCode != http.StatusPartialContent || r.Header.Get("Content-Encoding") != "" || string(b) != "a line of " {
+		t.Errorf("large text document: %d, Content-Encoding %q, %q", r.StatusCode, r.Header.Get("Content-Encoding"), b)
 	}
 	cd := plainResp.Header.Get("Content-Disposition")
 	if !strings.Contains(cd, `filename="Gro_e Ubersicht.csv"`) {

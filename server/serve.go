@@ -95,7 +95,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 	if obj.Privacy != models.Public {
 		h.Add("Vary", "Authorization")
 	}
-	if compressible(obj.ContentType) && obj.Size >= compressMinBytes {
+	if compressible(obj.ContentType) && obj.Size >= compressMinBytes && obj.Size <= compressMaxBytes {
 		h.Add("Vary", "Accept-Encoding")
 		if enc := negotiate.Encoding(r.Header.Get("Accept-Encoding")); enc != "" && r.Method == http.MethodGet {
 			// The compressed body is another representation: its own ETag, and the whole of it
