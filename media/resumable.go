@@ -30,7 +30,7 @@ import (
 // ResumableConfig governs resumable (tus) uploads.
 type ResumableConfig struct {
 	// Expiry is how long an upload may take from its creation before it is refused and its
-	// bytes removed by the reconciler (VEIL_UPLOAD_EXPIRY, default 24h).
+	// bytes removed by the reconciler (VEIL_RESUMABLE_UPLOAD_EXPIRY, default 24h).
 	Expiry time.Duration
 	// LockLease is how long a request's hold on an upload lasts without renewal: the time a
 	// resumed upload waits for the lock of an instance that died while receiving it (default

@@ -41,7 +41,7 @@ type Config struct {
 	// another instance within this time.
 	ServeCacheTTL time.Duration
 	// StagedUploadTTL is how long the signed URL of a presigned upload (createUpload) stays valid
-	// and the upload may be completed (VEIL_UPLOAD_URL_TTL, default 1h; 0 means the default).
+	// and the upload may be completed (VEIL_PRESIGNED_UPLOAD_TTL, default 1h; 0 means the default).
 	// After it the reconciler removes the upload and its staged bytes.
 	StagedUploadTTL time.Duration
 	// SubscriptionBuffer is how many events one subscription may fall behind before it is dropped
