@@ -148,226 +148,232 @@ func documentBytes(t *testing.T, srv *veiltest.Server, id string) []byte {
 }
 
 func TestTusProtocol(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	c := newTus(t, srv)
-	pdf := corpusFile(t, "documents/shared-mime-info-spec.pdf")
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		srv := veiltest.NewServer(t, db, nil)
+		c := newTus(t, srv)
+		pdf := corpusFile(t, "documents/shared-mime-info-spec.pdf")
 
-	t.Run("discovery", func(t *testing.T) {
-		resp, body := c.do(http.MethodOptions, server.TusPath, nil, nil)
-		mustStatus(t, resp, body, http.StatusOK)
-		ext := resp.Header.Get("Tus-Extension")
-		for _, want := range []string{"creation", "creation-with-upload", "termination", "checksum", "expiration"} {
-			if !strings.Contains(ext, want) {
-				t.Errorf("Tus-Extension %q lacks %s", ext, want)
-			}
-		}
-		if resp.Header.Get("Tus-Version") != "1.0.0" || !strings.Contains(resp.Header.Get("Tus-Checksum-Algorithm"), "sha1") {
-			t.Errorf("discovery headers: %v", resp.Header)
-		}
-	})
-
-	t.Run("chunks, wrong offset, checksum, completion", func(t *testing.T) {
-		resp, body := c.create(len(pdf), tusMetadata("filename", "spec.pdf", "filetype", "application/pdf"), nil)
-		mustStatus(t, resp, body, http.StatusCreated)
-		loc := resp.Header.Get("Location")
-		if !strings.Contains(loc, server.TusPath+"tus_") || resp.Header.Get("Upload-Expires") == "" {
-			t.Fatalf("creation: Location %q, Upload-Expires %q", loc, resp.Header.Get("Upload-Expires"))
-		}
-		if n, head := c.offset(loc); n != 0 || head.Header.Get("Upload-Length") != strconv.Itoa(len(pdf)) {
-			t.Fatalf("HEAD: offset %d, length %q", n, head.Header.Get("Upload-Length"))
-		}
-		third := len(pdf) / 3
-		resp, body = c.patch(loc, 0, pdf[:third], nil)
-		mustStatus(t, resp, body, http.StatusNoContent)
-		if resp.Header.Get("Upload-Offset") != strconv.Itoa(third) || resp.Header.Get("Upload-Expires") == "" {
-			t.Fatalf("PATCH: %v", resp.Header)
-		}
-		// A PATCH at the wrong offset is 409 and changes nothing.
-		resp, body = c.patch(loc, 0, pdf[:third], nil)
-		mustStatus(t, resp, body, http.StatusConflict)
-		// A chunk that does not match its checksum is 460 and nothing of it is kept.
-		bad := sha1.Sum([]byte("something else"))
-		resp, body = c.patch(loc, third, pdf[third:2*third], map[string]string{"Upload-Checksum": "sha1 " + base64.StdEncoding.EncodeToString(bad[:])})
-		mustStatus(t, resp, body, 460)
-		if n, _ := c.offset(loc); n != third {
-			t.Fatalf("offset after a checksum mismatch: %d, want %d", n, third)
-		}
-		good := sha1.Sum(pdf[third : 2*third])
-		resp, body = c.patch(loc, third, pdf[third:2*third], map[string]string{"Upload-Checksum": "sha1 " + base64.StdEncoding.EncodeToString(good[:])})
-		mustStatus(t, resp, body, http.StatusNoContent)
-		if len(partKeys(t, srv)) != 2 {
-			t.Fatalf("parts in the bucket: %v", partKeys(t, srv))
-		}
-		resp, body = c.patch(loc, 2*third, pdf[2*third:], nil)
-		mustStatus(t, resp, body, http.StatusNoContent)
-		id := resp.Header.Get(server.HeaderUploadResult)
-		if !strings.HasPrefix(id, "doc_") || resp.Header.Get(server.HeaderItemID) != id {
-			t.Fatalf("completion headers: %v", resp.Header)
-		}
-		if got := documentBytes(t, srv, id); !bytes.Equal(got, pdf) {
-			t.Fatalf("the document differs from the upload (%d bytes, want %d)", len(got), len(pdf))
-		}
-		if k := partKeys(t, srv); len(k) != 0 {
-			t.Fatalf("parts left after completion: %v", k)
-		}
-		// HEAD afterwards tells a client that lost the last response what the upload became.
-		_, head := c.offset(loc)
-		if head.Header.Get(server.HeaderUploadResult) != id {
-			t.Fatalf("HEAD after completion: %v", head.Header)
-		}
-		var q struct {
-			Data struct {
-				Upload struct {
-					State  string
-					Offset float64
-					Size   float64
-					Item   struct{ ID string }
+		t.Run("discovery", func(t *testing.T) {
+			resp, body := c.do(http.MethodOptions, server.TusPath, nil, nil)
+			mustStatus(t, resp, body, http.StatusOK)
+			ext := resp.Header.Get("Tus-Extension")
+			for _, want := range []string{"creation", "creation-with-upload", "termination", "checksum", "expiration"} {
+				if !strings.Contains(ext, want) {
+					t.Errorf("Tus-Extension %q lacks %s", ext, want)
 				}
 			}
-		}
-		srv.GraphQL(`query($id: ID!) { upload(id: $id) { state offset size item { id } } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]}).Decode(t, &q.Data)
-		if q.Data.Upload.State != "COMPLETED" || q.Data.Upload.Item.ID != id || int(q.Data.Upload.Offset) != len(pdf) {
-			t.Fatalf("upload(id): %+v", q.Data.Upload)
-		}
-	})
+			if resp.Header.Get("Tus-Version") != "1.0.0" || !strings.Contains(resp.Header.Get("Tus-Checksum-Algorithm"), "sha1") {
+				t.Errorf("discovery headers: %v", resp.Header)
+			}
+		})
 
-	t.Run("creation with upload", func(t *testing.T) {
-		img := corpusFile(t, "photos/LadyBird.jpg")
-		resp, body := c.create(len(img), tusMetadata("filename", "ladybird.jpg", "filetype", "image/jpeg", "title", "A ladybird"), img)
-		mustStatus(t, resp, body, http.StatusCreated)
-		id := resp.Header.Get(server.HeaderUploadResult)
-		if !strings.HasPrefix(id, "img_") {
-			t.Fatalf("creation-with-upload of a whole image: %v %s", resp.Header, body)
-		}
-		var q struct {
-			Data struct{ Image struct{ Title string } }
-		}
-		srv.GraphQL(`query($id: ID!) { image(id: $id) { title } }`, map[string]any{"id": id}).Decode(t, &q.Data)
-		if q.Data.Image.Title != "A ladybird" {
-			t.Fatalf("title %q", q.Data.Image.Title)
-		}
-	})
+		t.Run("chunks, wrong offset, checksum, completion", func(t *testing.T) {
+			resp, body := c.create(len(pdf), tusMetadata("filename", "spec.pdf", "filetype", "application/pdf"), nil)
+			mustStatus(t, resp, body, http.StatusCreated)
+			loc := resp.Header.Get("Location")
+			if !strings.Contains(loc, server.TusPath+"tus_") || resp.Header.Get("Upload-Expires") == "" {
+				t.Fatalf("creation: Location %q, Upload-Expires %q", loc, resp.Header.Get("Upload-Expires"))
+			}
+			if n, head := c.offset(loc); n != 0 || head.Header.Get("Upload-Length") != strconv.Itoa(len(pdf)) {
+				t.Fatalf("HEAD: offset %d, length %q", n, head.Header.Get("Upload-Length"))
+			}
+			third := len(pdf) / 3
+			resp, body = c.patch(loc, 0, pdf[:third], nil)
+			mustStatus(t, resp, body, http.StatusNoContent)
+			if resp.Header.Get("Upload-Offset") != strconv.Itoa(third) || resp.Header.Get("Upload-Expires") == "" {
+				t.Fatalf("PATCH: %v", resp.Header)
+			}
+			// A PATCH at the wrong offset is 409 and changes nothing.
+			resp, body = c.patch(loc, 0, pdf[:third], nil)
+			mustStatus(t, resp, body, http.StatusConflict)
+			// A chunk that does not match its checksum is 460 and nothing of it is kept.
+			bad := sha1.Sum([]byte("something else"))
+			resp, body = c.patch(loc, third, pdf[third:2*third], map[string]string{"Upload-Checksum": "sha1 " + base64.StdEncoding.EncodeToString(bad[:])})
+			mustStatus(t, resp, body, 460)
+			if n, _ := c.offset(loc); n != third {
+				t.Fatalf("offset after a checksum mismatch: %d, want %d", n, third)
+			}
+			good := sha1.Sum(pdf[third : 2*third])
+			resp, body = c.patch(loc, third, pdf[third:2*third], map[string]string{"Upload-Checksum": "sha1 " + base64.StdEncoding.EncodeToString(good[:])})
+			mustStatus(t, resp, body, http.StatusNoContent)
+			if len(partKeys(t, srv)) != 2 {
+				t.Fatalf("parts in the bucket: %v", partKeys(t, srv))
+			}
+			resp, body = c.patch(loc, 2*third, pdf[2*third:], nil)
+			mustStatus(t, resp, body, http.StatusNoContent)
+			id := resp.Header.Get(server.HeaderUploadResult)
+			if !strings.HasPrefix(id, "doc_") || resp.Header.Get(server.HeaderItemID) != id {
+				t.Fatalf("completion headers: %v", resp.Header)
+			}
+			if got := documentBytes(t, srv, id); !bytes.Equal(got, pdf) {
+				t.Fatalf("the document differs from the upload (%d bytes, want %d)", len(got), len(pdf))
+			}
+			if k := partKeys(t, srv); len(k) != 0 {
+				t.Fatalf("parts left after completion: %v", k)
+			}
+			// HEAD afterwards tells a client that lost the last response what the upload became.
+			_, head := c.offset(loc)
+			if head.Header.Get(server.HeaderUploadResult) != id {
+				t.Fatalf("HEAD after completion: %v", head.Header)
+			}
+			var q struct {
+				Data struct {
+					Upload struct {
+						State  string
+						Offset float64
+						Size   float64
+						Item   struct{ ID string }
+					}
+				}
+			}
+			srv.GraphQL(`query($id: ID!) { upload(id: $id) { state offset size item { id } } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]}).Decode(t, &q.Data)
+			if q.Data.Upload.State != "COMPLETED" || q.Data.Upload.Item.ID != id || int(q.Data.Upload.Offset) != len(pdf) {
+				t.Fatalf("upload(id): %+v", q.Data.Upload)
+			}
+		})
 
-	t.Run("termination", func(t *testing.T) {
-		resp, body := c.create(len(pdf), tusMetadata("filename", "gone.pdf"), pdf[:100])
-		mustStatus(t, resp, body, http.StatusCreated)
-		loc := resp.Header.Get("Location")
-		if len(partKeys(t, srv)) != 1 {
-			t.Fatalf("parts: %v", partKeys(t, srv))
-		}
-		resp, body = c.do(http.MethodDelete, loc, nil, nil)
-		mustStatus(t, resp, body, http.StatusNoContent)
-		if _, head := c.offset(loc); head.StatusCode != http.StatusNotFound {
-			t.Fatalf("HEAD after DELETE: %d", head.StatusCode)
-		}
-		if k := partKeys(t, srv); len(k) != 0 {
-			t.Fatalf("parts left after termination: %v", k)
-		}
-	})
+		t.Run("creation with upload", func(t *testing.T) {
+			img := corpusFile(t, "photos/LadyBird.jpg")
+			resp, body := c.create(len(img), tusMetadata("filename", "ladybird.jpg", "filetype", "image/jpeg", "title", "A ladybird"), img)
+			mustStatus(t, resp, body, http.StatusCreated)
+			id := resp.Header.Get(server.HeaderUploadResult)
+			if !strings.HasPrefix(id, "img_") {
+				t.Fatalf("creation-with-upload of a whole image: %v %s", resp.Header, body)
+			}
+			var q struct {
+				Data struct{ Image struct{ Title string } }
+			}
+			srv.GraphQL(`query($id: ID!) { image(id: $id) { title } }`, map[string]any{"id": id}).Decode(t, &q.Data)
+			if q.Data.Image.Title != "A ladybird" {
+				t.Fatalf("title %q", q.Data.Image.Title)
+			}
+		})
 
-	t.Run("declared length over the limit is 413 before a byte", func(t *testing.T) {
-		limit := srv.Media.Config().MaxImageBytes
-		resp, body := c.create(int(limit)+1, tusMetadata("filename", "huge.png", "filetype", "image/png"), nil)
-		mustStatus(t, resp, body, http.StatusRequestEntityTooLarge)
-		resp, body = c.create(int(srv.Media.Config().MaxDocumentBytes)+1, tusMetadata("filename", "huge.pdf"), nil)
-		mustStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+		t.Run("termination", func(t *testing.T) {
+			resp, body := c.create(len(pdf), tusMetadata("filename", "gone.pdf"), pdf[:100])
+			mustStatus(t, resp, body, http.StatusCreated)
+			loc := resp.Header.Get("Location")
+			if len(partKeys(t, srv)) != 1 {
+				t.Fatalf("parts: %v", partKeys(t, srv))
+			}
+			resp, body = c.do(http.MethodDelete, loc, nil, nil)
+			mustStatus(t, resp, body, http.StatusNoContent)
+			if _, head := c.offset(loc); head.StatusCode != http.StatusNotFound {
+				t.Fatalf("HEAD after DELETE: %d", head.StatusCode)
+			}
+			if k := partKeys(t, srv); len(k) != 0 {
+				t.Fatalf("parts left after termination: %v", k)
+			}
+		})
+
+		t.Run("declared length over the limit is 413 before a byte", func(t *testing.T) {
+			limit := srv.Media.Config().MaxImageBytes
+			resp, body := c.create(int(limit)+1, tusMetadata("filename", "huge.png", "filetype", "image/png"), nil)
+			mustStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+			resp, body = c.create(int(srv.Media.Config().MaxDocumentBytes)+1, tusMetadata("filename", "huge.pdf"), nil)
+			mustStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+		})
 	})
 }
 
 func TestTusUnauthorised(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	c := newTus(t, srv)
-	resp, body := c.create(10, tusMetadata("filename", "a.txt"), []byte("0123456789"[:5]))
-	mustStatus(t, resp, body, http.StatusCreated)
-	loc := resp.Header.Get("Location")
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		srv := veiltest.NewServer(t, db, nil)
+		c := newTus(t, srv)
+		resp, body := c.create(10, tusMetadata("filename", "a.txt"), []byte("0123456789"[:5]))
+		mustStatus(t, resp, body, http.StatusCreated)
+		loc := resp.Header.Get("Location")
 
-	anon := &tusClient{t: t, base: srv.URL}
-	resp, body = anon.create(10, tusMetadata("filename", "a.txt"), nil)
-	mustStatus(t, resp, body, http.StatusUnauthorized)
-	resp, body = anon.patch(loc, 5, []byte("56789"), nil)
-	mustStatus(t, resp, body, http.StatusUnauthorized)
+		anon := &tusClient{t: t, base: srv.URL}
+		resp, body = anon.create(10, tusMetadata("filename", "a.txt"), nil)
+		mustStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = anon.patch(loc, 5, []byte("56789"), nil)
+		mustStatus(t, resp, body, http.StatusUnauthorized)
 
-	// Another user (even an admin) does not see the upload: NOT_FOUND, for every method.
-	ctx := auth.WithViewer(context.Background(), auth.System)
-	other, err := srv.Auth.CreateAdmin(ctx, "Other", "other@test.invalid", "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &tusClient{t: t, base: srv.URL, token: other}
-	if _, head := o.offset(loc); head.StatusCode != http.StatusNotFound {
-		t.Fatalf("HEAD of someone else's upload: %d", head.StatusCode)
-	}
-	resp, body = o.patch(loc, 5, []byte("56789"), nil)
-	mustStatus(t, resp, body, http.StatusNotFound)
-	resp, body = o.do(http.MethodDelete, loc, nil, nil)
-	mustStatus(t, resp, body, http.StatusNotFound)
-	r := srv.As(other).GraphQL(`query($id: ID!) { upload(id: $id) { state } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]})
-	if r.Code() != "NOT_FOUND" {
-		t.Fatalf("upload(id) of someone else's upload: %s", r.Raw)
-	}
-	// The owner is unaffected.
-	resp, body = c.patch(loc, 5, []byte("56789"), nil)
-	mustStatus(t, resp, body, http.StatusNoContent)
+		// Another user (even an admin) does not see the upload: NOT_FOUND, for every method.
+		ctx := auth.WithViewer(context.Background(), auth.System)
+		other, err := srv.Auth.CreateAdmin(ctx, "Other", "other@test.invalid", "other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &tusClient{t: t, base: srv.URL, token: other}
+		if _, head := o.offset(loc); head.StatusCode != http.StatusNotFound {
+			t.Fatalf("HEAD of someone else's upload: %d", head.StatusCode)
+		}
+		resp, body = o.patch(loc, 5, []byte("56789"), nil)
+		mustStatus(t, resp, body, http.StatusNotFound)
+		resp, body = o.do(http.MethodDelete, loc, nil, nil)
+		mustStatus(t, resp, body, http.StatusNotFound)
+		r := srv.As(other).GraphQL(`query($id: ID!) { upload(id: $id) { state } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]})
+		if r.Code() != "NOT_FOUND" {
+			t.Fatalf("upload(id) of someone else's upload: %s", r.Raw)
+		}
+		// The owner is unaffected.
+		resp, body = c.patch(loc, 5, []byte("56789"), nil)
+		mustStatus(t, resp, body, http.StatusNoContent)
+	})
 }
 
 func TestTusBadInput(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	c := newTus(t, srv)
-	png := corpusFile(t, "png/Spring.png")
-	cases := []struct {
-		name string
-		meta string
-		body []byte
-	}{
-		{"type lie: PNG bytes named .pdf", tusMetadata("filename", "report.pdf", "filetype", "application/pdf"), png},
-		{"type lie: PNG bytes claimed JPEG", tusMetadata("filename", "photo.jpg", "filetype", "image/jpeg"), png},
-		{"pixel bomb", tusMetadata("filename", "bomb.png", "filetype", "image/png"), append(pngHeader(30000, 30000), make([]byte, 4096)...)},
-		{"hostile filename", tusMetadata("filename", "../../etc/passwd", "kind", "document"), []byte("root:x:0:0")},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before := srv.RowCounts(t)
-			resp, body := c.create(len(tc.body), tc.meta, nil)
-			if resp.StatusCode == http.StatusUnprocessableEntity {
-				return // refused at creation (the filename), before a byte
-			}
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		srv := veiltest.NewServer(t, db, nil)
+		c := newTus(t, srv)
+		png := corpusFile(t, "png/Spring.png")
+		cases := []struct {
+			name string
+			meta string
+			body []byte
+		}{
+			{"type lie: PNG bytes named .pdf", tusMetadata("filename", "report.pdf", "filetype", "application/pdf"), png},
+			{"type lie: PNG bytes claimed JPEG", tusMetadata("filename", "photo.jpg", "filetype", "image/jpeg"), png},
+			{"pixel bomb", tusMetadata("filename", "bomb.png", "filetype", "image/png"), append(pngHeader(30000, 30000), make([]byte, 4096)...)},
+			{"hostile filename", tusMetadata("filename", "../../etc/passwd", "kind", "document"), []byte("root:x:0:0")},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := srv.RowCounts(t)
+				resp, body := c.create(len(tc.body), tc.meta, nil)
+				if resp.StatusCode == http.StatusUnprocessableEntity {
+					return // refused at creation (the filename), before a byte
+				}
+				mustStatus(t, resp, body, http.StatusCreated)
+				loc := resp.Header.Get("Location")
+				resp, body = c.patch(loc, 0, tc.body, nil)
+				mustStatus(t, resp, body, http.StatusUnprocessableEntity)
+				if !strings.Contains(body, "BAD_USER_INPUT") {
+					t.Fatalf("refusal body: %s", body)
+				}
+				if k := partKeys(t, srv); len(k) != 0 {
+					t.Fatalf("parts left after a refusal: %v", k)
+				}
+				after := srv.RowCounts(t)
+				if after["images"] != before["images"] || after["documents"] != before["documents"] {
+					t.Fatalf("rows changed: %v → %v", before, after)
+				}
+				var q struct {
+					Data struct {
+						Upload struct{ State, ErrorCode, Error string }
+					}
+				}
+				srv.GraphQL(`query($id: ID!) { upload(id: $id) { state errorCode error } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]}).Decode(t, &q.Data)
+				if q.Data.Upload.State != "FAILED" || q.Data.Upload.ErrorCode != "BAD_USER_INPUT" {
+					t.Fatalf("upload(id): %+v", q.Data.Upload)
+				}
+				if _, head := c.offset(loc); head.StatusCode != http.StatusGone {
+					t.Fatalf("HEAD of a refused upload: %d", head.StatusCode)
+				}
+			})
+		}
+		t.Run("size mismatch: more bytes than declared", func(t *testing.T) {
+			resp, body := c.create(10, tusMetadata("filename", "a.txt"), nil)
 			mustStatus(t, resp, body, http.StatusCreated)
 			loc := resp.Header.Get("Location")
-			resp, body = c.patch(loc, 0, tc.body, nil)
-			mustStatus(t, resp, body, http.StatusUnprocessableEntity)
-			if !strings.Contains(body, "BAD_USER_INPUT") {
-				t.Fatalf("refusal body: %s", body)
-			}
-			if k := partKeys(t, srv); len(k) != 0 {
-				t.Fatalf("parts left after a refusal: %v", k)
-			}
-			after := srv.RowCounts(t)
-			if after["images"] != before["images"] || after["documents"] != before["documents"] {
-				t.Fatalf("rows changed: %v → %v", before, after)
-			}
-			var q struct {
-				Data struct {
-					Upload struct{ State, ErrorCode, Error string }
-				}
-			}
-			srv.GraphQL(`query($id: ID!) { upload(id: $id) { state errorCode error } }`, map[string]any{"id": loc[strings.LastIndex(loc, "/")+1:]}).Decode(t, &q.Data)
-			if q.Data.Upload.State != "FAILED" || q.Data.Upload.ErrorCode != "BAD_USER_INPUT" {
-				t.Fatalf("upload(id): %+v", q.Data.Upload)
-			}
-			if _, head := c.offset(loc); head.StatusCode != http.StatusGone {
-				t.Fatalf("HEAD of a refused upload: %d", head.StatusCode)
+			resp, body = c.patch(loc, 0, []byte("0123456789ABCDEF"), nil)
+			mustStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+			if n, _ := c.offset(loc); n != 0 {
+				t.Fatalf("offset after an oversize chunk: %d", n)
 			}
 		})
-	}
-	t.Run("size mismatch: more bytes than declared", func(t *testing.T) {
-		resp, body := c.create(10, tusMetadata("filename", "a.txt"), nil)
-		mustStatus(t, resp, body, http.StatusCreated)
-		loc := resp.Header.Get("Location")
-		resp, body = c.patch(loc, 0, []byte("0123456789ABCDEF"), nil)
-		mustStatus(t, resp, body, http.StatusRequestEntityTooLarge)
-		if n, _ := c.offset(loc); n != 0 {
-			t.Fatalf("offset after an oversize chunk: %d", n)
-		}
 	})
 }
 
@@ -375,7 +381,16 @@ func TestTusBadInput(t *testing.T) {
 // database and bucket; then starts on instance A and finishes on instance B running at the same
 // time.
 func TestTusResumeAfterRestartAndOnAnotherInstance(t *testing.T) {
-	dbURL := veiltest.SQLiteURL(t)
+	urls := map[string]string{"sqlite": veiltest.SQLiteURL(t)}
+	if os.Getenv(veiltest.PostgresEnv) != "" {
+		urls["postgres"] = veiltest.PostgresURL(t)
+	}
+	for name, dbURL := range urls {
+		t.Run(name, func(t *testing.T) { tusResumeAfterRestart(t, dbURL) })
+	}
+}
+
+func tusResumeAfterRestart(t *testing.T, dbURL string) {
 	bucket := "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "media"))
 	open := func() *models.DB {
 		db, err := models.Open(context.Background(), models.DBConfig{URL: dbURL})
@@ -435,101 +450,105 @@ func TestTusResumeAfterRestartAndOnAnotherInstance(t *testing.T) {
 // TestTusExpiredUploadsReconciled: an upload past its expiry cannot be resumed or completed, and
 // the reconciler removes it with its parts.
 func TestTusExpiredUploadsReconciled(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	c := newTus(t, srv)
-	resp, body := c.create(20, tusMetadata("filename", "late.txt"), []byte("0123456789"))
-	mustStatus(t, resp, body, http.StatusCreated)
-	loc := resp.Header.Get("Location")
-	id := loc[strings.LastIndex(loc, "/")+1:]
-	ctx := context.Background()
-	if _, err := srv.DB.NewUpdate().Model((*models.ResumableUpload)(nil)).Set("expires_at = ?", models.Now().Add(-time.Minute)).Where("id = ?", id).Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	resp, body = c.patch(loc, 10, []byte("ABCDEFGHIJ"), nil)
-	mustStatus(t, resp, body, http.StatusNotFound)
-	if len(partKeys(t, srv)) != 1 {
-		t.Fatalf("parts before reconciling: %v", partKeys(t, srv))
-	}
-	rep, err := srv.Media.Reconcile(ctx, media.ReconcileOptions{Grace: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.ExpiredUploads != 1 {
-		t.Fatalf("ExpiredUploads = %d", rep.ExpiredUploads)
-	}
-	if k := partKeys(t, srv); len(k) != 0 {
-		t.Fatalf("parts left after reconciling: %v", k)
-	}
-	n, err := srv.DB.NewSelect().Model((*models.ResumableUpload)(nil)).Where("id = ?", id).Count(ctx)
-	if err != nil || n != 0 {
-		t.Fatalf("row left: %d %v", n, err)
-	}
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		srv := veiltest.NewServer(t, db, nil)
+		c := newTus(t, srv)
+		resp, body := c.create(20, tusMetadata("filename", "late.txt"), []byte("0123456789"))
+		mustStatus(t, resp, body, http.StatusCreated)
+		loc := resp.Header.Get("Location")
+		id := loc[strings.LastIndex(loc, "/")+1:]
+		ctx := context.Background()
+		if _, err := srv.DB.NewUpdate().Model((*models.ResumableUpload)(nil)).Set("expires_at = ?", models.Now().Add(-time.Minute)).Where("id = ?", id).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		resp, body = c.patch(loc, 10, []byte("ABCDEFGHIJ"), nil)
+		mustStatus(t, resp, body, http.StatusNotFound)
+		if len(partKeys(t, srv)) != 1 {
+			t.Fatalf("parts before reconciling: %v", partKeys(t, srv))
+		}
+		rep, err := srv.Media.Reconcile(ctx, media.ReconcileOptions{Grace: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.ExpiredUploads != 1 {
+			t.Fatalf("ExpiredUploads = %d", rep.ExpiredUploads)
+		}
+		if k := partKeys(t, srv); len(k) != 0 {
+			t.Fatalf("parts left after reconciling: %v", k)
+		}
+		n, err := srv.DB.NewSelect().Model((*models.ResumableUpload)(nil)).Where("id = ?", id).Count(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("row left: %d %v", n, err)
+		}
+	})
 }
 
 // TestTusUploadProgress follows an upload from a second client with the uploadProgress
 // subscription: the upload as it is, each recorded PATCH, and the completion, then the end of the
 // stream. Someone else cannot follow it.
 func TestTusUploadProgress(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), nil)
-	c := newTus(t, srv)
-	txt := bytes.Repeat([]byte("followed from another tab\n"), 400)
-	resp, body := c.create(len(txt), tusMetadata("filename", "follow.txt", "filetype", "text/plain"), txt[:1000])
-	mustStatus(t, resp, body, http.StatusCreated)
-	loc := resp.Header.Get("Location")
-	id := loc[strings.LastIndex(loc, "/")+1:]
-	const q = `subscription($id: ID!) { uploadProgress(id: $id) { state offset received item { id } } }`
-	type progress struct {
-		UploadProgress struct {
-			State            string
-			Offset, Received float64
-			Item             *struct{ ID string }
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		srv := veiltest.NewServer(t, db, nil)
+		c := newTus(t, srv)
+		txt := bytes.Repeat([]byte("followed from another tab\n"), 400)
+		resp, body := c.create(len(txt), tusMetadata("filename", "follow.txt", "filetype", "text/plain"), txt[:1000])
+		mustStatus(t, resp, body, http.StatusCreated)
+		loc := resp.Header.Get("Location")
+		id := loc[strings.LastIndex(loc, "/")+1:]
+		const q = `subscription($id: ID!) { uploadProgress(id: $id) { state offset received item { id } } }`
+		type progress struct {
+			UploadProgress struct {
+				State            string
+				Offset, Received float64
+				Item             *struct{ ID string }
+			}
 		}
-	}
-	s := subscribeSSE(t, srv, srv.Token, q, map[string]any{"id": id})
-	defer s.Close()
-	next := func() progress {
-		t.Helper()
-		r := s.nextResult(t)
-		if len(r.Errors) > 0 {
-			t.Fatalf("uploadProgress errors: %+v", r.Errors)
+		s := subscribeSSE(t, srv, srv.Token, q, map[string]any{"id": id})
+		defer s.Close()
+		next := func() progress {
+			t.Helper()
+			r := s.nextResult(t)
+			if len(r.Errors) > 0 {
+				t.Fatalf("uploadProgress errors: %+v", r.Errors)
+			}
+			var p progress
+			if err := json.Unmarshal(r.Data, &p); err != nil {
+				t.Fatal(err)
+			}
+			return p
 		}
-		var p progress
-		if err := json.Unmarshal(r.Data, &p); err != nil {
+		if p := next(); p.UploadProgress.State != "RECEIVING" || p.UploadProgress.Offset != 1000 {
+			t.Fatalf("first value: %+v", p)
+		}
+		resp, body = c.patch(loc, 1000, txt[1000:5000], nil)
+		mustStatus(t, resp, body, http.StatusNoContent)
+		p := next()
+		for p.UploadProgress.Offset == 1000 && p.UploadProgress.Received < 5000 { // bytes seen arriving
+			p = next()
+		}
+		if p.UploadProgress.Offset != 5000 || p.UploadProgress.Received != 5000 {
+			t.Fatalf("after a PATCH: %+v", p)
+		}
+		resp, body = c.patch(loc, 5000, txt[5000:], nil)
+		mustStatus(t, resp, body, http.StatusNoContent)
+		p = next()
+		for p.UploadProgress.State == "RECEIVING" { // the offset may be seen before the completion
+			p = next()
+		}
+		if p.UploadProgress.State != "COMPLETED" || p.UploadProgress.Item == nil || p.UploadProgress.Item.ID != resp.Header.Get(server.HeaderUploadResult) {
+			t.Fatalf("last value: %+v", p)
+		}
+		s.end(t)
+
+		ctx := auth.WithViewer(context.Background(), auth.System)
+		other, err := srv.Auth.CreateAdmin(ctx, "Other", "other@test.invalid", "other")
+		if err != nil {
 			t.Fatal(err)
 		}
-		return p
-	}
-	if p := next(); p.UploadProgress.State != "RECEIVING" || p.UploadProgress.Offset != 1000 {
-		t.Fatalf("first value: %+v", p)
-	}
-	resp, body = c.patch(loc, 1000, txt[1000:5000], nil)
-	mustStatus(t, resp, body, http.StatusNoContent)
-	p := next()
-	for p.UploadProgress.Offset == 1000 && p.UploadProgress.Received < 5000 { // bytes seen arriving
-		p = next()
-	}
-	if p.UploadProgress.Offset != 5000 || p.UploadProgress.Received != 5000 {
-		t.Fatalf("after a PATCH: %+v", p)
-	}
-	resp, body = c.patch(loc, 5000, txt[5000:], nil)
-	mustStatus(t, resp, body, http.StatusNoContent)
-	p = next()
-	for p.UploadProgress.State == "RECEIVING" { // the offset may be seen before the completion
-		p = next()
-	}
-	if p.UploadProgress.State != "COMPLETED" || p.UploadProgress.Item == nil || p.UploadProgress.Item.ID != resp.Header.Get(server.HeaderUploadResult) {
-		t.Fatalf("last value: %+v", p)
-	}
-	s.end(t)
-
-	ctx := auth.WithViewer(context.Background(), auth.System)
-	other, err := srv.Auth.CreateAdmin(ctx, "Other", "other@test.invalid", "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := subscribeSSE(t, srv, other, q, map[string]any{"id": id})
-	defer o.Close()
-	if r := o.nextResult(t); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "NOT_FOUND" {
-		t.Fatalf("someone else's uploadProgress: %+v", r)
-	}
+		o := subscribeSSE(t, srv, other, q, map[string]any{"id": id})
+		defer o.Close()
+		if r := o.nextResult(t); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "NOT_FOUND" {
+			t.Fatalf("someone else's uploadProgress: %+v", r)
+		}
+	})
 }
