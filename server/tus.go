@@ -48,6 +48,7 @@ type tusRequest struct {
 	checksum *media.Checksum // Upload-Checksum of the request's body
 	expires  time.Time       // Upload-Expires of the upload, when known and unfinished
 	itemID   string          // what the upload became, once completed
+	method   string          // the request's method, after X-HTTP-Method-Override
 }
 
 type tusRequestKey struct{}
@@ -137,7 +138,7 @@ func (s *Server) tusHandler() http.Handler {
 				return
 			}
 		}
-		req := &tusRequest{}
+		req := &tusRequest{method: method}
 		if c := r.Header.Get("Upload-Checksum"); c != "" {
 			alg, sum, ok := strings.Cut(strings.TrimSpace(c), " ")
 			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sum))
@@ -271,6 +272,14 @@ func (u *tusUpload) GetInfo(ctx context.Context) (tusd.FileInfo, error) {
 		return tusd.FileInfo{}, tusErr(ctx, u.store.log, err)
 	}
 	req := tusRequestFrom(ctx)
+	if up.State == models.ResumableReceiving && up.Offset == up.Size && (req.method == http.MethodHead || req.method == http.MethodPatch) {
+		// Every byte is in but the completion failed (the storage or the database was down):
+		// tusd calls the store no more for such an upload, so the client's next HEAD or PATCH
+		// (tusd holds the upload's lock for both) completes it.
+		if up, err = u.store.media.CompleteResumable(ctx, u.id); err != nil {
+			return tusd.FileInfo{}, tusErr(ctx, u.store.log, err)
+		}
+	}
 	req.set(func(r *tusRequest) {
 		if up.State == models.ResumableCompleted {
 			r.itemID = up.ItemID

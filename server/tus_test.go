@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
 	"github.com/veil-media/veil/server"
+	"github.com/veil-media/veil/storage"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -551,4 +554,67 @@ func TestTusUploadProgress(t *testing.T) {
 			t.Fatalf("someone else's uploadProgress: %+v", r)
 		}
 	})
+}
+
+// TestTusCompletionRetriedAfterStorageFailure: when the bucket refuses the final object as the
+// last PATCH completes an upload, the upload keeps its bytes (503, not a refusal) and the client's
+// next HEAD — once the bucket is back — completes it, with the item's id in Upload-Result.
+func TestTusCompletionRetriedAfterStorageFailure(t *testing.T) {
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		var faults *veiltest.FaultyBucket
+		srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{WrapStore: func(s *storage.Store) *storage.Store {
+			st, f := veiltest.NewFaultyStore(s)
+			faults = f
+			return st
+		}})
+		c := newTus(t, srv)
+		pdf := corpusFile(t, "documents/shared-mime-info-spec.pdf")
+		resp, body := c.create(len(pdf), tusMetadata("filename", "spec.pdf"), nil)
+		mustStatus(t, resp, body, http.StatusCreated)
+		loc := resp.Header.Get("Location")
+
+		faults.FailWrites(&os.PathError{Op: "write", Path: "x.tmp", Err: syscall.ENOSPC}, 0,
+			func(key string) bool { return strings.HasPrefix(key, "documents/") })
+		resp, body = c.patch(loc, 0, pdf, nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Upload-Result") != "" {
+			t.Fatalf("final PATCH with the bucket full: %d %v %s", resp.StatusCode, resp.Header, body)
+		}
+		var up struct {
+			Upload struct {
+				State  string
+				Offset int
+			}
+		}
+		srv.GraphQL(`query($id: ID!) { upload(id: $id) { state offset } }`, map[string]any{"id": path.Base(loc)}).Decode(t, &up)
+		if up.Upload.State != "RECEIVING" || up.Upload.Offset != len(pdf) {
+			t.Fatalf("after the failed completion: %+v, want RECEIVING with %d bytes (kept)", up.Upload, len(pdf))
+		}
+		// Still failing: a HEAD retries and fails again, keeping everything.
+		if resp, _ := c.do(http.MethodHead, loc, nil, nil); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("HEAD with the bucket still full: %d", resp.StatusCode)
+		}
+
+		faults.FailWrites(nil, 0, nil)
+		resp, body = c.do(http.MethodHead, loc, nil, nil)
+		id := resp.Header.Get("Upload-Result")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(id, "doc_") {
+			t.Fatalf("HEAD once the bucket is back: %d %v %s", resp.StatusCode, resp.Header, body)
+		}
+		if got, _ := srv.Get(t, mustDocumentURL(t, srv, id), nil); got.StatusCode != http.StatusOK {
+			t.Fatalf("the completed document: %d", got.StatusCode)
+		}
+		if n := srv.RowCounts(t); n["documents"] != 1 {
+			t.Fatalf("rows: %v", n)
+		}
+	})
+}
+
+func mustDocumentURL(t *testing.T, srv *veiltest.Server, id string) string {
+	t.Helper()
+	var out struct{ Document struct{ URL string } }
+	srv.GraphQL(`query($id: ID!) { document(id: $id) { url } }`, map[string]any{"id": id}).Decode(t, &out)
+	if out.Document.URL == "" {
+		t.Fatalf("document %s has no URL", id)
+	}
+	return out.Document.URL
 }
