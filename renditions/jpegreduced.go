@@ -439,16 +439,20 @@ func scanEnd(data []byte, pos int) int {
 	return len(data)
 }
 
-// decodeReducedScan decodes one scan (header h, entropy data seg) into the components' stores.
-func decodeReducedScan(h, seg []byte, comps []reducedComp, dcT, acT *[4]reducedHuff, qtAvail, restartEvery, mbw, mbh, kStore int) error {
+// scanComponents reads the component selectors of a scan header h (SOS without its length): the
+// frame's components the scan codes, in scan order, each given its DC and AC table numbers. A
+// component the frame lacks, one whose quantisation table is missing (qtAvail, a bit per
+// table) or a table number over 3 is a syntax error. The spectral selection follows at
+// h[1+2*len(components)].
+func scanComponents(h []byte, comps []reducedComp, qtAvail int) ([]*reducedComp, error) {
 	if len(h) < 1 {
-		return errReducedSyntax
+		return nil, errReducedSyntax
 	}
 	ns := int(h[0])
 	if ns < 1 || ns > 4 || len(h) < 1+2*ns+3 {
-		return errReducedSyntax
+		return nil, errReducedSyntax
 	}
-	var sc []*reducedComp
+	sc := make([]*reducedComp, 0, ns)
 	for i := range ns {
 		id, tabs := int(h[1+2*i]), h[2+2*i]
 		var c *reducedComp
@@ -459,14 +463,24 @@ func decodeReducedScan(h, seg []byte, comps []reducedComp, dcT, acT *[4]reducedH
 			}
 		}
 		if c == nil || qtAvail&(1<<c.qt) == 0 {
-			return errReducedSyntax
+			return nil, errReducedSyntax
 		}
 		c.dcTab, c.acTab = int(tabs>>4), int(tabs&15)
 		if c.dcTab > 3 || c.acTab > 3 {
-			return errReducedSyntax
+			return nil, errReducedSyntax
 		}
 		sc = append(sc, c)
 	}
+	return sc, nil
+}
+
+// decodeReducedScan decodes one scan (header h, entropy data seg) into the components' stores.
+func decodeReducedScan(h, seg []byte, comps []reducedComp, dcT, acT *[4]reducedHuff, qtAvail, restartEvery, mbw, mbh, kStore int) error {
+	sc, err := scanComponents(h, comps, qtAvail)
+	if err != nil {
+		return err
+	}
+	ns := len(sc)
 	k := 1 + 2*ns
 	ss, se, ah, al := int(h[k]), int(h[k+1]), int(h[k+2]>>4), int(h[k+2]&15)
 	if ss > se || se > 63 || ah > 13 || al > 13 || (ss == 0 && se != 0) || (ss > 0 && ns != 1) {

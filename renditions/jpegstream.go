@@ -290,33 +290,17 @@ func (s *jpegStream) decode(denom int) (image.Image, error) {
 
 // scan decodes one baseline scan (header h) from the stream into the planes.
 func (s *jpegStream) scan(h []byte, denom int) error {
-	if len(h) < 1 {
-		return errReducedSyntax
+	sc, err := scanComponents(h, s.comps, s.qtAvail)
+	if err != nil {
+		return err
 	}
-	ns := int(h[0])
-	if ns < 1 || ns > 4 || len(h) < 1+2*ns+3 {
-		return errReducedSyntax
-	}
-	var sc []*reducedComp
-	for i := range ns {
-		id, tabs := int(h[1+2*i]), h[2+2*i]
-		var c *reducedComp
-		for j := range s.comps {
-			if s.comps[j].id == id {
-				c = &s.comps[j]
-				break
-			}
-		}
-		if c == nil || s.qtAvail&(1<<c.qt) == 0 {
-			return errReducedSyntax
-		}
-		c.dcTab, c.acTab = int(tabs>>4), int(tabs&15)
-		if c.dcTab > 3 || c.acTab > 3 || !s.dc[c.dcTab].ok || !s.ac[c.acTab].ok {
+	for _, c := range sc {
+		if !s.dc[c.dcTab].ok || !s.ac[c.acTab].ok {
 			return errReducedSyntax
 		}
 		c.dcPred = 0
-		sc = append(sc, c)
 	}
+	ns := len(sc)
 	k := 1 + 2*ns
 	if h[k] != 0 || h[k+1] != 63 || h[k+2] != 0 {
 		return errReducedSyntax
