@@ -3,14 +3,11 @@ package media_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,9 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
@@ -58,15 +52,14 @@ func raceDrivers(t *testing.T, fn func(t *testing.T, rig *raceRig)) {
 		})
 	})
 	t.Run("s3", func(t *testing.T) {
-		endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
-		if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+		if os.Getenv(veiltest.S3Env) == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 			t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see tools/s3-radosgw)")
 		}
 		// SQLite alone: the databases' side of every ordering runs with the folder driver above;
 		// here it is the bucket's (object ACLs) that differs, and each database doubles ~3 min.
 		t.Run("sqlite", func(t *testing.T) {
 			db := veiltest.SQLite(t)
-			storageURL, base := newS3Bucket(t, endpoint)
+			storageURL, base := veiltest.S3Bucket(t, "veil-race-")
 			// VEIL_STORAGE_ACL=s3-acl: the bucket must take per-object ACLs, or the start fails.
 			srv := veiltest.NewServer(t, db, &veiltest.ServerOptions{StorageURL: storageURL, StorageACL: "s3-acl", NoRetryLoop: true})
 			fn(t, newRaceRig(t, srv, func(key string) bool {
@@ -88,28 +81,6 @@ func eachDB(t *testing.T, fn func(t *testing.T, db *models.DB)) {
 		return
 	}
 	veiltest.EachDB(t, fn)
-}
-
-// newS3Bucket creates a bucket on endpoint and returns its storage URL and its anonymous base URL.
-func newS3Bucket(t *testing.T, endpoint string) (string, string) {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	bucket := "veil-race-" + hex.EncodeToString(b[:])
-	q := url.Values{"endpoint": {endpoint}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
-	storageURL := "s3://" + bucket + "?" + q.Encode()
-	store, err := storage.Open(context.Background(), storage.Config{URL: storageURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	var client *s3.Client
-	if !store.Bucket.As(&client) {
-		t.Fatal("not an s3 bucket")
-	}
-	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
-	return storageURL, strings.TrimSuffix(endpoint, "/") + "/" + bucket + "/"
 }
 
 func newRaceRig(t *testing.T, srv *veiltest.Server, public func(string) bool) *raceRig {

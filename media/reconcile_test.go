@@ -34,12 +34,11 @@ func reconcileDrivers(t *testing.T, fn func(t *testing.T, srv *veiltest.Server))
 		})
 	})
 	t.Run("s3", func(t *testing.T) {
-		endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
-		if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+		if os.Getenv(veiltest.S3Env) == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 			t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see tools/s3-radosgw)")
 		}
 		veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
-			storageURL, _ := newS3Bucket(t, endpoint)
+			storageURL, _ := veiltest.S3Bucket(t, "veil-reconcile-")
 			fn(t, veiltest.NewServer(t, db, &veiltest.ServerOptions{StorageURL: storageURL}))
 		})
 	})

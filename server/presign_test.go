@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -18,12 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
-	"github.com/veil-media/veil/storage"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -488,38 +483,11 @@ func TestStagedPutTampering(t *testing.T) {
 	})
 }
 
-// s3StorageURL creates a new bucket on the S3 server named by VEIL_TEST_S3_ENDPOINT (radosgw, see
-// tools/s3-radosgw and .ci/run) and returns its gocloud URL, or skips.
-func s3StorageURL(t *testing.T) string {
-	t.Helper()
-	endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
-	if endpoint == "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" {
-		t.Skip("VEIL_TEST_S3_ENDPOINT and AWS credentials are not set (see tools/s3-radosgw)")
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	bucket := "veil-presign-" + hex.EncodeToString(b[:])
-	q := url.Values{"endpoint": {endpoint}, "use_path_style": {"true"}, "region": {"us-east-1"}, "disable_https": {"true"}}
-	u := "s3://" + bucket + "?" + q.Encode()
-	store, err := storage.Open(context.Background(), storage.Config{URL: u})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	var client *s3.Client
-	if !store.Bucket.As(&client) {
-		t.Fatal("not an s3 bucket")
-	}
-	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
-	return u
-}
-
 // TestPresignedUploadS3: on S3 the URL is the bucket's own presigned PUT (the bytes never pass
 // through Veil on the way in); the content type and length are signed, so S3 refuses others.
 func TestPresignedUploadS3(t *testing.T) {
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{StorageURL: s3StorageURL(t)})
+	storageURL, _ := veiltest.S3Bucket(t, "veil-presign-")
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{StorageURL: storageURL})
 	endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
 	jpg := readCorpus(t, "orientation/upright.jpg")
 	pdf := readCorpus(t, "documents/shared-mime-info-spec.pdf")
