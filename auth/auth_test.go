@@ -190,10 +190,10 @@ func newPolicyWorld(t *testing.T, db *models.DB) *policyWorld {
 			now := models.Now()
 			st := models.PrivacyState{Privacy: pr, PrivacyLastChanged: now}
 			sum := fmt.Sprintf("%064x", n)
-			img := &models.Image{ID: "img_" + ulid.Make().String(), CollectionID: col, Title: "t", Filename: "f.png", StorageKey: "k" + sum, ContentType: "image/png",
-				Size: 1, SHA256: sum, Width: 1, Height: 1, CreatedAt: now, UpdatedAt: now, PrivacyState: st}
-			doc := &models.Document{ID: "doc_" + ulid.Make().String(), CollectionID: col, Title: "t", Filename: "f.txt", StorageKey: "d" + sum, ContentType: "text/plain",
-				Size: 1, SHA256: sum, CreatedAt: now, UpdatedAt: now, PrivacyState: st}
+			img := &models.Image{MediaFields: models.MediaFields{ID: "img_" + ulid.Make().String(), CollectionID: col, Title: "t", Filename: "f.png",
+				StorageKey: "k" + sum, ContentType: "image/png", Size: 1, SHA256: sum, CreatedAt: now, UpdatedAt: now, PrivacyState: st}, Width: 1, Height: 1}
+			doc := &models.Document{MediaFields: models.MediaFields{ID: "doc_" + ulid.Make().String(), CollectionID: col, Title: "t", Filename: "f.txt",
+				StorageKey: "d" + sum, ContentType: "text/plain", Size: 1, SHA256: sum, CreatedAt: now, UpdatedAt: now, PrivacyState: st}}
 			if _, err := db.NewInsert().Model(img).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -135,18 +135,19 @@ func (s *Service) directFor(st models.PrivacyState, key string) string {
 // OriginalURL is the URL GraphQL hands out for an image: direct when public and up to date, else
 // the permission-checked serve view (path relative to the public base).
 func (s *Service) OriginalURL(img *models.Image) string {
-	if u := s.directFor(img.PrivacyState, img.StorageKey); u != "" {
-		return u
-	}
-	return "/media/originals/" + img.ID + "/" + url.PathEscape(img.Filename)
+	return s.fileURL("/media/originals/", &img.MediaFields)
 }
 
 // DocumentURL is OriginalURL for documents.
 func (s *Service) DocumentURL(doc *models.Document) string {
-	if u := s.directFor(doc.PrivacyState, doc.StorageKey); u != "" {
+	return s.fileURL("/media/documents/", &doc.MediaFields)
+}
+
+func (s *Service) fileURL(view string, m *models.MediaFields) string {
+	if u := s.directFor(m.PrivacyState, m.StorageKey); u != "" {
 		return u
 	}
-	return "/media/documents/" + doc.ID + "/" + url.PathEscape(doc.Filename)
+	return view + m.ID + "/" + url.PathEscape(m.Filename)
 }
 
 // unreadable returns, in id order, the ids among ids (images and documents) that name no item or
@@ -248,41 +249,34 @@ func (s *Service) OpenOriginal(ctx context.Context, id, filename string) (*Objec
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeServe(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
-		return nil, err
-	}
-	if filename != img.Filename {
-		return nil, fmt.Errorf("media: image %s has another filename: %w", id, ErrNotFound)
-	}
-	if u := s.directFor(img.PrivacyState, img.StorageKey); u != "" {
-		return &Object{Redirect: u, Privacy: img.Privacy}, nil
-	}
-	return s.open(ctx, img.StorageKey, img.ContentType, img.Size, img.SHA256, img.UpdatedAt, img.Filename, img.Privacy)
+	return s.openFile(ctx, &img.MediaFields, "image", filename)
 }
 
 // OpenDocument checks access to a document and opens its file; filename must be the document's
 // own (the serve URL carries it), else ErrNotFound.
 func (s *Service) OpenDocument(ctx context.Context, id, filename string) (*Object, error) {
-	doc, err := s.document(ctx, id)
+	doc, err := loadRow[*models.Document](ctx, s, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeServe(ctx, doc.ID, doc.CollectionID, doc.PrivacyState); err != nil {
-		return nil, err
-	}
-	if filename != doc.Filename {
-		return nil, fmt.Errorf("media: document %s has another filename: %w", id, ErrNotFound)
-	}
-	if u := s.directFor(doc.PrivacyState, doc.StorageKey); u != "" {
-		return &Object{Redirect: u, Privacy: doc.Privacy}, nil
-	}
-	return s.open(ctx, doc.StorageKey, doc.ContentType, doc.Size, doc.SHA256, doc.UpdatedAt, doc.Filename, doc.Privacy)
+	return s.openFile(ctx, &doc.MediaFields, "document", filename)
 }
 
-func (s *Service) open(ctx context.Context, key, contentType string, size int64, sum string, mod time.Time, filename string, p models.Privacy) (*Object, error) {
-	r, _, err := s.store.Open(ctx, key)
+// openFile is OpenOriginal and OpenDocument once the row is loaded: the serve check, the filename
+// check, then a redirect to the direct URL or the opened file.
+func (s *Service) openFile(ctx context.Context, m *models.MediaFields, kind, filename string) (*Object, error) {
+	if err := s.authorizeServe(ctx, m.ID, m.CollectionID, m.PrivacyState); err != nil {
+		return nil, err
+	}
+	if filename != m.Filename {
+		return nil, fmt.Errorf("media: %s %s has another filename: %w", kind, m.ID, ErrNotFound)
+	}
+	if u := s.directFor(m.PrivacyState, m.StorageKey); u != "" {
+		return &Object{Redirect: u, Privacy: m.Privacy}, nil
+	}
+	r, _, err := s.store.Open(ctx, m.StorageKey)
 	if err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
-	return &Object{Body: r, ContentType: contentType, Size: size, SHA256: sum, ModTime: mod, Filename: filename, Privacy: p}, nil
+	return &Object{Body: r, ContentType: m.ContentType, Size: m.Size, SHA256: m.SHA256, ModTime: m.UpdatedAt, Filename: m.Filename, Privacy: m.Privacy}, nil
 }

@@ -71,7 +71,7 @@ func (s *Service) servedImage(ctx context.Context, id string) (*models.Image, er
 	if img, ok := s.cache.get(id); ok {
 		return img, nil
 	}
-	img, err := s.image(ctx, id)
+	img, err := loadRow[*models.Image](ctx, s, id)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/veil-media/veil/auth"
+	"github.com/veil-media/veil/models"
 )
 
 // enqueueEager asks for the eager renditions of a new image without blocking the upload; when
@@ -46,7 +47,7 @@ func (s *Service) RunEager(ctx context.Context, workers int) {
 }
 
 func (s *Service) makeEager(ctx context.Context, id string) {
-	img, err := s.image(ctx, id)
+	img, err := loadRow[*models.Image](ctx, s, id)
 	if err != nil {
 		return // deleted meanwhile
 	}

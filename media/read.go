@@ -165,62 +165,67 @@ func (s *Service) count(ctx context.Context, model any, f Filter) (int, error) {
 
 // Image returns the image with id if the viewer may see it, else ErrNotFound.
 func (s *Service) Image(ctx context.Context, id string) (*models.Image, error) {
-	img, err := s.image(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if PreviewOnly(ctx) {
-		if err := s.authorizeDraftRead(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
-			return nil, err
-		}
-		return img, nil
-	}
-	if err := s.Authorize(ctx, ActionRead, img.CollectionID, img.PrivacyState); err != nil {
-		return nil, err
-	}
-	return img, nil
+	return readRow[*models.Image](ctx, s, id)
 }
 
 // Document returns the document with id if the viewer may see it, else ErrNotFound.
 func (s *Service) Document(ctx context.Context, id string) (*models.Document, error) {
-	doc, err := s.document(ctx, id)
+	return readRow[*models.Document](ctx, s, id)
+}
+
+// readRow is Image and Document: the row if the viewer may read it (a preview token: if its draft
+// references it), else ErrNotFound.
+func readRow[T models.MediaRow](ctx context.Context, s *Service, id string) (T, error) {
+	row, err := loadRow[T](ctx, s, id)
 	if err != nil {
-		return nil, err
+		return row, err
 	}
+	m := row.Media()
 	if PreviewOnly(ctx) {
-		if err := s.authorizeDraftRead(ctx, doc.ID, doc.CollectionID, doc.PrivacyState); err != nil {
-			return nil, err
-		}
-		return doc, nil
+		err = s.authorizeDraftRead(ctx, m.ID, m.CollectionID, m.PrivacyState)
+	} else {
+		err = s.Authorize(ctx, ActionRead, m.CollectionID, m.PrivacyState)
 	}
-	if err := s.Authorize(ctx, ActionRead, doc.CollectionID, doc.PrivacyState); err != nil {
-		return nil, err
+	if err != nil {
+		var none T
+		return none, err
 	}
-	return doc, nil
+	return row, nil
 }
 
-// image loads an image without an access check.
-func (s *Service) image(ctx context.Context, id string) (*models.Image, error) {
-	if err := parseIDOf("id", id, KindImage); err != nil {
-		return nil, err
+// loadRow loads the image or document with id without an access check.
+func loadRow[T models.MediaRow](ctx context.Context, s *Service, id string) (T, error) {
+	var none T
+	kind := rowKind[T]()
+	if err := parseIDOf("id", id, kind); err != nil {
+		return none, err
 	}
-	img := new(models.Image)
-	if err := s.db.NewSelect().Model(img).Where("id = ?", id).Scan(ctx); err != nil {
-		return nil, notFound(err, "image", id)
+	row := newRow[T]()
+	if err := s.db.NewSelect().Model(row).Where("id = ?", id).Scan(ctx); err != nil {
+		return none, notFound(err, kindName(kind), id)
 	}
-	return img, nil
+	return row, nil
 }
 
-// document loads a document without an access check.
-func (s *Service) document(ctx context.Context, id string) (*models.Document, error) {
-	if err := parseIDOf("id", id, KindDocument); err != nil {
-		return nil, err
+// newRow returns a new, empty *models.Image or *models.Document.
+func newRow[T models.MediaRow]() T {
+	var row T
+	switch p := any(&row).(type) {
+	case **models.Image:
+		*p = new(models.Image)
+	case **models.Document:
+		*p = new(models.Document)
 	}
-	doc := new(models.Document)
-	if err := s.db.NewSelect().Model(doc).Where("id = ?", id).Scan(ctx); err != nil {
-		return nil, notFound(err, "document", id)
+	return row
+}
+
+// rowKind is the id kind of T's rows.
+func rowKind[T models.MediaRow]() Kind {
+	var row T
+	if _, ok := any(row).(*models.Image); ok {
+		return KindImage
 	}
-	return doc, nil
+	return KindDocument
 }
 
 func notFound(err error, kind, id string) error {
@@ -233,11 +238,7 @@ func notFound(err error, kind, id string) error {
 // ImagesByID loads images for a batch of ids in one query, in the order of ids; a missing id
 // yields a nil entry. It is the batch function behind the per-request image loader.
 func (s *Service) ImagesByID(ctx context.Context, ids []string) ([]*models.Image, error) {
-	var rows []*models.Image
-	if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("media: load images: %w", err)
-	}
-	return inOrder(ids, rows, func(i *models.Image) string { return i.ID }), nil
+	return rowsByID[*models.Image](ctx, s, ids)
 }
 
 // CollectionsByID loads collections for a batch of ids in one query, in the order of ids; an id
@@ -310,11 +311,16 @@ func inOrder[T any](ids []string, rows []T, key func(T) string) []T {
 
 // DocumentsByID loads documents for a batch of ids in one query, in the order of ids.
 func (s *Service) DocumentsByID(ctx context.Context, ids []string) ([]*models.Document, error) {
-	var rows []*models.Document
+	return rowsByID[*models.Document](ctx, s, ids)
+}
+
+// rowsByID is ImagesByID and DocumentsByID.
+func rowsByID[T models.MediaRow](ctx context.Context, s *Service, ids []string) ([]T, error) {
+	var rows []T
 	if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("media: load documents: %w", err)
+		return nil, fmt.Errorf("media: load %ss: %w", kindName(rowKind[T]()), err)
 	}
-	return inOrder(ids, rows, func(d *models.Document) string { return d.ID }), nil
+	return inOrder(ids, rows, func(row T) string { return row.Media().ID }), nil
 }
 
 // Visible returns item when the viewer may see it, else nil (for lists of references).

@@ -41,104 +41,111 @@ type UpdateDocumentInput struct {
 
 // UpdateImage applies in to the image and returns it as stored.
 func (s *Service) UpdateImage(ctx context.Context, in UpdateImageInput) (*models.Image, error) {
-	if err := parseIDOf("id", in.ID, KindImage); err != nil {
-		return nil, err
-	}
-	tags, err := s.prepareCommon(ctx, in.Title, in.Tags, in.CollectionID)
-	if err != nil {
-		return nil, err
-	}
 	alt := in.Alt
-	if alt.Set {
-		if alt.Value, err = cleanText("alt", alt.Value, maxAlt); err != nil {
-			return nil, err
+	shared := sharedUpdate{ID: in.ID, Title: in.Title, Tags: in.Tags, CollectionID: in.CollectionID}
+	check := func() (err error) {
+		if alt.Set {
+			alt.Value, err = cleanText("alt", alt.Value, maxAlt)
 		}
+		return err
 	}
-	img := new(models.Image)
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := s.forUpdate(tx.NewSelect().Model(img).Where("id = ?", in.ID)).Scan(ctx); err != nil {
-			return notFound(err, "image", in.ID)
-		}
-		if err := s.Authorize(ctx, ActionChange, img.CollectionID, img.PrivacyState); err != nil {
-			return err
-		}
-		if in.Title.Set {
-			img.Title = in.Title.Value
-		}
+	return updateRow(ctx, s, shared, check, func(img *models.Image) (afterWrite, error) {
 		if alt.Set {
 			img.Alt = alt.Value
-		}
-		if in.CollectionID.Set {
-			img.CollectionID = in.CollectionID.Value
 		}
 		oldFocal := focalOf(img)
 		if in.FocalPoint.Set {
 			if fp := in.FocalPoint.Value; fp != nil {
 				if err := validateFocal(*fp); err != nil {
-					return err
+					return nil, err
 				}
 				img.FocalX, img.FocalY, img.FocalWidth, img.FocalHeight = &fp.X, &fp.Y, &fp.Width, &fp.Height
 			} else {
 				img.FocalX, img.FocalY, img.FocalWidth, img.FocalHeight = nil, nil, nil, nil
 			}
 		}
-		img.UpdatedAt = models.Now()
-		if _, err := tx.NewUpdate().Model(img).WherePK().Exec(ctx); err != nil {
-			return s.updateErr(err, "image")
+		if sameFocal(oldFocal, focalOf(img)) {
+			return nil, nil
 		}
-		if newFocal := focalOf(img); !sameFocal(oldFocal, newFocal) {
-			if err := s.dropFocalRenditions(ctx, tx, img.ID); err != nil {
-				return err
-			}
-		}
-		if err := replaceTags(ctx, tx, img.ID, in.Tags.Set, tags); err != nil {
-			return err
-		}
-		return s.recordMedia(ctx, tx, events.MediaUpdated, img.ID, img.CollectionID, img.Privacy)
+		return func(ctx context.Context, tx bun.Tx) error { return s.dropFocalRenditions(ctx, tx, img.ID) }, nil
 	})
-	s.cache.drop(in.ID)
-	if err != nil {
-		return nil, err
-	}
-	return img, nil
 }
 
 // UpdateDocument applies in to the document and returns it as stored.
 func (s *Service) UpdateDocument(ctx context.Context, in UpdateDocumentInput) (*models.Document, error) {
-	if err := parseIDOf("id", in.ID, KindDocument); err != nil {
-		return nil, err
+	shared := sharedUpdate{ID: in.ID, Title: in.Title, Tags: in.Tags, CollectionID: in.CollectionID}
+	return updateRow(ctx, s, shared, nil, func(*models.Document) (afterWrite, error) { return nil, nil })
+}
+
+// sharedUpdate is the part of an update that images and documents share.
+type sharedUpdate struct {
+	ID           string
+	Title        Optional[string]
+	Tags         Optional[[]string]
+	CollectionID Optional[string]
+}
+
+// afterWrite is a step of an update that runs in its transaction once the row is written (nil for
+// none): file deletions go there, so a refused write deletes nothing.
+type afterWrite func(ctx context.Context, tx bun.Tx) error
+
+// updateRow is the update of an image or a document. The shared fields are validated, then check
+// (the kind's own validation before any row is read; may be nil); under the row's lock the viewer's
+// CHANGE is checked, the shared fields are set and apply sets the kind's own; the row and its tags
+// are written, apply's afterWrite runs, and the change is recorded — all in one transaction.
+func updateRow[T models.MediaRow](ctx context.Context, s *Service, in sharedUpdate, check func() error, apply func(T) (afterWrite, error)) (T, error) {
+	var none T
+	kind := rowKind[T]()
+	if err := parseIDOf("id", in.ID, kind); err != nil {
+		return none, err
 	}
 	tags, err := s.prepareCommon(ctx, in.Title, in.Tags, in.CollectionID)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	doc := new(models.Document)
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := s.forUpdate(tx.NewSelect().Model(doc).Where("id = ?", in.ID)).Scan(ctx); err != nil {
-			return notFound(err, "document", in.ID)
+	if check != nil {
+		if err := check(); err != nil {
+			return none, err
 		}
-		if err := s.Authorize(ctx, ActionChange, doc.CollectionID, doc.PrivacyState); err != nil {
+	}
+	row := newRow[T]()
+	m := row.Media()
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.forUpdate(tx.NewSelect().Model(row).Where("id = ?", in.ID)).Scan(ctx); err != nil {
+			return notFound(err, kindName(kind), in.ID)
+		}
+		if err := s.Authorize(ctx, ActionChange, m.CollectionID, m.PrivacyState); err != nil {
 			return err
 		}
 		if in.Title.Set {
-			doc.Title = in.Title.Value
+			m.Title = in.Title.Value
 		}
 		if in.CollectionID.Set {
-			doc.CollectionID = in.CollectionID.Value
+			m.CollectionID = in.CollectionID.Value
 		}
-		doc.UpdatedAt = models.Now()
-		if _, err := tx.NewUpdate().Model(doc).WherePK().Exec(ctx); err != nil {
-			return s.updateErr(err, "document")
-		}
-		if err := replaceTags(ctx, tx, doc.ID, in.Tags.Set, tags); err != nil {
+		after, err := apply(row)
+		if err != nil {
 			return err
 		}
-		return s.recordMedia(ctx, tx, events.MediaUpdated, doc.ID, doc.CollectionID, doc.Privacy)
+		m.UpdatedAt = models.Now()
+		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
+			return s.updateErr(err, kindName(kind))
+		}
+		if after != nil {
+			if err := after(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if err := replaceTags(ctx, tx, m.ID, in.Tags.Set, tags); err != nil {
+			return err
+		}
+		return s.recordMedia(ctx, tx, events.MediaUpdated, m.ID, m.CollectionID, m.Privacy)
 	})
+	s.cache.drop(in.ID)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	return doc, nil
+	return row, nil
 }
 
 // prepareCommon validates the fields images and documents share, normalising title and collection
@@ -188,63 +195,32 @@ func replaceTags(ctx context.Context, tx bun.Tx, id string, set bool, tags []str
 // in a transaction that commits only after the files are gone, so a storage failure leaves the
 // image intact (and reports STORAGE_UNAVAILABLE) rather than leaving files without rows.
 func (s *Service) DeleteImage(ctx context.Context, id string, force bool) error {
-	if err := parseIDOf("id", id, KindImage); err != nil {
-		return err
-	}
-	defer s.cache.drop(id)
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		img := new(models.Image)
-		if err := s.forUpdate(tx.NewSelect().Model(img).Where("id = ?", id)).Scan(ctx); err != nil {
-			return notFound(err, "image", id)
-		}
-		if err := s.Authorize(ctx, ActionDelete, img.CollectionID, img.PrivacyState); err != nil && !takingBack(ctx) {
-			return err
-		}
-		if err := s.refuseIfLive(ctx, id, force); err != nil {
-			return err
-		}
-		if _, err := tx.NewDelete().Model((*models.Reference)(nil)).Where("media_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("media: delete references: %w", err)
-		}
-		var rendKeys []string
-		if err := tx.NewSelect().Model((*models.Rendition)(nil)).Column("storage_key").Where("image_id = ?", id).Scan(ctx, &rendKeys); err != nil {
-			return fmt.Errorf("media: delete image: %w", err)
-		}
-		for _, m := range []any{(*models.Rendition)(nil), (*models.MediaTag)(nil), (*models.PermissionSync)(nil)} {
-			col := "media_id"
-			if _, ok := m.(*models.Rendition); ok {
-				col = "image_id"
-			}
-			if _, err := tx.NewDelete().Model(m).Where("? = ?", bun.Ident(col), id).Exec(ctx); err != nil {
-				return fmt.Errorf("media: delete image: %w", err)
-			}
-		}
-		if _, err := tx.NewDelete().Model(img).WherePK().Exec(ctx); err != nil {
-			return fmt.Errorf("media: delete image: %w", err)
-		}
-		if err := s.recordMedia(ctx, tx, events.MediaDeleted, img.ID, img.CollectionID, img.Privacy); err != nil {
-			return err
-		}
-		for _, k := range rendKeys {
-			if err := s.store.Delete(ctx, k); err != nil {
-				return err
-			}
-		}
-		return s.store.Delete(ctx, img.StorageKey)
-	})
+	return deleteRow[*models.Image](ctx, s, id, force)
 }
 
 // DeleteDocument removes a document, its tags and its file (see DeleteImage for the ordering).
 func (s *Service) DeleteDocument(ctx context.Context, id string, force bool) error {
-	if err := parseIDOf("id", id, KindDocument); err != nil {
+	return deleteRow[*models.Document](ctx, s, id, force)
+}
+
+// deleteRow is DeleteImage and DeleteDocument: under the row's lock, DELETE is checked (unless an
+// upload is being taken back) and live use refused unless forced; references, renditions (images),
+// tags, permission-sync state and the row go, the deletion is recorded, and the files are deleted
+// last, inside the transaction.
+func deleteRow[T models.MediaRow](ctx context.Context, s *Service, id string, force bool) error {
+	kind := rowKind[T]()
+	if err := parseIDOf("id", id, kind); err != nil {
 		return err
 	}
+	defer s.cache.drop(id)
+	fail := func(err error) error { return fmt.Errorf("media: delete %s: %w", kindName(kind), err) }
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		doc := new(models.Document)
-		if err := s.forUpdate(tx.NewSelect().Model(doc).Where("id = ?", id)).Scan(ctx); err != nil {
-			return notFound(err, "document", id)
+		row := newRow[T]()
+		m := row.Media()
+		if err := s.forUpdate(tx.NewSelect().Model(row).Where("id = ?", id)).Scan(ctx); err != nil {
+			return notFound(err, kindName(kind), id)
 		}
-		if err := s.Authorize(ctx, ActionDelete, doc.CollectionID, doc.PrivacyState); err != nil && !takingBack(ctx) {
+		if err := s.Authorize(ctx, ActionDelete, m.CollectionID, m.PrivacyState); err != nil && !takingBack(ctx) {
 			return err
 		}
 		if err := s.refuseIfLive(ctx, id, force); err != nil {
@@ -253,19 +229,32 @@ func (s *Service) DeleteDocument(ctx context.Context, id string, force bool) err
 		if _, err := tx.NewDelete().Model((*models.Reference)(nil)).Where("media_id = ?", id).Exec(ctx); err != nil {
 			return fmt.Errorf("media: delete references: %w", err)
 		}
-		if _, err := tx.NewDelete().Model((*models.MediaTag)(nil)).Where("media_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("media: delete document: %w", err)
+		var keys []string
+		if kind == KindImage {
+			if err := tx.NewSelect().Model((*models.Rendition)(nil)).Column("storage_key").Where("image_id = ?", id).Scan(ctx, &keys); err != nil {
+				return fail(err)
+			}
+			if _, err := tx.NewDelete().Model((*models.Rendition)(nil)).Where("image_id = ?", id).Exec(ctx); err != nil {
+				return fail(err)
+			}
 		}
-		if _, err := tx.NewDelete().Model((*models.PermissionSync)(nil)).Where("media_id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("media: delete document: %w", err)
+		for _, dependent := range []any{(*models.MediaTag)(nil), (*models.PermissionSync)(nil)} {
+			if _, err := tx.NewDelete().Model(dependent).Where("media_id = ?", id).Exec(ctx); err != nil {
+				return fail(err)
+			}
 		}
-		if _, err := tx.NewDelete().Model(doc).WherePK().Exec(ctx); err != nil {
-			return fmt.Errorf("media: delete document: %w", err)
+		if _, err := tx.NewDelete().Model(row).WherePK().Exec(ctx); err != nil {
+			return fail(err)
 		}
-		if err := s.recordMedia(ctx, tx, events.MediaDeleted, doc.ID, doc.CollectionID, doc.Privacy); err != nil {
+		if err := s.recordMedia(ctx, tx, events.MediaDeleted, m.ID, m.CollectionID, m.Privacy); err != nil {
 			return err
 		}
-		return s.store.Delete(ctx, doc.StorageKey)
+		for _, k := range append(keys, m.StorageKey) {
+			if err := s.store.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

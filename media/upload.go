@@ -170,17 +170,19 @@ func (s *Service) uploadImage(ctx context.Context, in UploadImageInput, chk *sta
 	permsSet := s.setNewFile(ctx, key, models.Private)
 	now := models.Now()
 	img := &models.Image{
-		ID: id, CollectionID: collectionID, Title: title, Alt: alt,
-		Filename: in.File.Filename, StorageKey: key, ContentType: info.Format.MIMEType(),
-		Size: size, SHA256: sum,
-		Width: info.Width, Height: info.Height,
-		CreatedAt: now, UpdatedAt: now,
-		PrivacyState: privateState(now, permsSet),
+		MediaFields: models.MediaFields{
+			ID: id, CollectionID: collectionID, Title: title,
+			Filename: in.File.Filename, StorageKey: key, ContentType: info.Format.MIMEType(),
+			Size: size, SHA256: sum,
+			CreatedAt: now, UpdatedAt: now,
+			PrivacyState: privateState(now, permsSet),
+		},
+		Alt: alt, Width: info.Width, Height: info.Height,
 	}
 	if fp := in.FocalPoint; fp != nil {
 		img.FocalX, img.FocalY, img.FocalWidth, img.FocalHeight = &fp.X, &fp.Y, &fp.Width, &fp.Height
 	}
-	if err := s.insertMedia(ctx, img, img.ID, img.CollectionID, img.SHA256, key, tags, "image", chk.inTx()); err != nil {
+	if err := insertMedia(ctx, s, img, tags, chk.inTx()); err != nil {
 		s.abandonUpload(ctx, key)
 		return nil, err
 	}
@@ -246,14 +248,14 @@ func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, ch
 	s.hook("upload.insert", id)
 	permsSet := s.setNewFile(ctx, key, models.Private)
 	now := models.Now()
-	doc := &models.Document{
+	doc := &models.Document{MediaFields: models.MediaFields{
 		ID: id, CollectionID: collectionID, Title: title,
 		Filename: in.File.Filename, StorageKey: key, ContentType: dt.mime,
 		Size: size, SHA256: sum,
 		CreatedAt: now, UpdatedAt: now,
 		PrivacyState: privateState(now, permsSet),
-	}
-	if err := s.insertMedia(ctx, doc, doc.ID, doc.CollectionID, doc.SHA256, key, tags, "document", chk.inTx()); err != nil {
+	}}
+	if err := insertMedia(ctx, s, doc, tags, chk.inTx()); err != nil {
 		s.abandonUpload(ctx, key)
 		return nil, err
 	}
@@ -343,15 +345,12 @@ var errReclaimed = errors.New("the upload took longer than VEIL_RECONCILE_GRACE 
 // insertMedia inserts an image or document row with its tags in one transaction that also ends
 // the upload's pending record, translating a duplicate (same sha256 in the same collection) into
 // a *DuplicateError. extra, when set, runs last in the same transaction.
-func (s *Service) insertMedia(ctx context.Context, row any, id, collectionID, sum, key string, tags []string, kind string, extra func(ctx context.Context, tx bun.Tx, mediaID string) error) error {
+func insertMedia[T models.MediaRow](ctx context.Context, s *Service, row T, tags []string, extra func(ctx context.Context, tx bun.Tx, mediaID string) error) error {
+	m, kind := row.Media(), kindName(rowKind[T]())
+	id, collectionID, key := m.ID, m.CollectionID, m.StorageKey
 	dup := func() error {
 		var existing string
-		q := s.db.NewSelect().Column("id").Where("collection_id = ? AND sha256 = ?", collectionID, sum).Limit(1)
-		if kind == "image" {
-			q = q.Model((*models.Image)(nil))
-		} else {
-			q = q.Model((*models.Document)(nil))
-		}
+		q := s.db.NewSelect().Model((T)(nil)).Column("id").Where("collection_id = ? AND sha256 = ?", collectionID, m.SHA256).Limit(1)
 		if err := q.Scan(context.WithoutCancel(ctx), &existing); err != nil {
 			return fmt.Errorf("media: look up duplicate: %w", err)
 		}

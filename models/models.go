@@ -50,30 +50,48 @@ func (p PrivacyState) PermissionsOutdated() bool {
 // the same rule.
 const PermissionsOutdatedSQL = "(file_permissions_last_set IS NULL OR file_permissions_last_set < privacy_last_changed)"
 
-// Image is an uploaded image. Width and Height are of the upright image (after EXIF orientation).
-// The focal point, when set, is its centre and size in upright source pixels.
-type Image struct {
-	bun.BaseModel `bun:"table:images"`
-
+// MediaFields are the columns every media item has. Image and Document embed them, so the
+// operations that are the same for both kinds (read, update, delete) are written once over
+// MediaRow.
+type MediaFields struct {
 	ID           string    `bun:"id,pk"`
 	CollectionID string    `bun:"collection_id,notnull"`
 	Title        string    `bun:"title,notnull"`
-	Alt          string    `bun:"alt,notnull"`
 	Filename     string    `bun:"filename,notnull"`
 	StorageKey   string    `bun:"storage_key,notnull"`
 	ContentType  string    `bun:"content_type,notnull"`
 	Size         int64     `bun:"size,notnull"`
 	SHA256       string    `bun:"sha256,notnull"`
-	Width        int       `bun:"width,notnull"`
-	Height       int       `bun:"height,notnull"`
-	FocalX       *int      `bun:"focal_x"`
-	FocalY       *int      `bun:"focal_y"`
-	FocalWidth   *int      `bun:"focal_width"`
-	FocalHeight  *int      `bun:"focal_height"`
 	UploadedBy   *string   `bun:"uploaded_by"`
 	CreatedAt    time.Time `bun:"created_at,notnull"`
 	UpdatedAt    time.Time `bun:"updated_at,notnull"`
 	PrivacyState
+}
+
+// Media returns the fields every media item has, for code shared by images and documents.
+func (m *MediaFields) Media() *MediaFields { return m }
+
+// MediaRow is a row of either media table: *Image or *Document. Generic code over it reads and
+// sets the shared fields through Media().
+type MediaRow interface {
+	*Image | *Document
+	MediaItem
+	Media() *MediaFields
+}
+
+// Image is an uploaded image. Width and Height are of the upright image (after EXIF orientation).
+// The focal point, when set, is its centre and size in upright source pixels.
+type Image struct {
+	bun.BaseModel `bun:"table:images"`
+
+	MediaFields
+	Alt         string `bun:"alt,notnull"`
+	Width       int    `bun:"width,notnull"`
+	Height      int    `bun:"height,notnull"`
+	FocalX      *int   `bun:"focal_x"`
+	FocalY      *int   `bun:"focal_y"`
+	FocalWidth  *int   `bun:"focal_width"`
+	FocalHeight *int   `bun:"focal_height"`
 }
 
 // FocalPoint is the important part of an image: its centre and size in upright source pixels.
@@ -93,18 +111,7 @@ func (i *Image) FocalPoint() *FocalPoint {
 type Document struct {
 	bun.BaseModel `bun:"table:documents"`
 
-	ID           string    `bun:"id,pk"`
-	CollectionID string    `bun:"collection_id,notnull"`
-	Title        string    `bun:"title,notnull"`
-	Filename     string    `bun:"filename,notnull"`
-	StorageKey   string    `bun:"storage_key,notnull"`
-	ContentType  string    `bun:"content_type,notnull"`
-	Size         int64     `bun:"size,notnull"`
-	SHA256       string    `bun:"sha256,notnull"`
-	UploadedBy   *string   `bun:"uploaded_by"`
-	CreatedAt    time.Time `bun:"created_at,notnull"`
-	UpdatedAt    time.Time `bun:"updated_at,notnull"`
-	PrivacyState
+	MediaFields
 }
 
 // MediaTag attaches one tag to one image or document (MediaID carries the kind in its prefix).
@@ -150,11 +157,8 @@ type MediaItem interface {
 // GlobalID returns the collection's id.
 func (c *Collection) GlobalID() string { return c.ID }
 
-// GlobalID returns the image's id.
-func (i *Image) GlobalID() string { return i.ID }
-
-// GlobalID returns the document's id.
-func (d *Document) GlobalID() string { return d.ID }
+// GlobalID returns the media item's id.
+func (m *MediaFields) GlobalID() string { return m.ID }
 
 func (*Image) isMedia()    {}
 func (*Document) isMedia() {}
