@@ -79,17 +79,14 @@ func (r *Resolver) imagePage(ctx context.Context, first *int, after *string, f m
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.ImageConnection{Nodes: page.Items, Filter: f, Edges: make([]*model.ImageEdge, len(page.Items))}
-	ids, cols := make([]string, len(page.Items)), make([]string, len(page.Items))
-	for i, img := range page.Items {
-		ids[i], cols[i] = img.ID, img.CollectionID
-		conn.Edges[i] = &model.ImageEdge{Cursor: media.Cursor(img.ID), Node: img}
+	nodes := r.imageNodes(ctx, fieldImageLoads(ctx, true), page.Items)
+	conn := &model.ImageConnection{Nodes: nodes, Filter: f, Edges: make([]*model.ImageEdge, len(nodes))}
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+		conn.Edges[i] = &model.ImageEdge{Cursor: media.Cursor(n.ID), Node: n}
 	}
-	r.loaders(ctx).SetPage(ids, cols)
 	conn.PageInfo = pageInfo(ids, media.Page[string]{HasNextPage: page.HasNextPage, HasPrevious: page.HasPrevious})
-	if conn.Nodes == nil {
-		conn.Nodes = []*models.Image{}
-	}
 	return conn, nil
 }
 

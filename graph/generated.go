@@ -479,17 +479,11 @@ type GroupResolver interface {
 	Grants(ctx context.Context, obj *models.Group) ([]*models.Grant, error)
 }
 type ImageResolver interface {
-	URL(ctx context.Context, obj *models.Image) (string, error)
+	Usage(ctx context.Context, obj *model.Image) ([]*media.Usage, error)
+	CanDelete(ctx context.Context, obj *model.Image) (bool, error)
 
-	Collection(ctx context.Context, obj *models.Image) (*models.Collection, error)
-	Tags(ctx context.Context, obj *models.Image) ([]string, error)
-
-	Usage(ctx context.Context, obj *models.Image) ([]*media.Usage, error)
-	CanDelete(ctx context.Context, obj *models.Image) (bool, error)
-
-	Rendition(ctx context.Context, obj *models.Image, spec string) (*media.RenditionInfo, error)
-	Renditions(ctx context.Context, obj *models.Image, specs []string) ([]*media.RenditionInfo, error)
-	Srcset(ctx context.Context, obj *models.Image, specs []string) (string, error)
+	Renditions(ctx context.Context, obj *model.Image, specs []string) ([]*media.RenditionInfo, error)
+	Srcset(ctx context.Context, obj *model.Image, specs []string) (string, error)
 }
 type ImageConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.ImageConnection) (int, error)
@@ -505,11 +499,11 @@ type MutationResolver interface {
 	CreateToken(ctx context.Context, input model.CreateTokenInput) (*model.CreatedToken, error)
 	RevokeToken(ctx context.Context, id string) (*models.Token, error)
 	CreatePreviewToken(ctx context.Context, contentID string, ttlSeconds int) (*model.PreviewToken, error)
-	UploadImage(ctx context.Context, input model.UploadImageInput) (*models.Image, error)
+	UploadImage(ctx context.Context, input model.UploadImageInput) (*model.Image, error)
 	UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*models.Document, error)
 	CreateUpload(ctx context.Context, input model.CreateUploadInput) (*media.PresignedUpload, error)
 	CompleteUpload(ctx context.Context, id string, input *model.CompleteUploadInput) (models.MediaItem, error)
-	UpdateImage(ctx context.Context, input model.UpdateImageInput) (*models.Image, error)
+	UpdateImage(ctx context.Context, input model.UpdateImageInput) (*model.Image, error)
 	UpdateDocument(ctx context.Context, input model.UpdateDocumentInput) (*models.Document, error)
 	DeleteImage(ctx context.Context, id string, force *bool) (*model.DeletePayload, error)
 	DeleteDocument(ctx context.Context, id string, force *bool) (*model.DeletePayload, error)
@@ -536,7 +530,7 @@ type QueryResolver interface {
 	Groups(ctx context.Context) ([]*models.Group, error)
 	Tokens(ctx context.Context, userID *string) ([]*models.Token, error)
 	Node(ctx context.Context, id string) (models.Node, error)
-	Image(ctx context.Context, id string) (*models.Image, error)
+	Image(ctx context.Context, id string) (*model.Image, error)
 	Document(ctx context.Context, id string) (*models.Document, error)
 	Upload(ctx context.Context, id string) (*models.ResumableUpload, error)
 	Images(ctx context.Context, first *int, after *string, filter *model.MediaFilter) (*model.ImageConnection, error)
@@ -7623,7 +7617,7 @@ func (ec *executionContext) fieldContext_Group_createdAt(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Group", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
-func (ec *executionContext) _Image_id(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_id(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7646,7 +7640,7 @@ func (ec *executionContext) fieldContext_Image_id(_ context.Context, field graph
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
-func (ec *executionContext) _Image_title(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_title(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7669,7 +7663,7 @@ func (ec *executionContext) fieldContext_Image_title(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_alt(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_alt(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7692,7 +7686,7 @@ func (ec *executionContext) fieldContext_Image_alt(_ context.Context, field grap
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_filename(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_filename(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7715,7 +7709,7 @@ func (ec *executionContext) fieldContext_Image_filename(_ context.Context, field
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_url(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_url(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7724,7 +7718,7 @@ func (ec *executionContext) _Image_url(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_Image_url(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Image().URL(ctx, obj)
+			return obj.URL(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -7735,10 +7729,10 @@ func (ec *executionContext) _Image_url(ctx context.Context, field graphql.Collec
 	)
 }
 func (ec *executionContext) fieldContext_Image_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Image", field, true, true, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Image", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_fileSize(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_fileSize(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7761,7 +7755,7 @@ func (ec *executionContext) fieldContext_Image_fileSize(_ context.Context, field
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type Int64 does not have child fields"))
 }
 
-func (ec *executionContext) _Image_contentType(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_contentType(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7784,7 +7778,7 @@ func (ec *executionContext) fieldContext_Image_contentType(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_sha256(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_sha256(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7807,7 +7801,7 @@ func (ec *executionContext) fieldContext_Image_sha256(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_width(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_width(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7830,7 +7824,7 @@ func (ec *executionContext) fieldContext_Image_width(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
-func (ec *executionContext) _Image_height(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_height(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7853,7 +7847,7 @@ func (ec *executionContext) fieldContext_Image_height(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
-func (ec *executionContext) _Image_focalPoint(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_focalPoint(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7885,7 +7879,7 @@ func (ec *executionContext) fieldContext_Image_focalPoint(_ context.Context, fie
 	return fc, nil
 }
 
-func (ec *executionContext) _Image_collection(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_collection(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7894,7 +7888,7 @@ func (ec *executionContext) _Image_collection(ctx context.Context, field graphql
 			return ec.fieldContext_Image_collection(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Image().Collection(ctx, obj)
+			return obj.Collection()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Collection) graphql.Marshaler {
@@ -7909,7 +7903,7 @@ func (ec *executionContext) fieldContext_Image_collection(_ context.Context, fie
 		Object:     "Image",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Collection(ctx, field)
 		},
@@ -7917,7 +7911,7 @@ func (ec *executionContext) fieldContext_Image_collection(_ context.Context, fie
 	return fc, nil
 }
 
-func (ec *executionContext) _Image_tags(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_tags(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7926,7 +7920,7 @@ func (ec *executionContext) _Image_tags(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_Image_tags(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Image().Tags(ctx, obj)
+			return obj.Tags()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -7937,10 +7931,10 @@ func (ec *executionContext) _Image_tags(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Image_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Image", field, true, true, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Image", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Image_privacy(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_privacy(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7963,7 +7957,7 @@ func (ec *executionContext) fieldContext_Image_privacy(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type Privacy does not have child fields"))
 }
 
-func (ec *executionContext) _Image_filePermissionsOutdated(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_filePermissionsOutdated(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7986,7 +7980,7 @@ func (ec *executionContext) fieldContext_Image_filePermissionsOutdated(_ context
 	return graphql.NewScalarFieldContext("Image", field, true, false, errors.New("field of type Boolean does not have child fields"))
 }
 
-func (ec *executionContext) _Image_usage(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_usage(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8018,7 +8012,7 @@ func (ec *executionContext) fieldContext_Image_usage(_ context.Context, field gr
 	return fc, nil
 }
 
-func (ec *executionContext) _Image_canDelete(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_canDelete(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8041,7 +8035,7 @@ func (ec *executionContext) fieldContext_Image_canDelete(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Image", field, true, true, errors.New("field of type Boolean does not have child fields"))
 }
 
-func (ec *executionContext) _Image_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8064,7 +8058,7 @@ func (ec *executionContext) fieldContext_Image_createdAt(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
-func (ec *executionContext) _Image_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8087,7 +8081,7 @@ func (ec *executionContext) fieldContext_Image_updatedAt(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Image", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
-func (ec *executionContext) _Image_rendition(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_rendition(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8097,7 +8091,7 @@ func (ec *executionContext) _Image_rendition(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Image().Rendition(ctx, obj, fc.Args["spec"].(string))
+			return obj.Rendition(fc.Args["spec"].(string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *media.RenditionInfo) graphql.Marshaler {
@@ -8112,7 +8106,7 @@ func (ec *executionContext) fieldContext_Image_rendition(ctx context.Context, fi
 		Object:     "Image",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Rendition(ctx, field)
 		},
@@ -8131,7 +8125,7 @@ func (ec *executionContext) fieldContext_Image_rendition(ctx context.Context, fi
 	return fc, nil
 }
 
-func (ec *executionContext) _Image_renditions(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_renditions(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8175,7 +8169,7 @@ func (ec *executionContext) fieldContext_Image_renditions(ctx context.Context, f
 	return fc, nil
 }
 
-func (ec *executionContext) _Image_srcset(ctx context.Context, field graphql.CollectedField, obj *models.Image) (ret graphql.Marshaler) {
+func (ec *executionContext) _Image_srcset(ctx context.Context, field graphql.CollectedField, obj *model.Image) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8263,8 +8257,8 @@ func (ec *executionContext) _ImageConnection_nodes(ctx context.Context, field gr
 			return obj.Nodes, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*models.Image) graphql.Marshaler {
-			return ec.marshalNImage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImageᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Image) graphql.Marshaler {
+			return ec.marshalNImage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImageᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8373,8 +8367,8 @@ func (ec *executionContext) _ImageEdge_node(ctx context.Context, field graphql.C
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Image) graphql.Marshaler {
-			return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Image) graphql.Marshaler {
+			return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8846,8 +8840,8 @@ func (ec *executionContext) _Mutation_uploadImage(ctx context.Context, field gra
 			return ec.Resolvers.Mutation().UploadImage(ctx, fc.Args["input"].(model.UploadImageInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Image) graphql.Marshaler {
-			return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Image) graphql.Marshaler {
+			return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9022,8 +9016,8 @@ func (ec *executionContext) _Mutation_updateImage(ctx context.Context, field gra
 			return ec.Resolvers.Mutation().UpdateImage(ctx, fc.Args["input"].(model.UpdateImageInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Image) graphql.Marshaler {
-			return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Image) graphql.Marshaler {
+			return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10878,8 +10872,8 @@ func (ec *executionContext) _Query_image(ctx context.Context, field graphql.Coll
 			return ec.Resolvers.Query().Image(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Image) graphql.Marshaler {
-			return ec.marshalOImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Image) graphql.Marshaler {
+			return ec.marshalOImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx, selections, v)
 		},
 		true,
 		false,
@@ -14831,7 +14825,9 @@ func (ec *executionContext) _Media(ctx context.Context, sel ast.SelectionSet, ob
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
-	case *models.Image:
+	case model.Image:
+		return ec._Image(ctx, sel, &obj)
+	case *model.Image:
 		if obj == nil {
 			return graphql.Null
 		}
@@ -14854,7 +14850,9 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
-	case *models.Image:
+	case model.Image:
+		return ec._Image(ctx, sel, &obj)
+	case *model.Image:
 		if obj == nil {
 			return graphql.Null
 		}
@@ -16336,7 +16334,7 @@ func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, ob
 
 var imageImplementors = []string{"Image", "Node", "Media"}
 
-func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, obj *models.Image) graphql.Marshaler {
+func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, obj *model.Image) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, imageImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -16367,43 +16365,10 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "url":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Image_url(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Image_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "fileSize":
 			out.Values[i] = ec._Image_fileSize(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16435,81 +16400,15 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "collection":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Image_collection(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Image_collection(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "tags":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Image_tags(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Image_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "privacy":
 			out.Values[i] = ec._Image_privacy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16607,43 +16506,10 @@ func (ec *executionContext) _Image(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rendition":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Image_rendition(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Image_rendition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "renditions":
 			field := field
 
@@ -19773,11 +19639,11 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 	return ret
 }
 
-func (ec *executionContext) marshalNImage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImageᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Image) graphql.Marshaler {
+func (ec *executionContext) marshalNImage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Image) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx, sel, v[i])
+		return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -19789,7 +19655,7 @@ func (ec *executionContext) marshalNImage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋve
 	return ret
 }
 
-func (ec *executionContext) marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx context.Context, sel ast.SelectionSet, v *models.Image) graphql.Marshaler {
+func (ec *executionContext) marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx context.Context, sel ast.SelectionSet, v *model.Image) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
@@ -20661,7 +20527,7 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalOImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐImage(ctx context.Context, sel ast.SelectionSet, v *models.Image) graphql.Marshaler {
+func (ec *executionContext) marshalOImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx context.Context, sel ast.SelectionSet, v *model.Image) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

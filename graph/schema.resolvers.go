@@ -98,43 +98,19 @@ func (r *groupResolver) Grants(ctx context.Context, obj *models.Group) ([]*model
 	return r.loaders(ctx).Grants.Load(ctx, obj.ID)
 }
 
-// URL is the resolver for the url field.
-func (r *imageResolver) URL(ctx context.Context, obj *models.Image) (string, error) {
-	return r.URLs.Absolute(r.Media.OriginalURL(obj)), nil
-}
-
-// Collection is the resolver for the collection field.
-func (r *imageResolver) Collection(ctx context.Context, obj *models.Image) (*models.Collection, error) {
-	return r.loaders(ctx).LoadCollection(ctx, obj.ID, obj.CollectionID)
-}
-
-// Tags is the resolver for the tags field.
-func (r *imageResolver) Tags(ctx context.Context, obj *models.Image) ([]string, error) {
-	return r.loaders(ctx).LoadTags(ctx, obj.ID)
-}
-
 // Usage is the resolver for the usage field.
-func (r *imageResolver) Usage(ctx context.Context, obj *models.Image) ([]*media.Usage, error) {
+func (r *imageResolver) Usage(ctx context.Context, obj *model.Image) ([]*media.Usage, error) {
 	return r.loaders(ctx).Usage.Load(ctx, obj.ID)
 }
 
 // CanDelete is the resolver for the canDelete field.
-func (r *imageResolver) CanDelete(ctx context.Context, obj *models.Image) (bool, error) {
+func (r *imageResolver) CanDelete(ctx context.Context, obj *model.Image) (bool, error) {
 	return r.Media.CanDelete(ctx, obj.ID, obj.CollectionID, obj.PrivacyState), nil
 }
 
-// Rendition is the resolver for the rendition field.
-func (r *imageResolver) Rendition(ctx context.Context, obj *models.Image, spec string) (*media.RenditionInfo, error) {
-	info, err := r.Media.Rendition(obj, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &info, nil
-}
-
 // Renditions is the resolver for the renditions field.
-func (r *imageResolver) Renditions(ctx context.Context, obj *models.Image, specs []string) ([]*media.RenditionInfo, error) {
-	infos, err := r.Media.Renditions(obj, specs)
+func (r *imageResolver) Renditions(ctx context.Context, obj *model.Image, specs []string) ([]*media.RenditionInfo, error) {
+	infos, err := r.Media.Renditions(obj.Image, specs)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +122,8 @@ func (r *imageResolver) Renditions(ctx context.Context, obj *models.Image, specs
 }
 
 // Srcset is the resolver for the srcset field.
-func (r *imageResolver) Srcset(ctx context.Context, obj *models.Image, specs []string) (string, error) {
-	infos, err := r.Media.Renditions(obj, specs)
+func (r *imageResolver) Srcset(ctx context.Context, obj *model.Image, specs []string) (string, error) {
+	infos, err := r.Media.Renditions(obj.Image, specs)
 	if err != nil {
 		return "", err
 	}
@@ -233,7 +209,7 @@ func (r *mutationResolver) CreatePreviewToken(ctx context.Context, contentID str
 }
 
 // UploadImage is the resolver for the uploadImage field.
-func (r *mutationResolver) UploadImage(ctx context.Context, input model.UploadImageInput) (*models.Image, error) {
+func (r *mutationResolver) UploadImage(ctx context.Context, input model.UploadImageInput) (*model.Image, error) {
 	if err := r.Media.AuthorizeUpload(ctx, deref(input.CollectionID)); err != nil {
 		return nil, err // before the file is read (or spooled, when its part comes late)
 	}
@@ -248,7 +224,8 @@ func (r *mutationResolver) UploadImage(ctx context.Context, input model.UploadIm
 	if fp := input.FocalPoint; fp != nil {
 		in.FocalPoint = &media.FocalPoint{X: fp.X, Y: fp.Y, Width: fp.Width, Height: fp.Height}
 	}
-	return r.Media.UploadImage(ctx, in)
+	img, err := r.Media.UploadImage(ctx, in)
+	return r.imageNode(ctx, img), err
 }
 
 // UploadDocument is the resolver for the uploadDocument field.
@@ -287,11 +264,12 @@ func (r *mutationResolver) CompleteUpload(ctx context.Context, id string, input 
 			in.FocalPoint = &media.FocalPoint{X: fp.X, Y: fp.Y, Width: fp.Width, Height: fp.Height}
 		}
 	}
-	return r.Media.CompleteUpload(ctx, id, in)
+	item, err := r.Media.CompleteUpload(ctx, id, in)
+	return mediaNode(ctx, r.Resolver, item, err)
 }
 
 // UpdateImage is the resolver for the updateImage field.
-func (r *mutationResolver) UpdateImage(ctx context.Context, input model.UpdateImageInput) (*models.Image, error) {
+func (r *mutationResolver) UpdateImage(ctx context.Context, input model.UpdateImageInput) (*model.Image, error) {
 	in := media.UpdateImageInput{
 		ID: input.ID, Title: optString(input.Title), Alt: optString(input.Alt),
 		Tags: optSlice(input.Tags), CollectionID: optString(input.CollectionID),
@@ -302,7 +280,8 @@ func (r *mutationResolver) UpdateImage(ctx context.Context, input model.UpdateIm
 			in.FocalPoint.Value = &media.FocalPoint{X: fp.X, Y: fp.Y, Width: fp.Width, Height: fp.Height}
 		}
 	}
-	return r.Media.UpdateImage(ctx, in)
+	img, err := r.Media.UpdateImage(ctx, in)
+	return r.imageNode(ctx, img), err
 }
 
 // UpdateDocument is the resolver for the updateDocument field.
@@ -406,7 +385,8 @@ func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, 
 
 // Media is the resolver for the media field.
 func (r *outdatedFilePermissionResolver) Media(ctx context.Context, obj *media.OutdatedItem) (models.MediaItem, error) {
-	return r.loaders(ctx).media(ctx, obj.MediaID)
+	item, err := r.loaders(ctx).media(ctx, obj.MediaID)
+	return mediaNode(ctx, r.Resolver, item, err)
 }
 
 // Syncing is the resolver for the syncing field.
@@ -453,7 +433,11 @@ func (r *queryResolver) Node(ctx context.Context, id string) (models.Node, error
 	}
 	switch kind {
 	case media.KindImage:
-		return r.Media.Image(ctx, id)
+		img, err := r.Media.Image(ctx, id)
+		if img == nil || err != nil {
+			return nil, err
+		}
+		return r.imageNode(ctx, img), nil
 	case media.KindDocument:
 		return r.Media.Document(ctx, id)
 	case media.KindCollection:
@@ -465,8 +449,9 @@ func (r *queryResolver) Node(ctx context.Context, id string) (models.Node, error
 }
 
 // Image is the resolver for the image field.
-func (r *queryResolver) Image(ctx context.Context, id string) (*models.Image, error) {
-	return r.Media.Image(ctx, id)
+func (r *queryResolver) Image(ctx context.Context, id string) (*model.Image, error) {
+	img, err := r.Media.Image(ctx, id)
+	return r.imageNode(ctx, img), err
 }
 
 // Document is the resolver for the document field.
@@ -593,7 +578,8 @@ func (r *queryResolver) WebhookDeliveries(ctx context.Context, webhookID string,
 
 // Media is the resolver for the media field.
 func (r *referenceResolver) Media(ctx context.Context, obj *models.Reference) (models.MediaItem, error) {
-	return r.loaders(ctx).media(ctx, obj.MediaID)
+	item, err := r.loaders(ctx).media(ctx, obj.MediaID)
+	return mediaNode(ctx, r.Resolver, item, err)
 }
 
 // URL is the resolver for the url field.
@@ -617,7 +603,11 @@ func (r *resumableUploadResolver) Item(ctx context.Context, obj *models.Resumabl
 	case obj.ItemID == "":
 		return nil, nil
 	case media.KindOfID(obj.ItemID) == media.KindImage:
-		return r.Media.Image(ctx, obj.ItemID)
+		img, err := r.Media.Image(ctx, obj.ItemID)
+		if img == nil || err != nil {
+			return nil, err
+		}
+		return r.imageNode(ctx, img), nil
 	default:
 		return r.Media.Document(ctx, obj.ItemID)
 	}

@@ -10,7 +10,7 @@ import (
 // ImageConnection is a page of images.
 type ImageConnection struct {
 	Edges    []*ImageEdge
-	Nodes    []*models.Image
+	Nodes    []*Image
 	PageInfo *PageInfo
 	Filter   media.Filter
 }

@@ -190,8 +190,8 @@ type GrantInput struct {
 }
 
 type ImageEdge struct {
-	Cursor string        `json:"cursor"`
-	Node   *models.Image `json:"node"`
+	Cursor string `json:"cursor"`
+	Node   *Image `json:"node"`
 }
 
 type MediaFilter struct {
