@@ -46,7 +46,8 @@ type page struct {
 	tags, collections sync.Once
 }
 
-// SetPage records the items of one listed page.
+// SetPage records the items of one listed page of documents (images load their page's tags and
+// collections at once in Resolver.imageNodes, and need no priming).
 func (l *Loaders) SetPage(ids, collectionIDs []string) {
 	p := &page{ids: ids, collectionIDs: dedupe(collectionIDs)}
 	l.mu.Lock()
