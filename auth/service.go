@@ -231,10 +231,10 @@ func (s *Service) authenticateDB(ctx context.Context, id, secret string, now tim
 		Admin        bool   `bun:"is_admin"`
 		Active       bool   `bun:"active"`
 	}
-	err := s.db.NewSelect().Model(&row).
+	err := s.db.Select(ctx, s.db.NewSelect().Model(&row).
 		ColumnExpr("t.*, u.name AS user_name, u.is_admin, u.active").
 		Join("JOIN users AS u ON u.id = t.user_id").
-		Where("t.id = ?", id).Scan(ctx)
+		Where("t.id = ?", id))
 	// The same work and the same answer for an unknown id as for a wrong secret.
 	if errors.Is(err, sql.ErrNoRows) {
 		secretMatches(secret, make([]byte, 32))
@@ -282,9 +282,9 @@ func (s *Service) authenticateDB(ctx context.Context, id, secret string, now tim
 func (s *Service) loadViewer(ctx context.Context, userID, name string, admin bool) (*Viewer, error) {
 	v := &Viewer{UserID: userID, Name: name, Admin: admin, global: map[models.Permission]bool{}, collections: map[models.Permission][]string{}}
 	var grants []models.Grant
-	err := s.db.NewSelect().Model(&grants).
+	err := s.db.Select(ctx, s.db.NewSelect().Model(&grants).
 		Join("JOIN group_members AS m ON m.group_id = g.group_id").
-		Where("m.user_id = ?", userID).Scan(ctx)
+		Where("m.user_id = ?", userID))
 	if err != nil {
 		return nil, fmt.Errorf("auth: load grants: %w", err)
 	}

@@ -131,7 +131,7 @@ func listPage[T any](ctx context.Context, s *Service, model any, rows *[]T, f Fi
 	if after != "" {
 		q = q.Where("id < ?", after)
 	}
-	if err := q.Scan(ctx); err != nil {
+	if err := s.db.Select(ctx, q); err != nil {
 		return Page[T]{}, fmt.Errorf("media: list %T: %w", model, err)
 	}
 	page := Page[T]{Items: *rows, HasPrevious: after != ""}
@@ -156,8 +156,8 @@ func (s *Service) count(ctx context.Context, model any, f Filter) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := q.Count(ctx)
-	if err != nil {
+	var n int
+	if err := s.db.Select(ctx, q.ColumnExpr("count(*)"), &n); err != nil {
 		return 0, fmt.Errorf("media: count: %w", err)
 	}
 	return n, nil
@@ -201,7 +201,7 @@ func loadRow[T models.MediaRow](ctx context.Context, s *Service, id string) (T, 
 		return none, err
 	}
 	row := newRow[T]()
-	if err := s.db.NewSelect().Model(row).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := s.db.Select(ctx, s.db.NewSelect().Model(row).Where("id = ?", id)); err != nil {
 		return none, notFound(err, kindName(kind), id)
 	}
 	return row, nil
@@ -246,7 +246,7 @@ func (s *Service) ImagesByID(ctx context.Context, ids []string) ([]*models.Image
 func (s *Service) CollectionsByID(ctx context.Context, ids []string) ([]*models.Collection, error) {
 	var rows []*models.Collection
 	q := auth.ViewerFrom(ctx).CollectionFilter(s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)))
-	if err := q.Scan(ctx); err != nil {
+	if err := s.db.Select(ctx, q); err != nil {
 		return nil, fmt.Errorf("media: load collections: %w", err)
 	}
 	return inOrder(ids, rows, func(c *models.Collection) string { return c.ID }), nil
@@ -260,7 +260,7 @@ func (s *Service) CollectionsByID(ctx context.Context, ids []string) ([]*models.
 // Never call it with ids that did not come from such items.
 func (s *Service) CollectionsOfItems(ctx context.Context, ids []string) ([]*models.Collection, error) {
 	var rows []*models.Collection
-	if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := s.db.Select(ctx, s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids))); err != nil {
 		return nil, fmt.Errorf("media: load collections: %w", err)
 	}
 	return inOrder(ids, rows, func(c *models.Collection) string { return c.ID }), nil
@@ -270,7 +270,7 @@ func (s *Service) CollectionsOfItems(ctx context.Context, ids []string) ([]*mode
 // ids, each sorted alphabetically.
 func (s *Service) TagsByMediaID(ctx context.Context, ids []string) ([][]string, error) {
 	var rows []models.MediaTag
-	if err := s.db.NewSelect().Model(&rows).Where("media_id IN (?)", bun.In(ids)).OrderExpr("media_id, tag").Scan(ctx); err != nil {
+	if err := s.db.Select(ctx, s.db.NewSelect().Model(&rows).Where("media_id IN (?)", bun.In(ids)).OrderExpr("media_id, tag")); err != nil {
 		return nil, fmt.Errorf("media: load tags: %w", err)
 	}
 	out := groupInOrder(ids, rows, func(r models.MediaTag) (string, string) { return r.MediaID, r.Tag })
@@ -317,7 +317,7 @@ func (s *Service) DocumentsByID(ctx context.Context, ids []string) ([]*models.Do
 // rowsByID is ImagesByID and DocumentsByID.
 func rowsByID[T models.MediaRow](ctx context.Context, s *Service, ids []string) ([]T, error) {
 	var rows []T
-	if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := s.db.Select(ctx, s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids))); err != nil {
 		return nil, fmt.Errorf("media: load %ss: %w", kindName(rowKind[T]()), err)
 	}
 	return inOrder(ids, rows, func(row T) string { return row.Media().ID }), nil

@@ -123,6 +123,7 @@ func NewMemoryURL() string {
 type DB struct {
 	*bun.DB
 	Dialect Dialect
+	stmts   *stmtCache // Select's prepared statements; nil in a DB built by hand (no caching)
 }
 
 // Open opens the database named by cfg. For SQLite it creates the file's folder (with DirMode),
@@ -215,7 +216,7 @@ func Open(ctx context.Context, cfg DBConfig) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("models: connect to %s: %w", redactURL(cfg.URL), err)
 	}
-	return &DB{DB: db, Dialect: dialect}, nil
+	return &DB{DB: db, Dialect: dialect, stmts: newStmtCache()}, nil
 }
 
 type counterKey struct{}

@@ -1,0 +1,12 @@
+package models
+
+// PreparedTexts returns the texts of db's prepared statements (Select's cache).
+func PreparedTexts(db *DB) []string {
+	db.stmts.mu.Lock()
+	defer db.stmts.mu.Unlock()
+	out := make([]string, 0, len(db.stmts.m))
+	for k := range db.stmts.m {
+		out = append(out, k)
+	}
+	return out
+}
