@@ -6,9 +6,12 @@
 //
 // The SQL is printed at start from Veil's own models and the same bun expressions as package
 // media (ListImages, TagsByMediaID, CollectionsOfItems) for an admin viewer, with placeholders
-// where Veil inlines the page's ids; nothing is retyped.
+// for the page's ids; nothing is retyped. On Postgres ($n placeholders) the three statements are
+// prepared once per connection, as hand-written code on a driver with a statement cache would
+// run them; on SQLite they run as before, through database/sql with arguments.
 //
 //	go run ./bench/list-vs-handwritten -db sqlite:/path/veil.db -listen 127.0.0.1:18283
+//	go run ./bench/list-vs-handwritten -db 'postgres://user@host/db?sslmode=disable' …
 //
 // Environment: BASELINE_TOKEN, the bearer token the requests carry (compared, as Veil's
 // authentication would refuse any other); VEIL_SECRET, to sign rendition URLs as Veil does.
@@ -60,6 +63,7 @@ type baseline struct {
 	colsSQL func(n int) string
 	sqlByN  sync.Map // "tags/50" → SQL text
 	bunDB   *models.DB
+	stmts   sync.Map // SQL text → *sql.Stmt, on Postgres
 }
 
 func main() {
@@ -96,6 +100,9 @@ func (b *baseline) buildSQL() {
 		out := make([]bun.Safe, n)
 		for i := range out {
 			out[i] = "?"
+			if b.bunDB.Dialect == models.Postgres {
+				out[i] = bun.Safe(fmt.Sprintf("$%d", i+1))
+			}
 		}
 		return out
 	}
@@ -290,7 +297,7 @@ func (b *baseline) renditionURL(img *image) string {
 }
 
 func (b *baseline) page(ctx context.Context) ([]*image, bool, error) {
-	rows, err := b.db.QueryContext(ctx, b.pageSQL)
+	rows, err := b.query(ctx, b.pageSQL)
 	if err != nil {
 		return nil, false, err
 	}
@@ -361,6 +368,25 @@ func (b *baseline) page(ctx context.Context) ([]*image, bool, error) {
 	return out, false, nil
 }
 
+// query runs text with args: on Postgres as a prepared statement, kept per text.
+func (b *baseline) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	if b.bunDB.Dialect != models.Postgres {
+		return b.db.QueryContext(ctx, text, args...)
+	}
+	if st, ok := b.stmts.Load(text); ok {
+		return st.(*sql.Stmt).QueryContext(ctx, args...)
+	}
+	st, err := b.db.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := b.stmts.LoadOrStore(text, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 func args(ids []string) []any {
 	out := make([]any, len(ids))
 	for i, id := range ids {
@@ -370,7 +396,7 @@ func args(ids []string) []any {
 }
 
 func (b *baseline) tags(ctx context.Context, ids []string) (map[string][]string, error) {
-	rows, err := b.db.QueryContext(ctx, b.sqlFor("tags", len(ids)), args(ids)...)
+	rows, err := b.query(ctx, b.sqlFor("tags", len(ids)), args(ids)...)
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +413,7 @@ func (b *baseline) tags(ctx context.Context, ids []string) (map[string][]string,
 }
 
 func (b *baseline) collections(ctx context.Context, ids []string) (map[string]*collection, error) {
-	rows, err := b.db.QueryContext(ctx, b.sqlFor("collections", len(ids)), args(ids)...)
+	rows, err := b.query(ctx, b.sqlFor("collections", len(ids)), args(ids)...)
 	if err != nil {
 		return nil, err
 	}

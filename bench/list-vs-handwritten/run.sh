@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # images(first: 50) on Veil against the hand-written baseline (main.go beside this script) on the
-# same SQLite file, under wrk from a separate process:
+# same database (SQLite, or Postgres with BENCH_POSTGRES_URL), under wrk from a separate process:
 #
 #   - seeds a fresh data dir (60 images in 60 collections, two tags each);
 #   - starts Veil and the baseline, and compares their answers byte for byte (full and lean query);
@@ -13,13 +13,30 @@
 # VEIL_BINS="old=/path/veil new=/path/veil2" times several Veil builds in the same run (each
 # against the same baseline, on the same data dir; the first one seeds it); by default the
 # working tree is built.
+#
+# BENCH_POSTGRES_URL=postgres://user@host/db?sslmode=disable runs everything on Postgres instead:
+# a fresh schema in that database (created with psql, dropped at the end) holds the data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 secs=${1:-5}; conns=${2:-8}; rounds=${3:-3}
 work=$(mktemp -d /tmp/veil-list-bench.XXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+schema=""
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "$schema" ] && psql -q "$BENCH_POSTGRES_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+dburl="sqlite:$work/data/veil.db"
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  schema=veilbench_$$
+  psql -q "$BENCH_POSTGRES_URL" -c "CREATE SCHEMA $schema"
+  sep='?'; [[ "$BENCH_POSTGRES_URL" == *\?* ]] && sep='&'
+  dburl="$BENCH_POSTGRES_URL${sep}search_path=$schema"
+fi
+export VEIL_DATABASE_URL=$dburl
 export VEIL_SECRET=list-vs-handwritten-bench-secret-0123456789abcdef
 if [ -z "${VEIL_BINS:-}" ]; then
   go build -o "$work/veil" ./cmd/veil
@@ -66,7 +83,7 @@ for spec in $VEIL_BINS; do
   wait_up http://127.0.0.1:$port/healthz
   port=$((port + 1))
 done
-BASELINE_TOKEN=$tok "$work/baseline" -db "sqlite:$work/data/veil.db" -listen 127.0.0.1:$port >"$work/baseline.log" 2>&1 &
+BASELINE_TOKEN=$tok "$work/baseline" -db "$dburl" -listen 127.0.0.1:$port >"$work/baseline.log" 2>&1 &
 pid[baseline]=$!; pids+=("$!"); url[baseline]=http://127.0.0.1:$port
 wait_up http://127.0.0.1:$port/healthz
 cat "$work/baseline.log"
