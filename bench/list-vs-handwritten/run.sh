@@ -14,12 +14,16 @@
 # against the same baseline, on the same data dir; the first one seeds it); by default the
 # working tree is built.
 #
+# BENCH_PORT (default 18290) is the first of the loopback ports used (seed, then one per server),
+# so that two runs on one machine do not answer each other's requests.
+#
 # BENCH_POSTGRES_URL=postgres://user@host/db?sslmode=disable runs everything on Postgres instead:
 # a fresh schema in that database (created with psql, dropped at the end) holds the data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 secs=${1:-5}; conns=${2:-8}; rounds=${3:-3}
+port0=${BENCH_PORT:-18290}
 work=$(mktemp -d /tmp/veil-list-bench.XXXX)
 pids=()
 schema=""
@@ -48,15 +52,15 @@ wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 
 
 # Seed with the first build.
 first=${VEIL_BINS%% *}; first=${first#*=}
-VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn "$first" serve --init --listen 127.0.0.1:18290 --metrics-listen= >"$work/seed.log" 2>&1 &
+VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn "$first" serve --init --listen 127.0.0.1:$port0 --metrics-listen= >"$work/seed.log" 2>&1 &
 seed=$!; pids+=("$seed")
-wait_up http://127.0.0.1:18290/healthz
+wait_up http://127.0.0.1:$port0/healthz
 tok=$(awk '/^    veil_/ {print $1}' "$work/seed.log"); auth="Authorization: Bearer $tok"
 ops='{"query":"mutation($f: Upload!, $c: ID) { uploadImage(input: {file: $f, collectionId: $c, tags: [\"a\",\"b\"]}) { id } }","variables":{"f":null,"c":null}}'
 for i in $(seq 60); do
-  c=$(curl -s -H "$auth" http://127.0.0.1:18290/graphql -H 'content-type: application/json' \
+  c=$(curl -s -H "$auth" http://127.0.0.1:$port0/graphql -H 'content-type: application/json' \
     -d "{\"query\":\"mutation { createCollection(input:{name:\\\"c$i\\\"}) { id } }\"}" | sed 's/.*"id":"\([^"]*\)".*/\1/')
-  curl -s -H "$auth" http://127.0.0.1:18290/graphql -F operations="${ops/\"c\":null/\"c\":\"$c\"}" -F map='{"0":["variables.f"]}' \
+  curl -s -H "$auth" http://127.0.0.1:$port0/graphql -F operations="${ops/\"c\":null/\"c\":\"$c\"}" -F map='{"0":["variables.f"]}' \
     -F 0=@testdata/corpus/webp/vnc-d.webp >/dev/null
 done
 kill "$seed"; wait "$seed" 2>/dev/null || true
@@ -75,7 +79,7 @@ done
 
 # Start every server.
 declare -A url pid
-port=18291
+port=$((port0 + 1))
 for spec in $VEIL_BINS; do
   name=${spec%%=*}; bin=${spec#*=}
   VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn GOMAXPROCS=${GOMAXPROCS:-2} "$bin" serve --listen 127.0.0.1:$port --metrics-listen= >"$work/$name.log" 2>&1 &
