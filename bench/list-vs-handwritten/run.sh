@@ -6,7 +6,8 @@
 #   - starts Veil and the baseline, and compares their answers byte for byte (full and lean query);
 #   - alternates Veil and the baseline, rounds times, each run secs seconds with conns connections;
 #   - prints per run req/s and server CPU per request (utime+stime of the server process from
-#     /proc/PID/stat), then the medians and the Veil/baseline ratio of the medians.
+#     /proc/PID/stat; on Postgres also the CPU of that server's Postgres backends, found by
+#     application_name), then the medians and the Veil/baseline ratio of the medians.
 #
 #   bash bench/list-vs-handwritten/run.sh [secs] [conns] [rounds]
 #
@@ -77,17 +78,18 @@ wrk.headers["Authorization"] = "Bearer $tok"
 LUA
 done
 
-# Start every server.
+# Start every server (on Postgres, each one's connections named after it).
+appurl() { if [ -n "$schema" ]; then echo "$dburl&application_name=$1"; else echo "$dburl"; fi; }
 declare -A url pid
 port=$((port0 + 1))
 for spec in $VEIL_BINS; do
   name=${spec%%=*}; bin=${spec#*=}
-  VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn GOMAXPROCS=${GOMAXPROCS:-2} "$bin" serve --listen 127.0.0.1:$port --metrics-listen= >"$work/$name.log" 2>&1 &
+  VEIL_DATABASE_URL=$(appurl "$name") VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn GOMAXPROCS=${GOMAXPROCS:-2} "$bin" serve --listen 127.0.0.1:$port --metrics-listen= >"$work/$name.log" 2>&1 &
   pid[$name]=$!; pids+=("$!"); url[$name]=http://127.0.0.1:$port/graphql
   wait_up http://127.0.0.1:$port/healthz
   port=$((port + 1))
 done
-BASELINE_TOKEN=$tok "$work/baseline" -db "$dburl" -listen 127.0.0.1:$port >"$work/baseline.log" 2>&1 &
+BASELINE_TOKEN=$tok "$work/baseline" -db "$(appurl baseline)" -listen 127.0.0.1:$port >"$work/baseline.log" 2>&1 &
 pid[baseline]=$!; pids+=("$!"); url[baseline]=http://127.0.0.1:$port
 wait_up http://127.0.0.1:$port/healthz
 cat "$work/baseline.log"
@@ -107,24 +109,33 @@ for q in full lean; do
 done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+dbticks() { # CPU ticks of the Postgres backends of server $1 (0 on SQLite)
+  [ -z "$schema" ] && { echo 0; return; }
+  local t=0 p
+  for p in $(psql -Atq "$BENCH_POSTGRES_URL" -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo $t
+}
 hz=$(getconf CLK_TCK)
 run() { # name query → "req/s cpu_us_per_req"
   local name=$1 q=$2 target=${url[$1]} before after out reqs rps
   [ "$name" = baseline ] && target="$target/$q"
-  before=$(ticks "${pid[$name]}")
+  before=$(ticks "${pid[$name]}"); dbbefore=$(dbticks "$name")
   out=$(wrk -t2 -c"$conns" -d"${secs}s" -s "$work/$q.lua" "$target")
-  after=$(ticks "${pid[$name]}")
+  after=$(ticks "${pid[$name]}"); dbafter=$(dbticks "$name")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   if echo "$out" | grep -q 'Non-2xx'; then echo "non-2xx answers from $name" >&2; exit 1; fi
-  echo "$rps $(( (after - before) * 1000000 / hz / reqs ))"
+  echo "$rps $(( (after - before) * 1000000 / hz / reqs )) $(( (dbafter - dbbefore) * 1000000 / hz / reqs ))"
 }
 : >"$work/results"
 for r in $(seq "$rounds"); do
   for q in full lean; do
     for n in $names baseline; do
       res=$(run "$n" "$q")
-      echo "round $r $q $n: ${res% *} req/s, ${res#* } µs CPU/req"
+      read -r rps cpu dbcpu <<<"$res"
+      echo "round $r $q $n: $rps req/s, $cpu µs CPU/req, $dbcpu µs database CPU/req"
       echo "$q $n $res" >>"$work/results"
     done
   done
@@ -134,15 +145,16 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 names = sys.argv[2:]
 print(f"\nmedians of {len(rows) // (2 * (len(names) + 1))} rounds")
-print(f"{'query':5} {'server':10} {'req/s':>9} {'CPU µs/req':>11} {'× baseline req/s':>17}")
+print(f"{'query':5} {'server':10} {'req/s':>9} {'CPU µs/req':>11} {'DB CPU µs/req':>14} {'× baseline req/s':>17}")
 for q in ("full", "lean"):
     med = {}
     for n in names + ["baseline"]:
         rs = [float(r[2]) for r in rows if r[0] == q and r[1] == n]
         cpu = [float(r[3]) for r in rows if r[0] == q and r[1] == n]
-        med[n] = (statistics.median(rs), statistics.median(cpu))
+        dbcpu = [float(r[4]) for r in rows if r[0] == q and r[1] == n]
+        med[n] = (statistics.median(rs), statistics.median(cpu), statistics.median(dbcpu))
     for n in names + ["baseline"]:
-        print(f"{q:5} {n:10} {med[n][0]:9.0f} {med[n][1]:11.0f} {med[n][0] / med['baseline'][0]:17.2f}")
+        print(f"{q:5} {n:10} {med[n][0]:9.0f} {med[n][1]:11.0f} {med[n][2]:14.0f} {med[n][0] / med['baseline'][0]:17.2f}")
     # Per-round ratios (same round, adjacent runs), their median.
     for n in names:
         a = [float(r[2]) for r in rows if r[0] == q and r[1] == n]
