@@ -3,10 +3,13 @@ package models
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/schema"
 )
 
@@ -91,6 +94,16 @@ type stmtCache struct {
 
 func newStmtCache() *stmtCache { return &stmtCache{m: map[string]*sql.Stmt{}} }
 
+// forget drops st, if it is still query's statement. It is not closed: another caller may hold it
+// (database/sql releases it with its connections).
+func (c *stmtCache) forget(query string, st *sql.Stmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[query] == st {
+		delete(c.m, query)
+	}
+}
+
 // stmt returns the prepared statement of query, preparing it on first use, or nil when the cache
 // is full or absent (a DB built by hand). A failed prepare is returned as an error.
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -135,7 +148,21 @@ func (c preparedConn) QueryContext(ctx context.Context, _ string, _ ...any) (*sq
 	if st == nil {
 		return c.db.DB.DB.QueryContext(ctx, c.query, c.args...)
 	}
-	return st.QueryContext(ctx, c.args...)
+	rows, err := st.QueryContext(ctx, c.args...)
+	if err != nil && planChanged(err) {
+		// A migration changed a table under the statement (a "*" select gained a column): prepare
+		// the text anew on next use, and answer this one unprepared.
+		c.db.stmts.forget(c.query, st)
+		return c.db.DB.DB.QueryContext(ctx, c.query, c.args...)
+	}
+	return rows, err
+}
+
+// planChanged reports Postgres refusing a prepared statement whose result columns changed since
+// it was prepared ("cached plan must not change result type").
+func planChanged(err error) bool {
+	var pgErr pgdriver.Error
+	return errors.As(err, &pgErr) && pgErr.Field('C') == "0A000" && strings.Contains(pgErr.Field('M'), "cached plan")
 }
 
 func (c preparedConn) QueryRowContext(ctx context.Context, _ string, _ ...any) *sql.Row {

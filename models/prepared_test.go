@@ -143,3 +143,37 @@ func BenchmarkSelect(b *testing.B) {
 		}
 	}
 }
+
+// A migration that changes a table under a prepared "*" select (Postgres then refuses the
+// statement: "cached plan must not change result type") costs no failed request: the statement is
+// prepared anew.
+func TestSelectSurvivesTableChange(t *testing.T) {
+	ctx := context.Background()
+	db, err := models.Open(ctx, models.DBConfig{URL: veiltest.PostgresURL(t), MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE prep_t (id text PRIMARY KEY); INSERT INTO prep_t VALUES ('a')"); err != nil {
+		t.Fatal(err)
+	}
+	sel := func() []map[string]any {
+		t.Helper()
+		var rows []map[string]any
+		if err := db.Select(ctx, db.NewSelect().TableExpr("prep_t").ColumnExpr("*").Where("id = ?", "a"), &rows); err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	if rows := sel(); len(rows) != 1 || len(rows[0]) != 1 {
+		t.Fatalf("before: %v", rows)
+	}
+	if _, err := db.ExecContext(ctx, "ALTER TABLE prep_t ADD COLUMN extra text"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the refused statement, then the one prepared anew
+		if rows := sel(); len(rows) != 1 || len(rows[0]) != 2 {
+			t.Fatalf("after, call %d: %v", i, rows)
+		}
+	}
+}
