@@ -147,12 +147,13 @@ func (s *Service) uploadImage(ctx context.Context, in UploadImageInput, chk *sta
 	key := storage.OriginalKey(id, storage.SafeName(in.File.Filename, info.Format.Extension()))
 	trailer := newTrailerCheck(info.Format)
 	hash := sha256.New()
-	body := io.TeeReader(io.MultiReader(bytes.NewReader(head.Bytes()), limited), io.MultiWriter(hash, trailer))
+	body := io.MultiReader(bytes.NewReader(head.Bytes()), limited)
 	if err := s.notePending(ctx, key); err != nil {
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	size, err := s.store.Write(ctx, key, info.Format.MIMEType(), body)
+	// The hash and the trailer check run beside the write (storage.WriteOptions.Tee).
+	size, err := s.store.WriteWith(ctx, key, info.Format.MIMEType(), body, &storage.WriteOptions{Tee: io.MultiWriter(hash, trailer)})
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "image", s.cfg.MaxImageBytes, limited, err)
 	}
@@ -231,12 +232,14 @@ func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, ch
 	id := NewID(KindDocument)
 	key := storage.DocumentKey(id, storage.SafeName(in.File.Filename, dt.ext(in.File.Filename)))
 	hash := sha256.New()
-	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), limited), hash)
+	body := io.MultiReader(bytes.NewReader(head), limited)
 	if err := s.notePending(ctx, key); err != nil {
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	size, err := s.store.Write(ctx, key, dt.mime, body)
+	// The hash runs beside the write (storage.WriteOptions.Tee): a second core hashes one chunk
+	// while the first is written and the next read.
+	size, err := s.store.WriteWith(ctx, key, dt.mime, body, &storage.WriteOptions{Tee: hash})
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "document", s.cfg.MaxDocumentBytes, limited, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -132,6 +133,12 @@ type Store struct {
 	Dir string
 	// BucketName is the bucket of an s3:// or gs:// URL, else empty.
 	BucketName string
+
+	// folder is the fileblob bucket Open made for Dir, and dirMode the mode of the folders it
+	// creates. Write writes the file itself while Bucket is still that bucket; a Store whose
+	// Bucket was swapped for another (a wrapper that injects faults) writes through Bucket.
+	folder  *blob.Bucket
+	dirMode os.FileMode
 }
 
 // Close closes the bucket.
@@ -160,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, diagnoseDir(loc.dir, "open folder", err)
 		}
-		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir}, nil
+		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir, folder: b, dirMode: cfg.dirMode()}, nil
 	}
 	b, err := blob.OpenBucket(ctx, cfg.URL)
 	if err != nil {
@@ -173,16 +180,39 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return st, nil
 }
 
+// WriteOptions are the optional settings of WriteWith; nil means none.
+type WriteOptions struct {
+	// Tee receives every byte written, in order, concurrently with the bucket's write of the same
+	// bytes (a hash, a trailer check): it is off the write's critical path. Its Write must not
+	// keep the slice it is given; an error of Tee fails the write.
+	Tee io.Writer
+}
+
 // Write streams r to key with an explicit content type and returns the bytes written. The object
 // exists only if Close succeeded; on any error the partial write is aborted.
 func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader) (int64, error) {
+	return s.WriteWith(ctx, key, contentType, r, nil)
+}
+
+// WriteWith is Write with options. On a folder bucket the file is written directly (as Open
+// reads it): a temporary file <key>.<hex nanoseconds>.tmp beside the object, born 0600, renamed
+// to the key when complete, and removed on any error or when ctx ends first — the same names,
+// modes and durability (no fsync) as fileblob's writer, without its layers.
+func (s *Store) WriteWith(ctx context.Context, key, contentType string, r io.Reader, opts *WriteOptions) (int64, error) {
+	var tee io.Writer
+	if opts != nil {
+		tee = opts.Tee
+	}
+	if s.folder != nil && s.Bucket == s.folder && plainKey(key) {
+		return s.writeFile(ctx, key, r, tee)
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	opts := &blob.WriterOptions{ContentType: contentType}
+	wopts := &blob.WriterOptions{ContentType: contentType}
 	if s.Scheme == "file" {
 		// Born private: fileblob creates files 0666 &^ umask (world-readable), and the permission
 		// driver may only tighten them after the write; no file is ever more open than its item.
-		opts.BeforeWrite = func(as func(any) bool) error {
+		wopts.BeforeWrite = func(as func(any) bool) error {
 			var f *os.File
 			if as(&f) {
 				return f.Chmod(0o600)
@@ -190,26 +220,77 @@ func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader)
 			return nil
 		}
 	}
-	w, err := s.Bucket.NewWriter(wctx, key, opts)
+	w, err := s.Bucket.NewWriter(wctx, key, wopts)
 	if err != nil {
 		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
 	}
-	n, err := copyChunked(w, r)
+	n, err := copyChunked(w, r, tee)
 	if err != nil {
 		cancel() // aborts the write: gocloud discards an object whose context is cancelled
 		_ = w.Close()
-		var we *writeError
-		if errors.As(err, &we) {
-			// The bucket refused bytes (a full disk, a quota, a read-only mount, an I/O error, an
-			// S3 part upload failing): a storage failure, unlike an error of the source r.
-			return n, fmt.Errorf("storage: write %s: %w", key, Classify(we.err))
-		}
-		return n, fmt.Errorf("storage: write %s: %w", key, err)
+		return n, copyError(key, err)
 	}
 	if err := w.Close(); err != nil {
 		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
 	}
 	return n, nil
+}
+
+// writeFile is WriteWith on the folder itself.
+func (s *Store) writeFile(ctx context.Context, key string, r io.Reader, tee io.Writer) (n int64, err error) {
+	path := filepath.Join(s.Dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
+		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
+	}
+	f, err := createTemp(path)
+	if err != nil {
+		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	n, err = copyChunked(f, r, tee)
+	if err != nil {
+		return n, copyError(key, err)
+	}
+	if err := f.Close(); err != nil {
+		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up (fileblob's writer refuses the same at Close).
+		return n, fmt.Errorf("storage: write %s: %w", key, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
+	}
+	return n, nil
+}
+
+// createTemp creates the temporary file of path under the name fileblob gives it
+// (<path>.<hex nanoseconds>.tmp, which the reconciler recognises as debris), mode 0600.
+func createTemp(path string) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := path + "." + strconv.FormatInt(time.Now().UnixNano(), 16) + ".tmp"
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) && try < 1000 {
+			continue
+		}
+		return f, err
+	}
+}
+
+// copyError wraps an error of copyChunked: one of the destination is a storage failure (a full
+// disk, a quota, a read-only mount, an I/O error, an S3 part upload failing), one of the source is
+// passed on as it is.
+func copyError(key string, err error) error {
+	var we *writeError
+	if errors.As(err, &we) {
+		return fmt.Errorf("storage: write %s: %w", key, Classify(we.err))
+	}
+	return fmt.Errorf("storage: write %s: %w", key, err)
 }
 
 // Open opens key for reading and returns its size. On a file:// bucket it is the file itself, so
@@ -346,26 +427,63 @@ func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
 
 // copyChunked copies r to w in full chunkSize writes (the last may be short). Sources such as a
-// multipart part return a few KiB per Read; io.Copy would pass each on as its own write.
-func copyChunked(w io.Writer, r io.Reader) (int64, error) {
+// multipart part return a few KiB per Read; io.Copy would pass each on as its own write. A non-nil
+// tee gets each chunk too, in a goroutine of its own while w writes it: two chunks alternate, so
+// that the next one is read while the tee is still busy with the last.
+func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (total int64, err error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, err := io.ReadFull(r, buf)
+	bufs := [][]byte{*bp}
+	var work chan []byte
+	var done chan error
+	pending := 0 // chunks handed to the tee and not yet reported done
+	if tee != nil {
+		bp2 := chunkPool.Get().(*[]byte)
+		defer chunkPool.Put(bp2)
+		bufs = append(bufs, *bp2)
+		work, done = make(chan []byte, 2), make(chan error, 2)
+		go func() {
+			for p := range work {
+				_, err := tee.Write(p)
+				done <- err
+			}
+		}()
+		// Runs before the chunks go back to the pool: the tee is through with both.
+		defer func() {
+			close(work)
+			for ; pending > 0; pending-- {
+				if terr := <-done; terr != nil && err == nil {
+					err = terr
+				}
+			}
+		}()
+	}
+	for i := 0; ; i = (i + 1) % len(bufs) {
+		buf := bufs[i]
+		if pending == len(bufs) {
+			// The tee takes chunks in order: its next report is for buf.
+			pending--
+			if terr := <-done; terr != nil {
+				return total, terr
+			}
+		}
+		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
+			if work != nil {
+				work <- buf[:n]
+				pending++
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return total, &writeError{werr}
 			}
 			total += int64(n)
 		}
-		switch err {
+		switch rerr {
 		case nil:
 		case io.EOF, io.ErrUnexpectedEOF:
 			return total, nil
 		default:
-			return total, err
+			return total, rerr
 		}
 	}
 }
