@@ -219,6 +219,10 @@ func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, ch
 	switch {
 	case limited.exceeded:
 		return nil, &TooLargeError{Kind: "document", Limit: s.cfg.MaxDocumentBytes}
+	case limited.readErr != nil:
+		// The source's own io.ErrUnexpectedEOF (a part cut before its boundary) included, which
+		// io.ReadFull would pass on as a short file.
+		return nil, fmt.Errorf("media: upload interrupted: %w", limited.readErr)
 	case err != nil && err != io.EOF && err != io.ErrUnexpectedEOF:
 		return nil, fmt.Errorf("media: read upload: %w", err)
 	case n == 0:

@@ -467,7 +467,7 @@ func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (total int64, err erro
 				return total, terr
 			}
 		}
-		n, rerr := io.ReadFull(r, buf)
+		n, rerr := fill(r, buf)
 		if n > 0 {
 			if work != nil {
 				work <- buf[:n]
@@ -480,10 +480,25 @@ func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (total int64, err erro
 		}
 		switch rerr {
 		case nil:
-		case io.EOF, io.ErrUnexpectedEOF:
+		case io.EOF:
 			return total, nil
 		default:
 			return total, rerr
 		}
 	}
+}
+
+// fill reads r until buf is full, r ends (io.EOF) or fails. Unlike io.ReadFull it passes on the
+// source's own errors as they are: an io.ErrUnexpectedEOF of r (a multipart part whose connection
+// closed before its boundary) is a failure, not the end of a short last chunk.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

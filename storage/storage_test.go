@@ -3,7 +3,9 @@ package storage_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,9 +13,11 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/storage"
+	"github.com/veil-media/veil/veiltest"
 )
 
 func TestSafeName(t *testing.T) {
@@ -198,4 +202,177 @@ func TestOpenReadsWhatWasWritten(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stallingReader gives size bytes of pattern, but its first Read at or past stallAt first reports
+// on reached and waits for release, then returns fail (nil: carries on).
+type stallingReader struct {
+	size, off, stallAt int64
+	reached, release   chan struct{}
+	fail               error
+}
+
+func (r *stallingReader) Read(p []byte) (int, error) {
+	if r.off >= r.stallAt && r.reached != nil {
+		close(r.reached)
+		r.reached = nil
+		<-r.release
+		if r.fail != nil {
+			return 0, r.fail
+		}
+	}
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), r.size-r.off))
+	for i := range p[:n] {
+		p[i] = byte((r.off + int64(i)) % 251)
+	}
+	r.off += int64(n)
+	return n, nil
+}
+
+// TestWriteFileInterruptedLeavesNothing: a folder bucket's file is written directly: while it is
+// written, a 0600 temporary file beside the key holds the bytes and the key does not exist; a
+// source that fails mid-body, or a context cancelled before the end, leaves neither the object
+// nor the temporary file. The source's failure is io.ErrUnexpectedEOF, as a multipart part reports
+// a connection closed before its boundary: io.ReadFull used to take it for a short last chunk and
+// store the truncated object.
+func TestWriteFileInterruptedLeavesNothing(t *testing.T) {
+	const key = "originals/ab/cd/big.pdf"
+	for _, c := range []struct {
+		name   string
+		fail   error // of the source at 2 MiB
+		cancel bool  // cancel the context at 2 MiB (the source then ends normally)
+	}{
+		{"source fails", io.ErrUnexpectedEOF, false},
+		{"context cancelled", nil, true},
+		{"completes", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := storage.Open(context.Background(), storage.Config{URL: "file://" + filepath.ToSlash(dir)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := &stallingReader{size: 5 << 20, stallAt: 2 << 20, reached: make(chan struct{}), release: make(chan struct{}), fail: c.fail}
+			reached := r.reached
+			type result struct {
+				n   int64
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				n, err := st.Write(ctx, key, "application/pdf", r)
+				done <- result{n, err}
+			}()
+			<-reached // the first 2 MiB were written: the loop reads only after writing
+			tmps, _ := filepath.Glob(filepath.Join(dir, "originals", "ab", "cd", "big.pdf.*.tmp"))
+			if len(tmps) != 1 {
+				t.Fatalf("temporary files mid-write: %v", tmps)
+			}
+			fi, err := os.Stat(tmps[0])
+			if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 1<<20 {
+				t.Errorf("temporary file mid-write: %v %v", fi, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key))); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the key exists before the write ended: %v", err)
+			}
+			if c.cancel {
+				cancel()
+			}
+			close(r.release)
+			res := <-done
+			left, _ := filepath.Glob(filepath.Join(dir, "originals", "ab", "cd", "*"))
+			if c.fail == nil && !c.cancel {
+				fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(key)))
+				if res.err != nil || res.n != 5<<20 || err != nil || fi.Size() != 5<<20 || fi.Mode().Perm() != 0o600 || len(left) != 1 {
+					t.Fatalf("complete write: %d %v; %v %v; folder %v", res.n, res.err, fi, err, left)
+				}
+				return
+			}
+			if res.err == nil {
+				t.Fatalf("interrupted write succeeded (%d bytes)", res.n)
+			}
+			if errors.Is(res.err, storage.ErrUnavailable) {
+				t.Errorf("an error of the source or the caller is not a storage failure: %v", res.err)
+			}
+			if len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestWriteWithTee: the tee sees every byte in order, on a folder bucket (written directly), a
+// bucket that wraps it (written through gocloud) and mem://; it runs beside the write: the source
+// is read for the second chunk while the tee still holds the first.
+func TestWriteWithTee(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	folder, err := storage.Open(ctx, storage.Config{URL: "file://" + filepath.ToSlash(dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folder.Close()
+	wrapped, _ := veiltest.NewFaultyStore(folder) // never armed: it passes writes through gocloud
+	mem, err := storage.Open(ctx, storage.Config{URL: "mem://"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	for name, st := range map[string]*storage.Store{"folder": folder, "wrapped": wrapped, "mem": mem} {
+		t.Run(name, func(t *testing.T) {
+			const size = 3<<20 + 12345
+			key := "documents/" + name + "/d.pdf"
+			// The tee blocks on its first chunk until the source has been asked for bytes past
+			// the first two chunks' worth, which only happens if the copy goes on without it.
+			r := &stallingReader{size: size, stallAt: 1 << 20, reached: make(chan struct{}), release: make(chan struct{})}
+			tee := &blockingTee{first: r.reached, hash: sha256.New()}
+			go func() { <-tee.first; close(r.release) }()
+			n, err := st.WriteWith(ctx, key, "application/pdf", r, &storage.WriteOptions{Tee: tee})
+			if err != nil || n != size {
+				t.Fatalf("write = %d, %v", n, err)
+			}
+			want := sha256.New()
+			_, _ = io.Copy(want, &stallingReader{size: size})
+			if !bytes.Equal(tee.hash.Sum(nil), want.Sum(nil)) || tee.n != size {
+				t.Errorf("tee saw %d bytes, another sum", tee.n)
+			}
+			body, _, err := st.Open(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sha256.New()
+			_, _ = io.Copy(got, body)
+			body.Close()
+			if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+				t.Error("the object is not the source")
+			}
+		})
+	}
+}
+
+// blockingTee hashes what it is given; its first Write waits for first.
+type blockingTee struct {
+	first <-chan struct{}
+	once  bool
+	hash  hash.Hash
+	n     int64
+}
+
+func (b *blockingTee) Write(p []byte) (int, error) {
+	if !b.once {
+		b.once = true
+		select {
+		case <-b.first:
+		case <-time.After(30 * time.Second):
+			return 0, errors.New("the source was not read on while the tee held the first chunk")
+		}
+	}
+	b.n += int64(len(p))
+	return b.hash.Write(p)
 }
