@@ -152,7 +152,7 @@ func (s *Service) uploadImage(ctx context.Context, in UploadImageInput, chk *sta
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	// The hash and the trailer check run beside the write (storage.WriteOptions.Tee).
+	// The hash and the trailer check see the bytes a chunk at a time (storage.WriteOptions.Tee).
 	size, err := s.store.WriteWith(ctx, key, info.Format.MIMEType(), body, &storage.WriteOptions{Tee: io.MultiWriter(hash, trailer)})
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "image", s.cfg.MaxImageBytes, limited, err)
@@ -241,8 +241,7 @@ func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, ch
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	// The hash runs beside the write (storage.WriteOptions.Tee): a second core hashes one chunk
-	// while the first is written and the next read.
+	// The hash sees the bytes a chunk at a time (storage.WriteOptions.Tee).
 	size, err := s.store.WriteWith(ctx, key, dt.mime, body, &storage.WriteOptions{Tee: hash})
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "document", s.cfg.MaxDocumentBytes, limited, err)

@@ -182,9 +182,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // WriteOptions are the optional settings of WriteWith; nil means none.
 type WriteOptions struct {
-	// Tee receives every byte written, in order, concurrently with the bucket's write of the same
-	// bytes (a hash, a trailer check): it is off the write's critical path. Its Write must not
-	// keep the slice it is given; an error of Tee fails the write.
+	// Tee receives every byte written, in order, a whole chunk (1 MiB) at a time once the bucket
+	// took it (a hash, a trailer check): one pass over large chunks instead of one per small read
+	// of the source. Its Write must not keep the slice it is given; an error of Tee fails the
+	// write.
 	Tee io.Writer
 }
 
@@ -428,62 +429,33 @@ func (e *writeError) Unwrap() error { return e.err }
 
 // copyChunked copies r to w in full chunkSize writes (the last may be short). Sources such as a
 // multipart part return a few KiB per Read; io.Copy would pass each on as its own write. A non-nil
-// tee gets each chunk too, in a goroutine of its own while w writes it: two chunks alternate, so
-// that the next one is read while the tee is still busy with the last.
-func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (total int64, err error) {
+// tee gets each chunk after w took it, on the same goroutine: hashing in a goroutine of its own
+// cost a tenth more CPU and gained no time on a two-core machine with the client on the other
+// core (see BenchmarkUploadWrite and bench/upload-alternate.sh).
+func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (int64, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
-	bufs := [][]byte{*bp}
-	var work chan []byte
-	var done chan error
-	pending := 0 // chunks handed to the tee and not yet reported done
-	if tee != nil {
-		bp2 := chunkPool.Get().(*[]byte)
-		defer chunkPool.Put(bp2)
-		bufs = append(bufs, *bp2)
-		work, done = make(chan []byte, 2), make(chan error, 2)
-		go func() {
-			for p := range work {
-				_, err := tee.Write(p)
-				done <- err
-			}
-		}()
-		// Runs before the chunks go back to the pool: the tee is through with both.
-		defer func() {
-			close(work)
-			for ; pending > 0; pending-- {
-				if terr := <-done; terr != nil && err == nil {
-					err = terr
-				}
-			}
-		}()
-	}
-	for i := 0; ; i = (i + 1) % len(bufs) {
-		buf := bufs[i]
-		if pending == len(bufs) {
-			// The tee takes chunks in order: its next report is for buf.
-			pending--
-			if terr := <-done; terr != nil {
-				return total, terr
-			}
-		}
-		n, rerr := fill(r, buf)
+	buf := *bp
+	var total int64
+	for {
+		n, err := fill(r, buf)
 		if n > 0 {
-			if work != nil {
-				work <- buf[:n]
-				pending++
-			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return total, &writeError{werr}
 			}
+			if tee != nil {
+				if _, terr := tee.Write(buf[:n]); terr != nil {
+					return total, fmt.Errorf("tee: %w", terr)
+				}
+			}
 			total += int64(n)
 		}
-		switch rerr {
+		switch err {
 		case nil:
 		case io.EOF:
 			return total, nil
 		default:
-			return total, rerr
+			return total, err
 		}
 	}
 }
