@@ -147,13 +147,12 @@ func (s *Service) uploadImage(ctx context.Context, in UploadImageInput, chk *sta
 	key := storage.OriginalKey(id, storage.SafeName(in.File.Filename, info.Format.Extension()))
 	trailer := newTrailerCheck(info.Format)
 	hash := sha256.New()
-	body := io.MultiReader(bytes.NewReader(head.Bytes()), limited)
+	body := io.TeeReader(io.MultiReader(bytes.NewReader(head.Bytes()), limited), io.MultiWriter(hash, trailer))
 	if err := s.notePending(ctx, key); err != nil {
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	// The hash and the trailer check see the bytes a chunk at a time (storage.WriteOptions.Tee).
-	size, err := s.store.WriteWith(ctx, key, info.Format.MIMEType(), body, &storage.WriteOptions{Tee: io.MultiWriter(hash, trailer)})
+	size, err := s.store.Write(ctx, key, info.Format.MIMEType(), body)
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "image", s.cfg.MaxImageBytes, limited, err)
 	}
@@ -236,13 +235,12 @@ func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, ch
 	id := NewID(KindDocument)
 	key := storage.DocumentKey(id, storage.SafeName(in.File.Filename, dt.ext(in.File.Filename)))
 	hash := sha256.New()
-	body := io.MultiReader(bytes.NewReader(head), limited)
+	body := io.TeeReader(io.MultiReader(bytes.NewReader(head), limited), hash)
 	if err := s.notePending(ctx, key); err != nil {
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	// The hash sees the bytes a chunk at a time (storage.WriteOptions.Tee).
-	size, err := s.store.WriteWith(ctx, key, dt.mime, body, &storage.WriteOptions{Tee: hash})
+	size, err := s.store.Write(ctx, key, dt.mime, body)
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "document", s.cfg.MaxDocumentBytes, limited, err)
 	}

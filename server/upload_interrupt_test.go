@@ -19,8 +19,8 @@ import (
 // TestInterruptedDocumentUploadLeavesNothing (issue 16, item 3): a client that closes its
 // connection in the middle of a document's bytes (the part's closing boundary never comes) leaves
 // no object, no partial file, no row and no pending record, whether the cut falls inside the
-// sniffed head, on a chunk boundary of the write or inside a later chunk. It guards the direct
-// write of a folder bucket's file (storage.Store.WriteWith), on both databases.
+// sniffed head, on a chunk boundary of the write or inside a later chunk. It guards writes to a
+// folder bucket against interrupted bodies, on both databases.
 func TestInterruptedDocumentUploadLeavesNothing(t *testing.T) {
 	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
 		handled := make(chan struct{}, 1)

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,12 +132,6 @@ type Store struct {
 	Dir string
 	// BucketName is the bucket of an s3:// or gs:// URL, else empty.
 	BucketName string
-
-	// folder is the fileblob bucket Open made for Dir, and dirMode the mode of the folders it
-	// creates. Write writes the file itself while Bucket is still that bucket; a Store whose
-	// Bucket was swapped for another (a wrapper that injects faults) writes through Bucket.
-	folder  *blob.Bucket
-	dirMode os.FileMode
 }
 
 // Close closes the bucket.
@@ -167,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, diagnoseDir(loc.dir, "open folder", err)
 		}
-		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir, folder: b, dirMode: cfg.dirMode()}, nil
+		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir}, nil
 	}
 	b, err := blob.OpenBucket(ctx, cfg.URL)
 	if err != nil {
@@ -180,40 +173,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return st, nil
 }
 
-// WriteOptions are the optional settings of WriteWith; nil means none.
-type WriteOptions struct {
-	// Tee receives every byte written, in order, a whole chunk (1 MiB) at a time once the bucket
-	// took it (a hash, a trailer check): one pass over large chunks instead of one per small read
-	// of the source. Its Write must not keep the slice it is given; an error of Tee fails the
-	// write.
-	Tee io.Writer
-}
-
 // Write streams r to key with an explicit content type and returns the bytes written. The object
 // exists only if Close succeeded; on any error the partial write is aborted.
 func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader) (int64, error) {
-	return s.WriteWith(ctx, key, contentType, r, nil)
-}
-
-// WriteWith is Write with options. On a folder bucket the file is written directly (as Open
-// reads it): a temporary file <key>.<hex nanoseconds>.tmp beside the object, born 0600, renamed
-// to the key when complete, and removed on any error or when ctx ends first — the same names,
-// modes and durability (no fsync) as fileblob's writer, without its layers.
-func (s *Store) WriteWith(ctx context.Context, key, contentType string, r io.Reader, opts *WriteOptions) (int64, error) {
-	var tee io.Writer
-	if opts != nil {
-		tee = opts.Tee
-	}
-	if s.folder != nil && s.Bucket == s.folder && plainKey(key) {
-		return s.writeFile(ctx, key, r, tee)
-	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wopts := &blob.WriterOptions{ContentType: contentType}
+	opts := &blob.WriterOptions{ContentType: contentType}
 	if s.Scheme == "file" {
 		// Born private: fileblob creates files 0666 &^ umask (world-readable), and the permission
 		// driver may only tighten them after the write; no file is ever more open than its item.
-		wopts.BeforeWrite = func(as func(any) bool) error {
+		opts.BeforeWrite = func(as func(any) bool) error {
 			var f *os.File
 			if as(&f) {
 				return f.Chmod(0o600)
@@ -221,77 +190,26 @@ func (s *Store) WriteWith(ctx context.Context, key, contentType string, r io.Rea
 			return nil
 		}
 	}
-	w, err := s.Bucket.NewWriter(wctx, key, wopts)
+	w, err := s.Bucket.NewWriter(wctx, key, opts)
 	if err != nil {
 		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
 	}
-	n, err := copyChunked(w, r, tee)
+	n, err := copyChunked(w, r)
 	if err != nil {
 		cancel() // aborts the write: gocloud discards an object whose context is cancelled
 		_ = w.Close()
-		return n, copyError(key, err)
+		var we *writeError
+		if errors.As(err, &we) {
+			// The bucket refused bytes (a full disk, a quota, a read-only mount, an I/O error, an
+			// S3 part upload failing): a storage failure, unlike an error of the source r.
+			return n, fmt.Errorf("storage: write %s: %w", key, Classify(we.err))
+		}
+		return n, fmt.Errorf("storage: write %s: %w", key, err)
 	}
 	if err := w.Close(); err != nil {
 		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
 	}
 	return n, nil
-}
-
-// writeFile is WriteWith on the folder itself.
-func (s *Store) writeFile(ctx context.Context, key string, r io.Reader, tee io.Writer) (n int64, err error) {
-	path := filepath.Join(s.Dir, filepath.FromSlash(key))
-	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
-		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
-	}
-	f, err := createTemp(path)
-	if err != nil {
-		return 0, fmt.Errorf("storage: write %s: %w", key, Classify(err))
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	n, err = copyChunked(f, r, tee)
-	if err != nil {
-		return n, copyError(key, err)
-	}
-	if err := f.Close(); err != nil {
-		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
-	}
-	if err := ctx.Err(); err != nil {
-		// The caller gave up (fileblob's writer refuses the same at Close).
-		return n, fmt.Errorf("storage: write %s: %w", key, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return n, fmt.Errorf("storage: write %s: %w", key, Classify(err))
-	}
-	return n, nil
-}
-
-// createTemp creates the temporary file of path under the name fileblob gives it
-// (<path>.<hex nanoseconds>.tmp, which the reconciler recognises as debris), mode 0600.
-func createTemp(path string) (*os.File, error) {
-	for try := 0; ; try++ {
-		name := path + "." + strconv.FormatInt(time.Now().UnixNano(), 16) + ".tmp"
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) && try < 1000 {
-			continue
-		}
-		return f, err
-	}
-}
-
-// copyError wraps an error of copyChunked: one of the destination is a storage failure (a full
-// disk, a quota, a read-only mount, an I/O error, an S3 part upload failing), one of the source is
-// passed on as it is.
-func copyError(key string, err error) error {
-	var we *writeError
-	if errors.As(err, &we) {
-		return fmt.Errorf("storage: write %s: %w", key, Classify(we.err))
-	}
-	return fmt.Errorf("storage: write %s: %w", key, err)
 }
 
 // Open opens key for reading and returns its size. On a file:// bucket it is the file itself, so
@@ -428,11 +346,8 @@ func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
 
 // copyChunked copies r to w in full chunkSize writes (the last may be short). Sources such as a
-// multipart part return a few KiB per Read; io.Copy would pass each on as its own write. A non-nil
-// tee gets each chunk after w took it, on the same goroutine: hashing in a goroutine of its own
-// cost a tenth more CPU and gained no time on a two-core machine with the client on the other
-// core (see BenchmarkUploadWrite and bench/upload-alternate.sh).
-func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (int64, error) {
+// multipart part return a few KiB per Read; io.Copy would pass each on as its own write.
+func copyChunked(w io.Writer, r io.Reader) (int64, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
@@ -442,11 +357,6 @@ func copyChunked(w io.Writer, r io.Reader, tee io.Writer) (int64, error) {
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return total, &writeError{werr}
-			}
-			if tee != nil {
-				if _, terr := tee.Write(buf[:n]); terr != nil {
-					return total, fmt.Errorf("tee: %w", terr)
-				}
 			}
 			total += int64(n)
 		}

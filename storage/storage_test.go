@@ -3,10 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,7 +14,6 @@ import (
 
 	"github.com/veil-media/veil/config"
 	"github.com/veil-media/veil/storage"
-	"github.com/veil-media/veil/veiltest"
 )
 
 func TestSafeName(t *testing.T) {
@@ -232,12 +228,11 @@ func (r *stallingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestWriteFileInterruptedLeavesNothing: a folder bucket's file is written directly: while it is
-// written, a 0600 temporary file beside the key holds the bytes and the key does not exist; a
-// source that fails mid-body, or a context cancelled before the end, leaves neither the object
-// nor the temporary file. The source's failure is io.ErrUnexpectedEOF, as a multipart part reports
-// a connection closed before its boundary: io.ReadFull used to take it for a short last chunk and
-// store the truncated object.
+// TestWriteFileInterruptedLeavesNothing: while a folder bucket's file is written, a 0600 temporary
+// file beside the key holds the bytes and the key does not exist; a source that fails mid-body, or
+// a context cancelled before the end, leaves neither the object nor the temporary file. The
+// source's failure is io.ErrUnexpectedEOF, as a multipart part reports a connection closed before
+// its boundary: io.ReadFull used to take it for a short last chunk and store the truncated object.
 func TestWriteFileInterruptedLeavesNothing(t *testing.T) {
 	const key = "originals/ab/cd/big.pdf"
 	for _, c := range []struct {
@@ -305,134 +300,4 @@ func TestWriteFileInterruptedLeavesNothing(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestWriteWithTee: the tee sees every byte in order, in whole chunks, on a folder bucket (written
-// directly), a bucket that wraps it (written through gocloud) and mem://; the object is the source.
-func TestWriteWithTee(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	folder, err := storage.Open(ctx, storage.Config{URL: "file://" + filepath.ToSlash(dir)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer folder.Close()
-	wrapped, _ := veiltest.NewFaultyStore(folder) // never armed: it passes writes through gocloud
-	mem, err := storage.Open(ctx, storage.Config{URL: "mem://"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mem.Close()
-	for name, st := range map[string]*storage.Store{"folder": folder, "wrapped": wrapped, "mem": mem} {
-		t.Run(name, func(t *testing.T) {
-			const size = 3<<20 + 12345
-			key := "documents/" + name + "/d.pdf"
-			tee := &countingTee{hash: sha256.New()}
-			// The source gives 200 KiB per read, as a socket under a multipart reader does.
-			n, err := st.WriteWith(ctx, key, "application/pdf", &chunkyReader{src: pattern(size), step: 200 << 10}, &storage.WriteOptions{Tee: tee})
-			if err != nil || n != size {
-				t.Fatalf("write = %d, %v", n, err)
-			}
-			want := sha256.Sum256(pattern(size))
-			if !bytes.Equal(tee.hash.Sum(nil), want[:]) || tee.n != size {
-				t.Errorf("tee saw %d bytes, another sum", tee.n)
-			}
-			if tee.writes != 4 {
-				t.Errorf("tee got %d writes, want 4 (three 1 MiB chunks and the rest)", tee.writes)
-			}
-			body, _, err := st.Open(ctx, key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := sha256.New()
-			_, _ = io.Copy(got, body)
-			body.Close()
-			if !bytes.Equal(got.Sum(nil), want[:]) {
-				t.Error("the object is not the source")
-			}
-		})
-	}
-}
-
-func pattern(size int) []byte {
-	p := make([]byte, size)
-	for i := range p {
-		p[i] = byte(i % 251)
-	}
-	return p
-}
-
-// countingTee hashes what it is given and counts its writes.
-type countingTee struct {
-	hash   hash.Hash
-	n      int64
-	writes int
-}
-
-func (c *countingTee) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	c.writes++
-	return c.hash.Write(p)
-}
-
-// BenchmarkUploadWrite writes 256 MiB with its SHA-256 to a folder bucket: through gocloud's
-// writer with the hash on the read side (as uploads did), directly with the same, and directly
-// with the hash over whole chunks (WriteOptions.Tee, as uploads do).
-//
-//	go test ./storage -run - -bench UploadWrite -count 6
-func BenchmarkUploadWrite(b *testing.B) {
-	const size = 256 << 20
-	src := make([]byte, size)
-	for i := range src {
-		src[i] = byte(i * 7 % 251)
-	}
-	folder, err := storage.Open(context.Background(), storage.Config{URL: "file://" + filepath.ToSlash(b.TempDir())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer folder.Close()
-	for _, c := range []struct {
-		name string
-		st   *storage.Store
-		tee  bool
-	}{
-		{"fileblob+teereader", storage.ThroughBucketForTest(folder), false},
-		{"direct+teereader", folder, false},
-		{"direct+tee", folder, true},
-		{"fileblob+tee", storage.ThroughBucketForTest(folder), true},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(size)
-			for i := 0; b.Loop(); i++ {
-				h := sha256.New()
-				var r io.Reader = &chunkyReader{src: src, step: 200 << 10}
-				var opts *storage.WriteOptions
-				if c.tee {
-					opts = &storage.WriteOptions{Tee: h}
-				} else {
-					r = io.TeeReader(r, h)
-				}
-				key := fmt.Sprintf("documents/bench/%d.bin", i)
-				if _, err := c.st.WriteWith(context.Background(), key, "application/octet-stream", r, opts); err != nil {
-					b.Fatal(err)
-				}
-				_ = c.st.Delete(context.Background(), key)
-			}
-		})
-	}
-}
-
-// chunkyReader returns src step bytes at a time, as a socket under a multipart reader does.
-type chunkyReader struct {
-	src  []byte
-	step int
-}
-
-func (c *chunkyReader) Read(p []byte) (int, error) {
-	if len(c.src) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p[:min(len(p), c.step)], c.src)
-	c.src = c.src[n:]
-	return n, nil
 }
