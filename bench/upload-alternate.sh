@@ -3,7 +3,8 @@
 # round by round in one run (the machine's noise spread over all), with medians, the ratio of each
 # binary's median to cp's, the server's peak RSS (VmHWM) and its CPU time for the upload (ticks of
 # 10 ms). Each upload uses a fresh process and data dir. Each round also sends the file with the
-# same curl command to bench/upload-sink, which discards it: the client's and loopback's share.
+# same curl command to bench/upload-sink, the floors: discarded (client and loopback), written to
+# a file on the same disk, written and hashed with SHA-256 (no multipart parsing, no database).
 #
 #   bash bench/upload-alternate.sh <MiB> <rounds> <veil binary>...
 #   e.g. git worktree add /tmp/before <commit> && (cd /tmp/before && go build -o /tmp/veil-before ./cmd/veil)
@@ -15,7 +16,8 @@ work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
 pid= sink=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$sink" ] && kill "$sink" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/sink" ./bench/upload-sink
-"$work/sink" -listen 127.0.0.1:18192 & sink=$!
+"$work/sink" -listen 127.0.0.1:18192 -dir "$work" & sink=$!
+floors=(discard file file-sha256)
 src=$work/big.pdf
 # A PDF header followed by incompressible bytes: sniffed as application/pdf.
 { printf '%%PDF-1.7\n'; head -c $((mb*1024*1024 - 9)) /dev/urandom; } > "$src"
@@ -41,16 +43,22 @@ for i in $(seq "$runs"); do
     kill -TERM "$pid"; wait "$pid" || true; pid=
     sync
   done
-  s=$(date +%s.%N)
-  curl -sS http://127.0.0.1:18192/ -F operations="$ops" -F map='{"0":["variables.f"]}' -F "0=@$src;type=application/pdf" | grep -q "\"bytes\":" || { echo "sink failed" >&2; exit 1; }
-  e=$(date +%s.%N); T[sink]+="$(echo "$e - $s" | bc -l) "
+  for f in "${floors[@]}"; do
+    s=$(date +%s.%N)
+    curl -sS "http://127.0.0.1:18192/$f" -F operations="$ops" -F map='{"0":["variables.f"]}' -F "0=@$src;type=application/pdf" | grep -q '"bytes":' \
+      || { echo "floor $f failed" >&2; exit 1; }
+    e=$(date +%s.%N); T[sink-$f]+="$(echo "$e - $s" | bc -l) "
+    sync
+  done
   s=$(date +%s.%N); cp "$src" "$work/copy.pdf"; e=$(date +%s.%N); sync; rm -f "$work/copy.pdf"
   T[cp]+="$(echo "$e - $s" | bc -l) "
 done
 c=$(printf '%s\n' ${T[cp]} | median)
 echo "cp seconds: ${T[cp]}(median $c)"
-k=$(printf '%s\n' ${T[sink]} | median)
-printf 'curl to a discarding sink seconds: %s(median %s) ratio/cp %.2f\n' "${T[sink]}" "$k" "$(echo "$k / $c" | bc -l)"
+for f in "${floors[@]}"; do
+  k=$(printf '%s\n' ${T[sink-$f]} | median)
+  printf 'floor %s seconds: %s(median %s) ratio/cp %.2f\n' "$f" "${T[sink-$f]}" "$k" "$(echo "$k / $c" | bc -l)"
+done
 for b in "${bins[@]}"; do
   m=$(printf '%s\n' ${T[$b]} | median); cm=$(printf '%s\n' ${C[$b]} | median)
   r=$(printf '%s\n' ${R[$b]} | sort -n | tail -1)
