@@ -1,13 +1,10 @@
 // Command upload-sink gives the floors of bench/upload-alternate.sh: an HTTP server that reads
-// each request body to the end, without multipart parsing, and
+// each request body to the end, without multipart parsing. /discard throws it away (what the
+// client and loopback TCP cost); /file writes it to a new file in -dir in 1 MiB writes, removed
+// afterwards (plus the page cache); /file-sha256 also hashes it (plus the hash every Veil upload
+// computes).
 //
-//   - /discard throws it away: what the client and loopback TCP cost;
-//
-//   - /file writes it to a new file in -dir (1 MiB writes, removed afterwards): plus the page cache;
-//
-//   - /file-sha256 does the same and hashes it: plus the hash every Veil upload computes.
-//
-//     go run ./bench/upload-sink -listen 127.0.0.1:18192 -dir /same/disk/as/veil
+//	go run ./bench/upload-sink -listen 127.0.0.1:18192 -dir /same/disk/as/veil
 package main
 
 import (
