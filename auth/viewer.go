@@ -81,10 +81,6 @@ func (v *Viewer) MayUpload() bool {
 	return !v.IsAnonymous() && (v.Admin || len(v.collections[models.PermAdd]) > 0)
 }
 
-// likeEscaper quotes LIKE's wildcards so an id in a pattern matches only itself, as in Can ('_' of
-// "col_" would otherwise match any character).
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
 // readPerms are the permissions that let a viewer see private items of a collection.
 var readPerms = []models.Permission{models.PermView, models.PermAdd, models.PermChange}
 
@@ -128,7 +124,7 @@ func (v *Viewer) ReadFilter(q *bun.SelectQuery) *bun.SelectQuery {
 		sub := q.NewSelect().Model((*models.Collection)(nil)).Column("id")
 		sub = sub.WhereGroup(" AND ", func(s *bun.SelectQuery) *bun.SelectQuery {
 			for _, id := range ids {
-				s = s.WhereOr("path LIKE ? ESCAPE '\\'", "%/"+likeEscaper.Replace(id)+"/%")
+				s = s.WhereOr("path LIKE ? ESCAPE '\\'", "%/"+models.EscapeLike(id)+"/%")
 			}
 			return s
 		})
@@ -175,7 +171,7 @@ func (v *Viewer) CollectionFilter(q *bun.SelectQuery) *bun.SelectQuery {
 			UNION SELECT collection_id FROM documents WHERE privacy = 'PUBLIC'))`
 	return q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 		for _, id := range ids {
-			q = q.WhereOr("?TableAlias.path LIKE ? ESCAPE '\\'", "%/"+likeEscaper.Replace(id)+"/%")
+			q = q.WhereOr("?TableAlias.path LIKE ? ESCAPE '\\'", "%/"+models.EscapeLike(id)+"/%")
 		}
 		return q.WhereOr(public)
 	})

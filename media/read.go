@@ -87,7 +87,7 @@ func (s *Service) applyFilter(q *bun.SelectQuery, f Filter) (*bun.SelectQuery, e
 		}
 		if f.IncludeSubcollections {
 			sub := s.db.NewSelect().Model((*models.Collection)(nil)).Column("id").
-				Where("path LIKE ? ESCAPE '\\'", "%/"+likeEscape(f.CollectionID)+"/%")
+				Where("path LIKE ? ESCAPE '\\'", "%/"+models.EscapeLike(f.CollectionID)+"/%")
 			q = q.Where("collection_id IN (?)", sub)
 		} else {
 			q = q.Where("collection_id = ?", f.CollectionID)

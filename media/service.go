@@ -183,13 +183,8 @@ func isUniqueViolation(err error) bool { return models.IsUniqueViolation(err) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// likeEscape quotes LIKE's wildcards in s (for LIKE … ESCAPE '\').
-func likeEscape(s string) string { return likeEscaper.Replace(s) }
-
 // likePattern escapes s for a LIKE … ESCAPE '\' match of a substring.
-func likePattern(s string) string { return "%" + likeEscape(strings.ToLower(s)) + "%" }
+func likePattern(s string) string { return "%" + models.EscapeLike(strings.ToLower(s)) + "%" }
 
 // inTx runs fn in a transaction, and wakes the event relay after a commit (fn may have recorded
 // events with s.record).

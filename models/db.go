@@ -244,6 +244,12 @@ func (counterHook) AfterQuery(ctx context.Context, _ *bun.QueryEvent) {
 	}
 }
 
+// EscapeLike quotes LIKE's wildcards in s, for a `LIKE … ESCAPE '\'` pattern, so an id or a search
+// text matches only itself ('_' of "col_" would otherwise match any character).
+func EscapeLike(s string) string { return likeEscaper.Replace(s) }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // IsUniqueViolation reports a unique-constraint failure on either database, by its code.
 func IsUniqueViolation(err error) bool {
 	var pgErr pgdriver.Error
