@@ -9,17 +9,19 @@ cd "$(dirname "$0")"
 work=$(mktemp -d)
 pid=
 libpid=
+s3pid=
 # On any failure, show what the server logged (its token line aside) before it is stopped and its
 # data removed.
 finish() {
   local rc=$?
   if [ "$rc" -ne 0 ]; then
-    for log in "$work/out.log" "$work/lib.log"; do
+    for log in "$work/out.log" "$work/lib.log" "$work/s3.log"; do
       [ -s "$log" ] && { echo "--- veil log $(basename "$log") (last 40 lines)"; grep -v '^    veil_' "$log" | tail -n 40; } >&2
     done
   fi
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
   [ -z "$libpid" ] || kill "$libpid" 2>/dev/null || true
+  [ -z "$s3pid" ] || kill "$s3pid" 2>/dev/null || true
   rm -rf "$work"
   exit "$rc"
 }
@@ -37,7 +39,24 @@ node audit.mjs "$url" "$tok"
 node upload.mjs "$url" "$tok" ../../testdata/corpus/photos/LadyBird.jpg ../../testdata/corpus/orientation/upright.jpg
 node subscriptions.mjs "$url" "$tok" ../../testdata/corpus/photos/Garden.jpg "$metrics"
 node wsprotocol.mjs "$url" "$tok" ../../testdata/corpus/photos/Wood.jpg "$metrics"
+node presign.mjs "$url" "$tok" ../../testdata/corpus/orientation/orientation-6.jpg
 mkdir -p "$work/tus" && node tus.mjs "$work/veil" "$work/tus" 200
+if [ -n "${VEIL_TEST_S3_ENDPOINT:-}" ] && [ -n "${AWS_ACCESS_KEY_ID:-}" ]; then
+  # A new bucket (as veiltest.S3Bucket makes them), then a veil storing to it.
+  bucket=veil-js-presign-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+  curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT "${VEIL_TEST_S3_ENDPOINT%/}/$bucket" >/dev/null
+  endpoint=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$VEIL_TEST_S3_ENDPOINT")
+  VEIL_DATA_DIR="$work/s3data" VEIL_STORAGE_URL="s3://$bucket?endpoint=$endpoint&use_path_style=true&region=us-east-1&disable_https=true" \
+    "$work/veil" serve --init --listen 127.0.0.1:0 --metrics-listen "" >"$work/s3.log" 2>&1 &
+  s3pid=$!
+  for _ in $(seq 300); do grep -q "Veil is running at" "$work/s3.log" && break; sleep 0.1; done
+  s3url=$(sed -n 's/^Veil is running at \(http:[^ ]*\).*/\1/p' "$work/s3.log")
+  s3tok=$(awk '/^    veil_/ {print $1}' "$work/s3.log")
+  [ -n "$s3url" ] && [ -n "$s3tok" ] || { echo "FAIL the S3 bucket's veil did not start within 30 s" >&2; exit 1; }
+  node presign.mjs "$s3url" "$s3tok" ../../testdata/corpus/orientation/orientation-6.jpg
+else
+  echo "SKIP presign against S3: VEIL_TEST_S3_ENDPOINT is not set (.ci/run starts radosgw)"
+fi
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   node graphiql.mjs "$url" "$tok" ../../testdata/corpus/photos/FreshFlower.jpg
   VEIL_DATA_DIR="$work/libdata" VEIL_STORAGE_ACL=mem VEIL_TEST_MEM_ACL_FAULTS="$work/faults" VEIL_PERMISSION_RETRY_INTERVAL=1h \
