@@ -44,7 +44,9 @@ mkdir -p "$work/tus" && node tus.mjs "$work/veil" "$work/tus" 200
 if [ -n "${VEIL_TEST_S3_ENDPOINT:-}" ] && [ -n "${AWS_ACCESS_KEY_ID:-}" ]; then
   # A new bucket (as veiltest.S3Bucket makes them), then a veil storing to it.
   bucket=veil-js-presign-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-  curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT "${VEIL_TEST_S3_ENDPOINT%/}/$bucket" >/dev/null
+  # (radosgw checks the payload hash of a SigV4 request: the empty body's.)
+  curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT \
+    -H "x-amz-content-sha256: $(printf '' | sha256sum | cut -d' ' -f1)" "${VEIL_TEST_S3_ENDPOINT%/}/$bucket" >/dev/null
   endpoint=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$VEIL_TEST_S3_ENDPOINT")
   VEIL_DATA_DIR="$work/s3data" VEIL_STORAGE_URL="s3://$bucket?endpoint=$endpoint&use_path_style=true&region=us-east-1&disable_https=true" \
     "$work/veil" serve --init --listen 127.0.0.1:0 --metrics-listen "" >"$work/s3.log" 2>&1 &
