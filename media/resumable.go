@@ -115,7 +115,8 @@ type ResumableInput struct {
 // CreateResumable records a new resumable upload for the viewer, after the checks a multipart
 // upload makes before its first byte: a usable filename and title, ADD on the collection, and a
 // declared size within the limit of its kind (*TooLargeError), so that nothing is received
-// for an upload that could never complete.
+// for an upload that could never complete; and room among the viewer's open uploads
+// (*OpenUploadLimitError).
 func (s *Service) CreateResumable(ctx context.Context, in ResumableInput) (*models.ResumableUpload, error) {
 	v := auth.ViewerFrom(ctx)
 	if v.IsAnonymous() {
@@ -159,8 +160,14 @@ func (s *Service) CreateResumable(ctx context.Context, in ResumableInput) (*mode
 		Metadata: in.Metadata, Size: in.Size, State: models.ResumableReceiving,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.cfg.Resumable.withDefaults().Expiry),
 	}
-	if _, err := s.db.NewInsert().Model(up).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("media: record resumable upload: %w", err)
+	err = s.recordOpenUpload(ctx, v.UserID, in.Size, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(up).Exec(ctx); err != nil {
+			return fmt.Errorf("media: record resumable upload: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.log.InfoContext(ctx, "resumable upload created", "upload_id", up.ID, "kind", kind, "size", in.Size)
 	return up, nil

@@ -49,11 +49,19 @@ type Config struct {
 	SubscriptionBuffer int
 	// Resumable governs resumable (tus) uploads.
 	Resumable ResumableConfig
+	// MaxOpenUploadsPerUser is how many uploads, presigned and resumable together, one user may
+	// have open (neither completed nor expired) at once; a new one past it is refused with an
+	// *OpenUploadLimitError (VEIL_MAX_OPEN_UPLOADS_PER_USER, default 20; 0: no bound).
+	MaxOpenUploadsPerUser int
+	// MaxOpenUploadBytesPerUser bounds the declared sizes of one user's open uploads together
+	// (VEIL_MAX_OPEN_UPLOAD_BYTES_PER_USER, default 20 GiB; 0: no bound).
+	MaxOpenUploadBytesPerUser int64
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer, StagedUploadTTL: DefaultStagedUploadTTL, Resumable: DefaultResumableConfig()}
+	return Config{MaxImageBytes: 50 << 20, MaxDocumentBytes: 2 << 30, Images: renditions.DefaultLimits(), Renditions: DefaultRenditionConfig(), ServeCacheTTL: time.Second, Permissions: DefaultPermissionConfig(), SubscriptionBuffer: DefaultSubscriptionBuffer, StagedUploadTTL: DefaultStagedUploadTTL, Resumable: DefaultResumableConfig(),
+		MaxOpenUploadsPerUser: DefaultMaxOpenUploadsPerUser, MaxOpenUploadBytesPerUser: DefaultMaxOpenUploadBytesPerUser}
 }
 
 // Validate names the offending setting.
@@ -76,6 +84,12 @@ func (c Config) Validate() error {
 	}
 	if c.Permissions.CallTimeout < 0 {
 		errs = append(errs, config.Errorf("Permissions.CallTimeout", "must not be negative, got %v", c.Permissions.CallTimeout))
+	}
+	if c.MaxOpenUploadsPerUser < 0 {
+		errs = append(errs, config.Errorf("MaxOpenUploadsPerUser", "must not be negative, got %d", c.MaxOpenUploadsPerUser))
+	}
+	if c.MaxOpenUploadBytesPerUser < 0 {
+		errs = append(errs, config.Errorf("MaxOpenUploadBytesPerUser", "must not be negative, got %d", c.MaxOpenUploadBytesPerUser))
 	}
 	if c.StagedUploadTTL < 0 {
 		errs = append(errs, config.Errorf("StagedUploadTTL", "must not be negative, got %v", c.StagedUploadTTL))

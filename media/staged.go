@@ -105,7 +105,8 @@ var contentTypeChars = func(ct string) bool {
 // CreateUpload checks a presigned upload before any byte is sent and returns the signed URL its
 // bytes go to. It needs ADD on the collection (checked first); it refuses a hostile filename, a
 // declared type that is not allowed for kind or disagrees with the filename, and a size over the
-// limit of kind (*TooLargeError, as for multipart uploads).
+// limit of kind (*TooLargeError, as for multipart uploads), and, before any URL is signed, an upload
+// that the viewer's open uploads leave no room for (*OpenUploadLimitError).
 func (s *Service) CreateUpload(ctx context.Context, in CreateUploadInput) (*PresignedUpload, error) {
 	collectionID, err := s.resolveCollection(ctx, in.CollectionID, models.PermAdd)
 	if err != nil {
@@ -159,12 +160,18 @@ func (s *Service) CreateUpload(ctx context.Context, in CreateUploadInput) (*Pres
 		SHA256: sum, CollectionID: collectionID, StagingKey: storage.StagingKey(id), State: models.StagedPending,
 		ExpiresAt: now.Add(s.stagedTTL()).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
 	}
-	target, err := s.presign(ctx, row)
+	var target *PresignedUpload
+	err = s.recordOpenUpload(ctx, v.UserID, in.Size, func(ctx context.Context, tx bun.Tx) error {
+		if target, err = s.presign(ctx, row); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return fmt.Errorf("media: record staged upload: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if _, err := s.db.NewInsert().Model(row).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("media: record staged upload: %w", err)
 	}
 	s.log.InfoContext(ctx, "staged upload created", "upload_id", id, "kind", kind, "size", in.Size, "expires", row.ExpiresAt)
 	return target, nil

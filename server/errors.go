@@ -40,6 +40,10 @@ const (
 	// CodeUploadSpoolLimit: out-of-order file parts would spool more than
 	// VEIL_UPLOAD_SPOOL_REQUEST_MAX (scope "request") or VEIL_UPLOAD_SPOOL_MAX (scope "total").
 	CodeUploadSpoolLimit = "UPLOAD_SPOOL_LIMIT"
+	// CodeOpenUploadLimit: the viewer has VEIL_MAX_OPEN_UPLOADS_PER_USER open uploads (scope
+	// "count"), or this one's size would take their declared bytes past
+	// VEIL_MAX_OPEN_UPLOAD_BYTES_PER_USER (scope "bytes"); extensions.limit and extensions.open.
+	CodeOpenUploadLimit = "OPEN_UPLOAD_LIMIT"
 )
 
 // errorPresenter is the one place domain errors become GraphQL errors. Unknown errors become
@@ -61,6 +65,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			dup      *media.DuplicateError
 			conflict *media.ConflictError
 			spool    *upload.SpoolLimitError
+			open     *media.OpenUploadLimitError
 			slow     *events.SlowSubscriberError
 			cursor   *events.CursorError
 			domain   *fault.Error
@@ -81,6 +86,12 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions["code"] = CodeUploadSpoolLimit
 			out.Extensions["limit"] = spool.Limit
 			out.Extensions["scope"] = spool.Scope
+		case errors.As(err, &open):
+			out.Message = open.Error()
+			out.Extensions["code"] = CodeOpenUploadLimit
+			out.Extensions["scope"] = open.Scope
+			out.Extensions["limit"] = open.Limit
+			out.Extensions["open"] = open.Open
 		case errors.As(err, &slow):
 			out.Message = slow.Error()
 			out.Extensions["code"] = CodeSubscriberTooSlow

@@ -328,6 +328,7 @@ func tusErr(ctx context.Context, log *slog.Logger, err error) error {
 	var (
 		inputErr *fault.InputError
 		tooLarge *media.TooLargeError
+		open     *media.OpenUploadLimitError
 		dup      *media.DuplicateError
 		domain   *fault.Error
 		tusE     tusd.Error
@@ -347,6 +348,10 @@ func tusErr(ctx context.Context, log *slog.Logger, err error) error {
 		return tusd.NewError("ERR_UPLOAD_FINISHED", "the upload is already finished", http.StatusGone)
 	case errors.As(err, &tooLarge):
 		return tusd.NewError(CodePayloadTooLarge, tooLarge.Error(), http.StatusRequestEntityTooLarge)
+	case errors.As(err, &open):
+		// 429: too many uploads open, not a fault of this one's metadata. tus-js-client does not
+		// retry it (it retries no 4xx but 409 and 423); the message says what makes room.
+		return tusd.NewError(CodeOpenUploadLimit, open.Error(), http.StatusTooManyRequests)
 	case errors.As(err, &inputErr):
 		return tusd.NewError(CodeBadUserInput, inputErr.Error(), http.StatusUnprocessableEntity)
 	case errors.As(err, &dup):
