@@ -5,10 +5,21 @@
 # staged object read through the upload checks into its final key). The server's peak RSS
 # (VmHWM) is read per path from a fresh process and data dir.
 #
-#   bash bench/presign-1gib.sh [runs]
+#   bash bench/presign-1gib.sh [runs] [file|s3]
+#
+# With s3 the bucket is a new one per path on the S3 server at VEIL_TEST_S3_ENDPOINT (radosgw from
+# tools/s3-radosgw, started with MEMSTORE_BYTES of 4 GiB or more: an object and its staging copy;
+# credentials AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), emptied with radosgw-admin after each
+# path (RGW_BASE: the BASE radosgw was started with). The presigned PUT then goes to radosgw itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+bucket_kind=${2:-file}
+case "$bucket_kind" in
+  file) ;;
+  s3) : "${VEIL_TEST_S3_ENDPOINT:?set VEIL_TEST_S3_ENDPOINT}" "${AWS_ACCESS_KEY_ID:?}" "${AWS_SECRET_ACCESS_KEY:?}" "${RGW_BASE:?set RGW_BASE to the BASE of tools/s3-radosgw}" ;;
+  *) echo "usage: bench/presign-1gib.sh [runs] [file|s3]" >&2; exit 2 ;;
+esac
 work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
 pid=
 trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -22,14 +33,27 @@ ops='{"query":"mutation($f: Upload!) { uploadDocument(input: {file: $f}) { id fi
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now() { date +%s.%N; }
 
+bucket=
 start_veil() {
   rm -rf "$work/data"
-  VEIL_DATA_DIR="$work/data" "$work/veil" serve --init --listen 127.0.0.1:18182 --metrics-listen= >"$work/out.log" 2>&1 &
+  storage=()
+  if [ "$bucket_kind" = s3 ]; then
+    bucket=veil-bench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+    curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -X PUT \
+      -H "x-amz-content-sha256: $(printf '' | sha256sum | cut -d' ' -f1)" "${VEIL_TEST_S3_ENDPOINT%/}/$bucket" >/dev/null
+    storage=(VEIL_STORAGE_URL="s3://$bucket?endpoint=$(jq -rn --arg e "$VEIL_TEST_S3_ENDPOINT" '$e|@uri')&use_path_style=true&region=us-east-1&disable_https=true")
+  fi
+  env "${storage[@]}" VEIL_DATA_DIR="$work/data" "$work/veil" serve --init --listen 127.0.0.1:18182 --metrics-listen= >"$work/out.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:18182/healthz >/dev/null && break; sleep 0.1; done
   tok=$(awk "/^    veil_/ {print \$1}" "$work/out.log"); auth="Authorization: Bearer $tok"
 }
-stop_veil() { rss_now=$(awk '/VmHWM/ {print $2}' /proc/$pid/status); kill -TERM "$pid"; wait "$pid" || true; pid=; sync; }
+stop_veil() {
+  rss_now=$(awk '/VmHWM/ {print $2}' /proc/$pid/status); kill -TERM "$pid"; wait "$pid" || true; pid=; sync
+  if [ "$bucket_kind" = s3 ]; then
+    radosgw-admin -c "$RGW_BASE/ceph.conf" bucket rm --bucket="$bucket" --purge-objects >/dev/null 2>&1
+  fi
+}
 
 mp=(); mp_rss=(); put=(); done_=(); ps_total=(); ps_rss=(); cps=()
 for i in $(seq "$runs"); do
@@ -63,7 +87,7 @@ done
 m() { printf '%s\n' "$@" | median; }
 mx() { printf '%s\n' "$@" | sort -n | tail -1; }
 c=$(m "${cps[@]}"); vm=$(m "${mp[@]}"); vp=$(m "${put[@]}"); vd=$(m "${done_[@]}"); vt=$(m "${ps_total[@]}")
-printf 'runs: %s (1 GiB document, file bucket)\n' "$runs"
+printf 'runs: %s (1 GiB document, %s bucket)\n' "$runs" "$bucket_kind"
 printf '%-34s %-28s median %6.2f s  %5.0f MiB/s  ratio to cp %.2f\n' \
   "cp" "${cps[*]}" "$c" "$(echo "1024 / $c" | bc -l)" 1 \
   "multipart uploadDocument" "${mp[*]}" "$vm" "$(echo "1024 / $vm" | bc -l)" "$(echo "$vm / $c" | bc -l)" \
