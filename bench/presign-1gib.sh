@@ -23,7 +23,8 @@ esac
 work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
 pid=
 trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-go build -o "$work/veil" ./cmd/veil
+# VEIL_BIN: a veil binary built elsewhere (e.g. of another commit, for a before/after figure).
+if [ -n "${VEIL_BIN:-}" ]; then cp "$VEIL_BIN" "$work/veil"; else go build -o "$work/veil" ./cmd/veil; fi
 src="$work/big.pdf"
 # A PDF header followed by incompressible bytes: sniffed as application/pdf.
 { printf '%%PDF-1.7\n'; head -c $((1024*1024*1024 - 9)) /dev/urandom; } > "$src"
@@ -51,7 +52,10 @@ start_veil() {
 stop_veil() {
   rss_now=$(awk '/VmHWM/ {print $2}' /proc/$pid/status); kill -TERM "$pid"; wait "$pid" || true; pid=; sync
   if [ "$bucket_kind" = s3 ]; then
+    # Deleted objects' data stays until radosgw's garbage collection (2 h by default): run it now,
+    # or the in-memory OSD fills up after a few gigabytes.
     radosgw-admin -c "$RGW_BASE/ceph.conf" bucket rm --bucket="$bucket" --purge-objects >/dev/null 2>&1
+    radosgw-admin -c "$RGW_BASE/ceph.conf" gc process --include-all >/dev/null 2>&1
   fi
 }
 

@@ -11,12 +11,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
+	"gocloud.dev/gcerrors"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
@@ -466,12 +468,12 @@ func (s *Service) completeClaimed(ctx context.Context, row *models.StagedUpload,
 	if attrs.Size != row.Size {
 		return nil, inputErr("size", "the uploaded file has %d bytes, but the upload declared %d", attrs.Size, row.Size)
 	}
-	r, err := s.store.Bucket.NewReader(ctx, row.StagingKey, nil)
+	r, promote, err := s.openStaged(ctx, row, attrs.ETag)
 	if err != nil {
-		return nil, fmt.Errorf("media: open staged upload: %w", storage.Classify(err))
+		return nil, err
 	}
 	defer r.Close()
-	chk := &stagedCheck{size: row.Size, sha256: row.SHA256, commit: func(ctx context.Context, tx bun.Tx, mediaID string) error {
+	chk := &stagedCheck{size: row.Size, sha256: row.SHA256, promote: promote, commit: func(ctx context.Context, tx bun.Tx, mediaID string) error {
 		res, err := tx.NewUpdate().Model((*models.StagedUpload)(nil)).
 			Set("state = ?", models.StagedCompleted).Set("media_id = ?", mediaID).Set("updated_at = ?", models.Now()).
 			Where("id = ? AND state = ?", row.ID, models.StagedCompleting).Exec(ctx)
@@ -497,6 +499,78 @@ func (s *Service) completeClaimed(ctx context.Context, row *models.StagedUpload,
 		return nil, err
 	}
 	return doc, nil
+}
+
+// openStaged opens the staging object of row for the checks, and returns how to give that very
+// object its final key once they have read it (nil: the bytes are written again as they are read).
+// On a folder bucket the file read is hard-linked to the final key (storage.LinkFile); on S3 the
+// read and a server-side copy are both conditional on the ETag seen before (etag), so a PUT to the
+// staging URL in the meantime cannot slip unchecked bytes in. Other buckets write the bytes again.
+func (s *Service) openStaged(ctx context.Context, row *models.StagedUpload, etag string) (io.ReadCloser, func(ctx context.Context, key, contentType string, size int64) error, error) {
+	if s.store.Dir != "" {
+		rc, size, err := s.store.Open(ctx, row.StagingKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("media: open staged upload: %w", err)
+		}
+		f, ok := rc.(*os.File)
+		if !ok {
+			return rc, nil, nil
+		}
+		if size != row.Size {
+			f.Close()
+			return nil, nil, inputErr("size", "the uploaded file has %d bytes, but the upload declared %d", size, row.Size)
+		}
+		return f, func(ctx context.Context, key, contentType string, size int64) error {
+			err := s.store.LinkFile(key, f)
+			if !errors.Is(err, storage.ErrCannotPromote) {
+				return err
+			}
+			// Another file system, or no /proc: copy the same file.
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("media: staged upload: %w", storage.Classify(err))
+			}
+			n, err := s.store.Write(ctx, key, contentType, io.LimitReader(f, size))
+			if err == nil && n != size {
+				err = fmt.Errorf("media: staged upload: copied %d of %d bytes", n, size)
+			}
+			return err
+		}, nil
+	}
+	r, err := s.store.Bucket.NewReader(ctx, row.StagingKey, s.store.StagedReaderOptions(etag))
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			return nil, nil, errStagedReplaced
+		}
+		return nil, nil, fmt.Errorf("media: open staged upload: %w", storage.Classify(err))
+	}
+	if s.store.Scheme != "s3" || etag == "" || row.Size > storage.MaxServerSideCopy {
+		return r, nil, nil
+	}
+	return r, func(ctx context.Context, key, contentType string, size int64) error {
+		err := s.store.CopyIfMatch(ctx, key, row.StagingKey, contentType, etag, size)
+		if errors.Is(err, storage.ErrObjectChanged) {
+			return errStagedReplaced
+		}
+		return err
+	}, nil
+}
+
+// errStagedReplaced refuses a completion whose staged object was PUT again while it was checked.
+var errStagedReplaced = inputErr("file", "the file was uploaded again while the upload was being completed; complete it again")
+
+// write stores the checked body at key. A multipart upload (c nil), or a staged upload on a bucket
+// that cannot promote, streams it to the bucket; otherwise body is read to its end (the checks
+// hash and inspect it as it goes) and then the staged object itself gets the key, so its bytes are
+// not written a second time.
+func (c *stagedCheck) write(ctx context.Context, s *Service, key, contentType string, body io.Reader) (int64, error) {
+	if c == nil || c.promote == nil {
+		return s.store.Write(ctx, key, contentType, body)
+	}
+	n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, body, make([]byte, 1<<20))
+	if err != nil {
+		return n, err
+	}
+	return n, c.promote(ctx, key, contentType, n)
 }
 
 // stagedBody marks errors of reading the staging object as storage failures, so that a bucket

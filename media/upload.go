@@ -82,6 +82,9 @@ type stagedCheck struct {
 	size   int64
 	sha256 string // lower-case hex; "" when the client declared none
 	commit func(ctx context.Context, tx bun.Tx, mediaID string) error
+	// promote, when set, gives the staged object the final key in the bucket once its bytes have
+	// been read through the checks (see stagedCheck.write), instead of writing them again.
+	promote func(ctx context.Context, key, contentType string, size int64) error
 }
 
 // verify refuses bytes that are not what the client declared.
@@ -152,7 +155,7 @@ func (s *Service) uploadImage(ctx context.Context, in UploadImageInput, chk *sta
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	size, err := s.store.Write(ctx, key, info.Format.MIMEType(), body)
+	size, err := chk.write(ctx, s, key, info.Format.MIMEType(), body)
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "image", s.cfg.MaxImageBytes, limited, err)
 	}
@@ -240,7 +243,7 @@ func (s *Service) uploadDocument(ctx context.Context, in UploadDocumentInput, ch
 		return nil, err
 	}
 	s.hook("upload.write", id)
-	size, err := s.store.Write(ctx, key, dt.mime, body)
+	size, err := chk.write(ctx, s, key, dt.mime, body)
 	if err != nil {
 		return nil, s.uploadWriteError(ctx, key, "document", s.cfg.MaxDocumentBytes, limited, err)
 	}

@@ -132,6 +132,8 @@ type Store struct {
 	Dir string
 	// BucketName is the bucket of an s3:// or gs:// URL, else empty.
 	BucketName string
+	// dirMode is the mode of folders Veil creates in a file:// bucket.
+	dirMode os.FileMode
 }
 
 // Close closes the bucket.
@@ -160,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, diagnoseDir(loc.dir, "open folder", err)
 		}
-		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir}, nil
+		return &Store{Bucket: b, Scheme: "file", Dir: loc.dir, dirMode: cfg.dirMode()}, nil
 	}
 	b, err := blob.OpenBucket(ctx, cfg.URL)
 	if err != nil {

@@ -1,0 +1,102 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+	"golang.org/x/sys/unix"
+)
+
+// Promoting an object: giving the bytes of one object (a staged upload) a second key without
+// passing them through Veil again, once the caller has read and checked them. Both ways make sure
+// the object that gets the new key is the one the caller read, whatever was written to its key
+// meanwhile.
+
+// ErrCannotPromote is returned by LinkFile and CopyIfMatch when the bucket cannot do it (another
+// driver, another file system, no /proc, an object too large for one server-side copy): the caller
+// writes the bytes itself.
+var ErrCannotPromote = errors.New("storage: the bucket cannot give this object a new key in place")
+
+// ErrObjectChanged is a CopyIfMatch, or a read with StagedReaderOptions, of an object that no
+// longer has the ETag the caller saw: it was written again meanwhile.
+var ErrObjectChanged = errors.New("storage: the object changed since it was read")
+
+// MaxServerSideCopy is the largest object one S3 CopyObject copies.
+const MaxServerSideCopy = 5 << 30
+
+// LinkFile gives the open file f, read from this file:// bucket, the key dst as a hard link
+// (linkat through /proc/self/fd): the very file read, not whatever now has its old name. fileblob
+// never writes into an existing file (it renames a finished temporary file over the name), so
+// the bytes read are the bytes linked. The folders of dst are created; f stays open and its old
+// key stays (the caller deletes it).
+func (s *Store) LinkFile(dst string, f *os.File) error {
+	if s.Dir == "" || !plainKey(dst) {
+		return ErrCannotPromote
+	}
+	path := filepath.Join(s.Dir, filepath.FromSlash(dst))
+	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
+		return fmt.Errorf("storage: link %s: %w", dst, Classify(err))
+	}
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EXDEV), errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOSYS):
+		return fmt.Errorf("%w: link %s: %v", ErrCannotPromote, dst, err)
+	}
+	return fmt.Errorf("storage: link %s: %w", dst, Classify(err))
+}
+
+// StagedReaderOptions returns the reader options that make a read of src fail unless src still
+// has etag (S3: If-Match), for a read followed by CopyIfMatch. Nil for other buckets.
+func (s *Store) StagedReaderOptions(etag string) *blob.ReaderOptions {
+	if s.Scheme != "s3" || etag == "" {
+		return nil
+	}
+	return &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
+		var in *s3.GetObjectInput
+		if as(&in) {
+			in.IfMatch = aws.String(etag)
+		}
+		return nil
+	}}
+}
+
+// CopyIfMatch copies src to dst inside an S3 bucket (CopyObject: the bytes do not leave the
+// server), with contentType, if src still has etag (x-amz-copy-source-if-match); a src changed
+// since it was read is ErrObjectChanged. src stays (the caller deletes it). Other buckets,
+// and objects of size over MaxServerSideCopy, are ErrCannotPromote.
+func (s *Store) CopyIfMatch(ctx context.Context, dst, src, contentType, etag string, size int64) error {
+	if s.Scheme != "s3" || etag == "" || size > MaxServerSideCopy {
+		return ErrCannotPromote
+	}
+	err := s.Bucket.Copy(ctx, dst, src, &blob.CopyOptions{BeforeCopy: func(as func(any) bool) error {
+		var in *s3.CopyObjectInput
+		if !as(&in) {
+			return ErrCannotPromote
+		}
+		in.CopySourceIfMatch = aws.String(etag)
+		in.MetadataDirective = types.MetadataDirectiveReplace
+		in.ContentType = aws.String(contentType)
+		return nil
+	}})
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrCannotPromote):
+			return err
+		case gcerrors.Code(err) == gcerrors.FailedPrecondition:
+			return fmt.Errorf("storage: copy %s: %w", src, ErrObjectChanged)
+		}
+		return fmt.Errorf("storage: copy %s to %s: %w", src, dst, Classify(err))
+	}
+	return nil
+}
