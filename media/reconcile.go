@@ -228,7 +228,7 @@ func (s *Service) reconcileStagedObjects(ctx context.Context, objs []*blob.ListO
 	}
 	ids := make([]string, len(objs))
 	for i, o := range objs {
-		ids[i] = strings.TrimPrefix(finalKey(o.Key), storage.StagingPrefix)
+		ids[i] = strings.TrimSuffix(strings.TrimPrefix(finalKey(o.Key), storage.StagingPrefix), stagedCheckingSuffix)
 	}
 	live, err := s.liveStaged(ctx, ids)
 	if err != nil {

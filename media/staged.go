@@ -18,7 +18,6 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
-	"gocloud.dev/gcerrors"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/fault"
@@ -468,7 +467,7 @@ func (s *Service) completeClaimed(ctx context.Context, row *models.StagedUpload,
 	if attrs.Size != row.Size {
 		return nil, inputErr("size", "the uploaded file has %d bytes, but the upload declared %d", attrs.Size, row.Size)
 	}
-	r, promote, err := s.openStaged(ctx, row, attrs.ETag)
+	r, promote, err := s.openStaged(ctx, row)
 	if err != nil {
 		return nil, err
 	}
@@ -503,10 +502,11 @@ func (s *Service) completeClaimed(ctx context.Context, row *models.StagedUpload,
 
 // openStaged opens the staging object of row for the checks, and returns how to give that very
 // object its final key once they have read it (nil: the bytes are written again as they are read).
-// On a folder bucket the file read is hard-linked to the final key (storage.LinkFile); on S3 the
-// read and a server-side copy are both conditional on the ETag seen before (etag), so a PUT to the
-// staging URL in the meantime cannot slip unchecked bytes in. Other buckets write the bytes again.
-func (s *Service) openStaged(ctx context.Context, row *models.StagedUpload, etag string) (io.ReadCloser, func(ctx context.Context, key, contentType string, size int64) error, error) {
+// On a folder bucket the file read is hard-linked to the final key (storage.LinkFile); on S3 a
+// server-side copy of the staged object is read, then copied to the final key. Either way a PUT to
+// the staging URL in the meantime cannot slip unchecked bytes in. Other buckets write the bytes
+// again.
+func (s *Service) openStaged(ctx context.Context, row *models.StagedUpload) (io.ReadCloser, func(ctx context.Context, key, contentType string, size int64) error, error) {
 	if s.store.Dir != "" {
 		rc, size, err := s.store.Open(ctx, row.StagingKey)
 		if err != nil {
@@ -536,27 +536,50 @@ func (s *Service) openStaged(ctx context.Context, row *models.StagedUpload, etag
 			return err
 		}, nil
 	}
-	r, err := s.store.Bucket.NewReader(ctx, row.StagingKey, s.store.StagedReaderOptions(etag))
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
-			return nil, nil, errStagedReplaced
+	if s.store.Scheme != "s3" || row.Size > storage.MaxServerSideCopy {
+		r, err := s.store.Bucket.NewReader(ctx, row.StagingKey, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("media: open staged upload: %w", storage.Classify(err))
 		}
-		return nil, nil, fmt.Errorf("media: open staged upload: %w", storage.Classify(err))
-	}
-	if s.store.Scheme != "s3" || etag == "" || row.Size > storage.MaxServerSideCopy {
 		return r, nil, nil
 	}
-	return r, func(ctx context.Context, key, contentType string, size int64) error {
-		err := s.store.CopyIfMatch(ctx, key, row.StagingKey, contentType, etag, size)
-		if errors.Is(err, storage.ErrObjectChanged) {
-			return errStagedReplaced
+	// S3: the client may PUT to the staging key until the URL expires, so the object checked is a
+	// server-side copy of it that no URL can write (stagedCheckingKey), and that copy is what
+	// becomes the final object. Its size is checked again by the read (stagedCheck.verify).
+	checking := stagedCheckingKey(row.ID)
+	if err := s.store.Copy(ctx, checking, row.StagingKey, row.ContentType, row.Size); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil, inputErr("file", "nothing has been uploaded to the upload URL yet")
 		}
-		return err
+		return nil, nil, fmt.Errorf("media: staged upload: %w", err)
+	}
+	r, err := s.store.Bucket.NewReader(ctx, checking, nil)
+	if err != nil {
+		s.deleteQuietly(ctx, checking)
+		return nil, nil, fmt.Errorf("media: open staged upload: %w", storage.Classify(err))
+	}
+	return &closeThen{ReadCloser: r, then: func() { s.deleteQuietly(ctx, checking) }}, func(ctx context.Context, key, contentType string, size int64) error {
+		return s.store.Copy(ctx, key, checking, contentType, size)
 	}, nil
 }
 
-// errStagedReplaced refuses a completion whose staged object was PUT again while it was checked.
-var errStagedReplaced = inputErr("file", "the file was uploaded again while the upload was being completed; complete it again")
+// stagedCheckingSuffix ends the key of the server-side copy of a staged object that completion
+// checks (on S3); the reconciler counts it with its upload.
+const stagedCheckingSuffix = ".checking"
+
+func stagedCheckingKey(id string) string { return storage.StagingKey(id) + stagedCheckingSuffix }
+
+// closeThen runs then after closing its reader.
+type closeThen struct {
+	io.ReadCloser
+	then func()
+}
+
+func (c *closeThen) Close() error {
+	err := c.ReadCloser.Close()
+	c.then()
+	return err
+}
 
 // write stores the checked body at key. A multipart upload (c nil), or a staged upload on a bucket
 // that cannot promote, streams it to the bucket; otherwise body is read to its end (the checks

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,14 +20,10 @@ import (
 // the object that gets the new key is the one the caller read, whatever was written to its key
 // meanwhile.
 
-// ErrCannotPromote is returned by LinkFile and CopyIfMatch when the bucket cannot do it (another
+// ErrCannotPromote is returned by LinkFile and Copy when the bucket cannot do it (another
 // driver, another file system, no /proc, an object too large for one server-side copy): the caller
 // writes the bytes itself.
 var ErrCannotPromote = errors.New("storage: the bucket cannot give this object a new key in place")
-
-// ErrObjectChanged is a CopyIfMatch, or a read with StagedReaderOptions, of an object that no
-// longer has the ETag the caller saw: it was written again meanwhile.
-var ErrObjectChanged = errors.New("storage: the object changed since it was read")
 
 // MaxServerSideCopy is the largest object one S3 CopyObject copies.
 const MaxServerSideCopy = 5 << 30
@@ -56,27 +51,10 @@ func (s *Store) LinkFile(dst string, f *os.File) error {
 	return fmt.Errorf("storage: link %s: %w", dst, Classify(err))
 }
 
-// StagedReaderOptions returns the reader options that make a read of src fail unless src still
-// has etag (S3: If-Match), for a read followed by CopyIfMatch. Nil for other buckets.
-func (s *Store) StagedReaderOptions(etag string) *blob.ReaderOptions {
-	if s.Scheme != "s3" || etag == "" {
-		return nil
-	}
-	return &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
-		var in *s3.GetObjectInput
-		if as(&in) {
-			in.IfMatch = aws.String(etag)
-		}
-		return nil
-	}}
-}
-
-// CopyIfMatch copies src to dst inside an S3 bucket (CopyObject: the bytes do not leave the
-// server), with contentType, if src still has etag (x-amz-copy-source-if-match); a src changed
-// since it was read is ErrObjectChanged. src stays (the caller deletes it). Other buckets,
-// and objects of size over MaxServerSideCopy, are ErrCannotPromote.
-func (s *Store) CopyIfMatch(ctx context.Context, dst, src, contentType, etag string, size int64) error {
-	if s.Scheme != "s3" || etag == "" || size > MaxServerSideCopy {
+// Copy copies src to dst inside an S3 bucket (CopyObject: the bytes do not leave the server),
+// with contentType. Other buckets, and objects over MaxServerSideCopy, are ErrCannotPromote.
+func (s *Store) Copy(ctx context.Context, dst, src, contentType string, size int64) error {
+	if s.Scheme != "s3" || size > MaxServerSideCopy {
 		return ErrCannotPromote
 	}
 	err := s.Bucket.Copy(ctx, dst, src, &blob.CopyOptions{BeforeCopy: func(as func(any) bool) error {
@@ -84,17 +62,13 @@ func (s *Store) CopyIfMatch(ctx context.Context, dst, src, contentType, etag str
 		if !as(&in) {
 			return ErrCannotPromote
 		}
-		in.CopySourceIfMatch = aws.String(etag)
 		in.MetadataDirective = types.MetadataDirectiveReplace
 		in.ContentType = aws.String(contentType)
 		return nil
 	}})
 	if err != nil {
-		switch {
-		case errors.Is(err, ErrCannotPromote):
+		if errors.Is(err, ErrCannotPromote) {
 			return err
-		case gcerrors.Code(err) == gcerrors.FailedPrecondition:
-			return fmt.Errorf("storage: copy %s: %w", src, ErrObjectChanged)
 		}
 		return fmt.Errorf("storage: copy %s to %s: %w", src, dst, Classify(err))
 	}
