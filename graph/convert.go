@@ -79,7 +79,7 @@ func (r *Resolver) imagePage(ctx context.Context, first *int, after *string, f m
 	if err != nil {
 		return nil, err
 	}
-	nodes := r.imageNodes(ctx, fieldImageLoads(ctx, true), page.Items)
+	nodes := r.imageNodes(ctx, fieldLoads(ctx, imageTypes, true), page.Items)
 	conn := &model.ImageConnection{Nodes: nodes, Filter: f, Edges: make([]*model.ImageEdge, len(nodes))}
 	ids := make([]string, len(nodes))
 	for i, n := range nodes {
@@ -95,17 +95,14 @@ func (r *Resolver) documentPage(ctx context.Context, first *int, after *string, 
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.DocumentConnection{Nodes: page.Items, Filter: f, Edges: make([]*model.DocumentEdge, len(page.Items))}
-	ids, cols := make([]string, len(page.Items)), make([]string, len(page.Items))
-	for i, doc := range page.Items {
-		ids[i], cols[i] = doc.ID, doc.CollectionID
-		conn.Edges[i] = &model.DocumentEdge{Cursor: media.Cursor(doc.ID), Node: doc}
+	nodes := r.documentNodes(ctx, fieldLoads(ctx, documentTypes, true), page.Items)
+	conn := &model.DocumentConnection{Nodes: nodes, Filter: f, Edges: make([]*model.DocumentEdge, len(nodes))}
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+		conn.Edges[i] = &model.DocumentEdge{Cursor: media.Cursor(n.ID), Node: n}
 	}
-	r.loaders(ctx).SetPage(ids, cols)
 	conn.PageInfo = pageInfo(ids, media.Page[string]{HasNextPage: page.HasNextPage, HasPrevious: page.HasPrevious})
-	if conn.Nodes == nil {
-		conn.Nodes = []*models.Document{}
-	}
 	return conn, nil
 }
 

@@ -460,13 +460,8 @@ type ContentResolver interface {
 	References(ctx context.Context, obj *models.Content, state *models.RefState) ([]*models.Reference, error)
 }
 type DocumentResolver interface {
-	URL(ctx context.Context, obj *models.Document) (string, error)
-
-	Collection(ctx context.Context, obj *models.Document) (*models.Collection, error)
-	Tags(ctx context.Context, obj *models.Document) ([]string, error)
-
-	Usage(ctx context.Context, obj *models.Document) ([]*media.Usage, error)
-	CanDelete(ctx context.Context, obj *models.Document) (bool, error)
+	Usage(ctx context.Context, obj *model.Document) ([]*media.Usage, error)
+	CanDelete(ctx context.Context, obj *model.Document) (bool, error)
 }
 type DocumentConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.DocumentConnection) (int, error)
@@ -500,11 +495,11 @@ type MutationResolver interface {
 	RevokeToken(ctx context.Context, id string) (*models.Token, error)
 	CreatePreviewToken(ctx context.Context, contentID string, ttlSeconds int) (*model.PreviewToken, error)
 	UploadImage(ctx context.Context, input model.UploadImageInput) (*model.Image, error)
-	UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*models.Document, error)
+	UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*model.Document, error)
 	CreateUpload(ctx context.Context, input model.CreateUploadInput) (*media.PresignedUpload, error)
 	CompleteUpload(ctx context.Context, id string, input *model.CompleteUploadInput) (models.MediaItem, error)
 	UpdateImage(ctx context.Context, input model.UpdateImageInput) (*model.Image, error)
-	UpdateDocument(ctx context.Context, input model.UpdateDocumentInput) (*models.Document, error)
+	UpdateDocument(ctx context.Context, input model.UpdateDocumentInput) (*model.Document, error)
 	DeleteImage(ctx context.Context, id string, force *bool) (*model.DeletePayload, error)
 	DeleteDocument(ctx context.Context, id string, force *bool) (*model.DeletePayload, error)
 	UpsertContent(ctx context.Context, input model.UpsertContentInput) (*models.Content, error)
@@ -531,7 +526,7 @@ type QueryResolver interface {
 	Tokens(ctx context.Context, userID *string) ([]*models.Token, error)
 	Node(ctx context.Context, id string) (models.Node, error)
 	Image(ctx context.Context, id string) (*model.Image, error)
-	Document(ctx context.Context, id string) (*models.Document, error)
+	Document(ctx context.Context, id string) (*model.Document, error)
 	Upload(ctx context.Context, id string) (*models.ResumableUpload, error)
 	Images(ctx context.Context, first *int, after *string, filter *model.MediaFilter) (*model.ImageConnection, error)
 	Documents(ctx context.Context, first *int, after *string, filter *model.MediaFilter) (*model.DocumentConnection, error)
@@ -6354,7 +6349,7 @@ func (ec *executionContext) fieldContext_DeletePayload_deletedId(_ context.Conte
 	return graphql.NewScalarFieldContext("DeletePayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
-func (ec *executionContext) _Document_id(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_id(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6377,7 +6372,7 @@ func (ec *executionContext) fieldContext_Document_id(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
-func (ec *executionContext) _Document_title(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_title(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6400,7 +6395,7 @@ func (ec *executionContext) fieldContext_Document_title(_ context.Context, field
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Document_filename(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_filename(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6423,7 +6418,7 @@ func (ec *executionContext) fieldContext_Document_filename(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Document_url(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_url(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6432,7 +6427,7 @@ func (ec *executionContext) _Document_url(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Document_url(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Document().URL(ctx, obj)
+			return obj.URL(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -6443,10 +6438,10 @@ func (ec *executionContext) _Document_url(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Document_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Document", field, true, true, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Document", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Document_fileSize(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_fileSize(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6469,7 +6464,7 @@ func (ec *executionContext) fieldContext_Document_fileSize(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type Int64 does not have child fields"))
 }
 
-func (ec *executionContext) _Document_contentType(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_contentType(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6492,7 +6487,7 @@ func (ec *executionContext) fieldContext_Document_contentType(_ context.Context,
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Document_sha256(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_sha256(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6515,7 +6510,7 @@ func (ec *executionContext) fieldContext_Document_sha256(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Document_collection(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_collection(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6524,7 +6519,7 @@ func (ec *executionContext) _Document_collection(ctx context.Context, field grap
 			return ec.fieldContext_Document_collection(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Document().Collection(ctx, obj)
+			return obj.Collection()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Collection) graphql.Marshaler {
@@ -6539,7 +6534,7 @@ func (ec *executionContext) fieldContext_Document_collection(_ context.Context, 
 		Object:     "Document",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Collection(ctx, field)
 		},
@@ -6547,7 +6542,7 @@ func (ec *executionContext) fieldContext_Document_collection(_ context.Context, 
 	return fc, nil
 }
 
-func (ec *executionContext) _Document_tags(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_tags(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6556,7 +6551,7 @@ func (ec *executionContext) _Document_tags(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Document_tags(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Document().Tags(ctx, obj)
+			return obj.Tags()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -6567,10 +6562,10 @@ func (ec *executionContext) _Document_tags(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_Document_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Document", field, true, true, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Document", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Document_privacy(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_privacy(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6593,7 +6588,7 @@ func (ec *executionContext) fieldContext_Document_privacy(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type Privacy does not have child fields"))
 }
 
-func (ec *executionContext) _Document_filePermissionsOutdated(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_filePermissionsOutdated(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6616,7 +6611,7 @@ func (ec *executionContext) fieldContext_Document_filePermissionsOutdated(_ cont
 	return graphql.NewScalarFieldContext("Document", field, true, false, errors.New("field of type Boolean does not have child fields"))
 }
 
-func (ec *executionContext) _Document_usage(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_usage(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6648,7 +6643,7 @@ func (ec *executionContext) fieldContext_Document_usage(_ context.Context, field
 	return fc, nil
 }
 
-func (ec *executionContext) _Document_canDelete(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_canDelete(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6671,7 +6666,7 @@ func (ec *executionContext) fieldContext_Document_canDelete(_ context.Context, f
 	return graphql.NewScalarFieldContext("Document", field, true, true, errors.New("field of type Boolean does not have child fields"))
 }
 
-func (ec *executionContext) _Document_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6694,7 +6689,7 @@ func (ec *executionContext) fieldContext_Document_createdAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Document", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
-func (ec *executionContext) _Document_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Document) (ret graphql.Marshaler) {
+func (ec *executionContext) _Document_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Document) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6761,8 +6756,8 @@ func (ec *executionContext) _DocumentConnection_nodes(ctx context.Context, field
 			return obj.Nodes, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*models.Document) graphql.Marshaler {
-			return ec.marshalNDocument2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocumentᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Document) graphql.Marshaler {
+			return ec.marshalNDocument2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocumentᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6871,8 +6866,8 @@ func (ec *executionContext) _DocumentEdge_node(ctx context.Context, field graphq
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Document) graphql.Marshaler {
-			return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Document) graphql.Marshaler {
+			return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8884,8 +8879,8 @@ func (ec *executionContext) _Mutation_uploadDocument(ctx context.Context, field 
 			return ec.Resolvers.Mutation().UploadDocument(ctx, fc.Args["input"].(model.UploadDocumentInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Document) graphql.Marshaler {
-			return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Document) graphql.Marshaler {
+			return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9060,8 +9055,8 @@ func (ec *executionContext) _Mutation_updateDocument(ctx context.Context, field 
 			return ec.Resolvers.Mutation().UpdateDocument(ctx, fc.Args["input"].(model.UpdateDocumentInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Document) graphql.Marshaler {
-			return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Document) graphql.Marshaler {
+			return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10916,8 +10911,8 @@ func (ec *executionContext) _Query_document(ctx context.Context, field graphql.C
 			return ec.Resolvers.Query().Document(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Document) graphql.Marshaler {
-			return ec.marshalODocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Document) graphql.Marshaler {
+			return ec.marshalODocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx, selections, v)
 		},
 		true,
 		false,
@@ -14832,7 +14827,9 @@ func (ec *executionContext) _Media(ctx context.Context, sel ast.SelectionSet, ob
 			return graphql.Null
 		}
 		return ec._Image(ctx, sel, obj)
-	case *models.Document:
+	case model.Document:
+		return ec._Document(ctx, sel, &obj)
+	case *model.Document:
 		if obj == nil {
 			return graphql.Null
 		}
@@ -14857,7 +14854,9 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Image(ctx, sel, obj)
-	case *models.Document:
+	case model.Document:
+		return ec._Document(ctx, sel, &obj)
+	case *model.Document:
 		if obj == nil {
 			return graphql.Null
 		}
@@ -15518,7 +15517,7 @@ func (ec *executionContext) _DeletePayload(ctx context.Context, sel ast.Selectio
 
 var documentImplementors = []string{"Document", "Node", "Media"}
 
-func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet, obj *models.Document) graphql.Marshaler {
+func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet, obj *model.Document) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, documentImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -15544,43 +15543,10 @@ func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "url":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Document_url(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Document_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "fileSize":
 			out.Values[i] = ec._Document_fileSize(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -15597,81 +15563,15 @@ func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "collection":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Document_collection(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Document_collection(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "tags":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Document_tags(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
+			out.Values[i] = ec._Document_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "privacy":
 			out.Values[i] = ec._Document_privacy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19455,11 +19355,11 @@ func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋveilᚑmedia
 	return ec._DeletePayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNDocument2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocumentᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Document) graphql.Marshaler {
+func (ec *executionContext) marshalNDocument2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocumentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Document) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx, sel, v[i])
+		return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -19471,7 +19371,7 @@ func (ec *executionContext) marshalNDocument2ᚕᚖgithubᚗcomᚋveilᚑmedia�
 	return ret
 }
 
-func (ec *executionContext) marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx context.Context, sel ast.SelectionSet, v *models.Document) graphql.Marshaler {
+func (ec *executionContext) marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx context.Context, sel ast.SelectionSet, v *model.Document) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
@@ -20452,7 +20352,7 @@ func (ec *executionContext) unmarshalOContentFilter2ᚖgithubᚗcomᚋveilᚑmed
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalODocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐDocument(ctx context.Context, sel ast.SelectionSet, v *models.Document) graphql.Marshaler {
+func (ec *executionContext) marshalODocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx context.Context, sel ast.SelectionSet, v *model.Document) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

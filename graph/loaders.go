@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -12,16 +11,12 @@ import (
 	"github.com/veil-media/veil/models"
 )
 
-// Loaders batch the per-item lookups of one request (N+1 queries become one per field).
-//
-// Timed batching alone depends on scheduling: a slow goroutine misses the window and costs an
-// extra query. So a page of results registers its items (SetPage), and the first load for any item
-// of the page loads the whole page at once (values already cached, from another page of the same
-// request, are not fetched again); the other items wait for that one load — never a load of the
-// whole page per item — and then hit the loader's cache.
+// Loaders batch the per-item lookups of one request (N+1 queries become one per field). The tags
+// and collections of images and documents are loaded by the resolver returning them, for all of
+// them at once (loadItems), so they never depend on timed batching.
 type Loaders struct {
 	Collections *dataloadgen.Loader[string, *models.Collection]
-	// ItemCollections loads the collections of media items the viewer may read (LoadCollection).
+	// ItemCollections loads the collections of media items the viewer may read (loadItems).
 	ItemCollections *dataloadgen.Loader[string, *models.Collection]
 	Tags            *dataloadgen.Loader[string, []string]
 	Members         *dataloadgen.Loader[string, []*models.User]
@@ -34,50 +29,6 @@ type Loaders struct {
 	LiveRefs        *dataloadgen.Loader[string, []*models.Reference]
 
 	svc *media.Service
-
-	mu    sync.Mutex
-	pages map[string]*page // item id → the page it was listed on
-}
-
-type page struct {
-	ids           []string
-	collectionIDs []string
-	// tags and collections run the one load of the page's tags and collections.
-	tags, collections sync.Once
-}
-
-// SetPage records the items of one listed page of documents (images load their page's tags and
-// collections at once in Resolver.imageNodes, and need no priming).
-func (l *Loaders) SetPage(ids, collectionIDs []string) {
-	p := &page{ids: ids, collectionIDs: dedupe(collectionIDs)}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, id := range ids {
-		l.pages[id] = p
-	}
-}
-
-func (l *Loaders) pageOf(id string) *page {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.pages[id]
-}
-
-// LoadTags returns the tags of a media item, loading its whole page's tags in one query.
-func (l *Loaders) LoadTags(ctx context.Context, id string) ([]string, error) {
-	if p := l.pageOf(id); p != nil {
-		p.tags.Do(func() { _, _ = l.Tags.LoadAll(ctx, p.ids) })
-	}
-	return l.Tags.Load(ctx, id)
-}
-
-// LoadCollection returns the collection of a media item the viewer may read (resolvers get only
-// such items), loading the collections of its whole page in one query.
-func (l *Loaders) LoadCollection(ctx context.Context, itemID, collectionID string) (*models.Collection, error) {
-	if p := l.pageOf(itemID); p != nil {
-		p.collections.Do(func() { _, _ = l.ItemCollections.LoadAll(ctx, p.collectionIDs) })
-	}
-	return l.ItemCollections.Load(ctx, collectionID)
 }
 
 func dedupe(ids []string) []string {
@@ -131,7 +82,6 @@ func NewLoaders(svc *media.Service, as *auth.Service) *Loaders {
 			rows, err := svc.DocumentsByID(ctx, ids)
 			return rows, fillErr(len(ids), err)
 		}, wait),
-		pages: map[string]*page{},
 		Collections: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*models.Collection, []error) {
 			rows, err := svc.CollectionsByID(ctx, ids)
 			return rows, fillErr(len(ids), err)

@@ -50,28 +50,13 @@ func (r *contentResolver) References(ctx context.Context, obj *models.Content, s
 	return r.loaders(ctx).references(ctx, obj.ID, st)
 }
 
-// URL is the resolver for the url field.
-func (r *documentResolver) URL(ctx context.Context, obj *models.Document) (string, error) {
-	return r.URLs.Absolute(r.Media.DocumentURL(obj)), nil
-}
-
-// Collection is the resolver for the collection field.
-func (r *documentResolver) Collection(ctx context.Context, obj *models.Document) (*models.Collection, error) {
-	return r.loaders(ctx).LoadCollection(ctx, obj.ID, obj.CollectionID)
-}
-
-// Tags is the resolver for the tags field.
-func (r *documentResolver) Tags(ctx context.Context, obj *models.Document) ([]string, error) {
-	return r.loaders(ctx).LoadTags(ctx, obj.ID)
-}
-
 // Usage is the resolver for the usage field.
-func (r *documentResolver) Usage(ctx context.Context, obj *models.Document) ([]*media.Usage, error) {
+func (r *documentResolver) Usage(ctx context.Context, obj *model.Document) ([]*media.Usage, error) {
 	return r.loaders(ctx).Usage.Load(ctx, obj.ID)
 }
 
 // CanDelete is the resolver for the canDelete field.
-func (r *documentResolver) CanDelete(ctx context.Context, obj *models.Document) (bool, error) {
+func (r *documentResolver) CanDelete(ctx context.Context, obj *model.Document) (bool, error) {
 	return r.Media.CanDelete(ctx, obj.ID, obj.CollectionID, obj.PrivacyState), nil
 }
 
@@ -229,7 +214,7 @@ func (r *mutationResolver) UploadImage(ctx context.Context, input model.UploadIm
 }
 
 // UploadDocument is the resolver for the uploadDocument field.
-func (r *mutationResolver) UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*models.Document, error) {
+func (r *mutationResolver) UploadDocument(ctx context.Context, input model.UploadDocumentInput) (*model.Document, error) {
 	if err := r.Media.AuthorizeUpload(ctx, deref(input.CollectionID)); err != nil {
 		return nil, err // before the file is read (or spooled, when its part comes late)
 	}
@@ -237,10 +222,11 @@ func (r *mutationResolver) UploadDocument(ctx context.Context, input model.Uploa
 	if err != nil {
 		return nil, badUpload(err)
 	}
-	return r.Media.UploadDocument(ctx, media.UploadDocumentInput{
+	doc, err := r.Media.UploadDocument(ctx, media.UploadDocumentInput{
 		File:  media.File{Filename: part.Filename, ContentType: part.ContentType, Body: part.Body},
 		Title: deref(input.Title), CollectionID: deref(input.CollectionID), Tags: input.Tags,
 	})
+	return r.documentNode(ctx, doc), err
 }
 
 // CreateUpload is the resolver for the createUpload field.
@@ -285,10 +271,11 @@ func (r *mutationResolver) UpdateImage(ctx context.Context, input model.UpdateIm
 }
 
 // UpdateDocument is the resolver for the updateDocument field.
-func (r *mutationResolver) UpdateDocument(ctx context.Context, input model.UpdateDocumentInput) (*models.Document, error) {
-	return r.Media.UpdateDocument(ctx, media.UpdateDocumentInput{
+func (r *mutationResolver) UpdateDocument(ctx context.Context, input model.UpdateDocumentInput) (*model.Document, error) {
+	doc, err := r.Media.UpdateDocument(ctx, media.UpdateDocumentInput{
 		ID: input.ID, Title: optString(input.Title), Tags: optSlice(input.Tags), CollectionID: optString(input.CollectionID),
 	})
+	return r.documentNode(ctx, doc), err
 }
 
 // DeleteImage is the resolver for the deleteImage field.
@@ -439,7 +426,11 @@ func (r *queryResolver) Node(ctx context.Context, id string) (models.Node, error
 		}
 		return r.imageNode(ctx, img), nil
 	case media.KindDocument:
-		return r.Media.Document(ctx, id)
+		doc, err := r.Media.Document(ctx, id)
+		if doc == nil || err != nil {
+			return nil, err
+		}
+		return r.documentNode(ctx, doc), nil
 	case media.KindCollection:
 		return r.Media.Collection(ctx, id)
 	case media.KindContent:
@@ -455,8 +446,9 @@ func (r *queryResolver) Image(ctx context.Context, id string) (*model.Image, err
 }
 
 // Document is the resolver for the document field.
-func (r *queryResolver) Document(ctx context.Context, id string) (*models.Document, error) {
-	return r.Media.Document(ctx, id)
+func (r *queryResolver) Document(ctx context.Context, id string) (*model.Document, error) {
+	doc, err := r.Media.Document(ctx, id)
+	return r.documentNode(ctx, doc), err
 }
 
 // Upload is the resolver for the upload field.
@@ -609,7 +601,11 @@ func (r *resumableUploadResolver) Item(ctx context.Context, obj *models.Resumabl
 		}
 		return r.imageNode(ctx, img), nil
 	default:
-		return r.Media.Document(ctx, obj.ItemID)
+		doc, err := r.Media.Document(ctx, obj.ItemID)
+		if doc == nil || err != nil {
+			return nil, err
+		}
+		return r.documentNode(ctx, doc), nil
 	}
 }
 

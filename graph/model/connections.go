@@ -4,7 +4,6 @@ package model
 
 import (
 	"github.com/veil-media/veil/media"
-	"github.com/veil-media/veil/models"
 )
 
 // ImageConnection is a page of images.
@@ -18,7 +17,7 @@ type ImageConnection struct {
 // DocumentConnection is a page of documents.
 type DocumentConnection struct {
 	Edges    []*DocumentEdge
-	Nodes    []*models.Document
+	Nodes    []*Document
 	PageInfo *PageInfo
 	Filter   media.Filter
 }

@@ -7,24 +7,23 @@ import (
 	"github.com/veil-media/veil/models"
 )
 
-// ImageFields computes the fields of an image that need no I/O: its URL and its renditions (the
-// same functions, and so the same privacy rules, for every image however it was loaded).
-type ImageFields interface {
+// ItemFields computes the fields of images and documents that need no I/O: their URLs and an
+// image's renditions (the same functions, and so the same privacy rules, for every item however
+// it was loaded).
+type ItemFields interface {
 	// ImageURL is the URL the API hands out for img's original.
 	ImageURL(img *models.Image) string
 	// ImageRendition describes a rendition of img without generating anything.
 	ImageRendition(img *models.Image, spec string) (*media.RenditionInfo, error)
+	// DocumentURL is the URL the API hands out for doc's file.
+	DocumentURL(doc *models.Document) string
 }
 
-// Image is an image as the GraphQL schema shows it: the stored row, and the tags and collection
-// that the resolver returning it loaded for all the images it returned at once (one query each,
-// only when the query asks for them). Every field of Image that needs no per-item I/O is a plain
-// field or a method without a context, so gqlgen resolves it in the item's own goroutine instead
-// of starting one per field and item.
-type Image struct {
-	*models.Image
-
-	fields     ImageFields
+// Loaded holds the tags and collection of an image or a document that the resolver returning it
+// loaded for all the items it returned at once (one query each, only when the query asks for
+// them); the tags and collection fields resolve from it, as plain methods without a context, so
+// gqlgen resolves them in the item's own goroutine instead of starting one per field and item.
+type Loaded struct {
 	tags       []string
 	collection *models.Collection
 	// loaded records which of tags and collection were loaded (loadTags, loadCollection);
@@ -39,22 +38,47 @@ const (
 )
 
 // errNotLoaded is what a field that its resolver did not load answers: a bug in that resolver
-// (every resolver returning images loads the fields its selection asks for).
-var errNotLoaded = errors.New("graph: image field not loaded by the resolver that returned the image")
+// (every resolver returning images or documents loads the fields its selection asks for).
+var errNotLoaded = errors.New("graph: field not loaded by the resolver that returned the item")
+
+// SetTags records the tags loaded for the item (err: the load failed).
+func (l *Loaded) SetTags(tags []string, err error) {
+	l.tags, l.tagsErr, l.loaded = tags, err, l.loaded|loadTags
+}
+
+// SetCollection records the collection loaded for the item (err: the load failed).
+func (l *Loaded) SetCollection(c *models.Collection, err error) {
+	l.collection, l.collectionErr, l.loaded = c, err, l.loaded|loadCollection
+}
+
+// Tags resolves the tags field.
+func (l *Loaded) Tags() ([]string, error) {
+	if l.loaded&loadTags == 0 {
+		return nil, errNotLoaded
+	}
+	return l.tags, l.tagsErr
+}
+
+// Collection resolves the collection field.
+func (l *Loaded) Collection() (*models.Collection, error) {
+	if l.loaded&loadCollection == 0 {
+		return nil, errNotLoaded
+	}
+	return l.collection, l.collectionErr
+}
+
+// Image is an image as the GraphQL schema shows it: the stored row, its loaded tags and
+// collection, and url and rendition computed by ItemFields.
+type Image struct {
+	*models.Image
+	Loaded
+
+	fields ItemFields
+}
 
 // NewImage returns the node of img whose url and renditions fields computes.
-func NewImage(img *models.Image, fields ImageFields) Image {
+func NewImage(img *models.Image, fields ItemFields) Image {
 	return Image{Image: img, fields: fields}
-}
-
-// SetTags records the tags loaded for the image (err: the load failed).
-func (i *Image) SetTags(tags []string, err error) {
-	i.tags, i.tagsErr, i.loaded = tags, err, i.loaded|loadTags
-}
-
-// SetCollection records the collection loaded for the image (err: the load failed).
-func (i *Image) SetCollection(c *models.Collection, err error) {
-	i.collection, i.collectionErr, i.loaded = c, err, i.loaded|loadCollection
 }
 
 // URL resolves the url field.
@@ -65,18 +89,19 @@ func (i *Image) Rendition(spec string) (*media.RenditionInfo, error) {
 	return i.fields.ImageRendition(i.Image, spec)
 }
 
-// Tags resolves the tags field.
-func (i *Image) Tags() ([]string, error) {
-	if i.loaded&loadTags == 0 {
-		return nil, errNotLoaded
-	}
-	return i.tags, i.tagsErr
+// Document is a document as the GraphQL schema shows it: the stored row, its loaded tags and
+// collection, and url computed by ItemFields.
+type Document struct {
+	*models.Document
+	Loaded
+
+	fields ItemFields
 }
 
-// Collection resolves the collection field.
-func (i *Image) Collection() (*models.Collection, error) {
-	if i.loaded&loadCollection == 0 {
-		return nil, errNotLoaded
-	}
-	return i.collection, i.collectionErr
+// NewDocument returns the node of doc whose url fields computes.
+func NewDocument(doc *models.Document, fields ItemFields) Document {
+	return Document{Document: doc, fields: fields}
 }
+
+// URL resolves the url field.
+func (d *Document) URL() string { return d.fields.DocumentURL(d.Document) }

@@ -132,8 +132,8 @@ type DeletePayload struct {
 }
 
 type DocumentEdge struct {
-	Cursor string           `json:"cursor"`
-	Node   *models.Document `json:"node"`
+	Cursor string    `json:"cursor"`
+	Node   *Document `json:"node"`
 }
 
 // The outcome of setting one file's storage permission, or (complete: true) of all files of an item.
