@@ -124,8 +124,10 @@ func (r *Resolver) documentNodes(ctx context.Context, want itemLoads, docs []*mo
 // loadItems loads what want asks for of rows into loaded (one per row), for all of them at once:
 // their tags in one query and their collections in one (through the request's loaders, so values
 // already loaded in the request are not fetched again, and concurrent callers share a batch).
-// The collections are those of items the viewer was allowed to read (LoadCollection's rule):
-// every caller passes only such items.
+// Collections are loaded through ItemCollections, which does not filter by the viewer's grants:
+// an item the viewer may read shows its collection. So every caller passes only items the viewer
+// was allowed to read (list pages through the read filter, single items through Authorize or
+// Visible).
 func loadItems[T models.MediaRow](ctx context.Context, r *Resolver, want itemLoads, rows []T, loaded []*model.Loaded) {
 	if len(rows) == 0 || (!want.tags && !want.collection) {
 		return
