@@ -1,24 +1,13 @@
 package graph_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/99designs/gqlgen/client"
-	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 
-	"github.com/veil-media/veil/auth"
-	"github.com/veil-media/veil/graph"
-	"github.com/veil-media/veil/models"
-	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -38,24 +27,8 @@ func TestDocumentFieldsResolveInPlace(t *testing.T) {
 		ids = append(ids, doc.ID)
 	}
 
-	h := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Media: srv.Media, Auth: srv.Auth, URLs: server.URLs{}}}))
-	h.AddTransport(transport.POST{})
-	var mu sync.Mutex
-	resolver := map[string]bool{} // Document field → resolved by a resolver
-	h.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
-		if fc := graphql.GetFieldContext(ctx); fc.Object == "Document" {
-			mu.Lock()
-			resolver[fc.Field.Name] = resolver[fc.Field.Name] || fc.IsResolver
-			mu.Unlock()
-		}
-		return next(ctx)
-	})
-	var last atomic.Pointer[models.QueryCounter]
-	c := client.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, n := models.WithQueryCounter(auth.WithViewer(r.Context(), auth.System))
-		last.Store(n)
-		h.ServeHTTP(w, r.WithContext(graph.WithLoaders(ctx, graph.NewLoaders(srv.Media, srv.Auth))))
-	}))
+	probe := newFieldProbe(srv, "Document")
+	c := probe.client
 
 	type node struct {
 		ID         string
@@ -98,7 +71,7 @@ func TestDocumentFieldsResolveInPlace(t *testing.T) {
 			check("nodes", list.Documents.Nodes[i])
 			check("edges", list.Documents.Edges[i].Node)
 		}
-		statements[first] = last.Load().Count()
+		statements[first] = probe.statements()
 	}
 	if statements[1] != statements[3] || statements[3] > 3 {
 		t.Errorf("statements per documents list by length: %v (want the same, at most 3: page, tags, collections)", statements)
@@ -116,7 +89,7 @@ func TestDocumentFieldsResolveInPlace(t *testing.T) {
 	check("document", one.D)
 
 	for _, f := range []string{"url", "tags", "collection"} {
-		if resolver[f] {
+		if r, _ := probe.resolved(f); r {
 			t.Errorf("Document.%s is resolved by a resolver (want a plain field)", f)
 		}
 	}

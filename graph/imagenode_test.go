@@ -1,20 +1,11 @@
 package graph_test
 
 import (
-	"context"
-	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/99designs/gqlgen/client"
-	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 
-	"github.com/veil-media/veil/auth"
-	"github.com/veil-media/veil/graph"
-	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -34,22 +25,8 @@ func TestImageFieldsResolveInPlace(t *testing.T) {
 		ids = append(ids, img.ID)
 	}
 
-	h := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Media: srv.Media, Auth: srv.Auth, URLs: server.URLs{}}}))
-	h.AddTransport(transport.POST{})
-	var mu sync.Mutex
-	resolver := map[string]bool{} // Image field → resolved by a resolver
-	h.AroundFields(func(ctx context.Context, next graphql.Resolver) (any, error) {
-		if fc := graphql.GetFieldContext(ctx); fc.Object == "Image" {
-			mu.Lock()
-			resolver[fc.Field.Name] = resolver[fc.Field.Name] || fc.IsResolver
-			mu.Unlock()
-		}
-		return next(ctx)
-	})
-	c2 := client.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := auth.WithViewer(r.Context(), auth.System)
-		h.ServeHTTP(w, r.WithContext(graph.WithLoaders(ctx, graph.NewLoaders(srv.Media, srv.Auth))))
-	}))
+	probe := newFieldProbe(srv, "Image")
+	c2 := probe.client
 
 	type node struct {
 		URL        string
@@ -97,7 +74,7 @@ func TestImageFieldsResolveInPlace(t *testing.T) {
 	check("image", one.Image)
 
 	for _, f := range []string{"url", "tags", "collection", "rendition"} {
-		if r, seen := resolver[f]; !seen || r {
+		if r, seen := probe.resolved(f); !seen || r {
 			t.Errorf("Image.%s: seen %v, resolver %v (want a plain field)", f, seen, r)
 		}
 	}
