@@ -346,17 +346,7 @@ func TestRetryLoopsNeverOverlap(t *testing.T) {
 			} else {
 				dbURL = veiltest.PostgresURL(t)
 			}
-			openDB := func() *models.DB {
-				db, err := models.Open(context.Background(), models.DBConfig{URL: dbURL})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				if _, err := models.Migrate(context.Background(), db.DB); err != nil {
-					t.Fatal(err)
-				}
-				return db
-			}
+			openDB := func() *models.DB { return veiltest.Open(t, dbURL) }
 			log := &overlapLog{inFlight: map[string]map[string]int{}, byCaller: map[string]map[string]bool{}}
 			a := veiltest.NewServer(t, openDB(), &veiltest.ServerOptions{ACL: &overlapACL{name: "a", log: log}})
 			ids := seedImages(t, a, 400)

@@ -395,17 +395,7 @@ func TestTusResumeAfterRestartAndOnAnotherInstance(t *testing.T) {
 
 func tusResumeAfterRestart(t *testing.T, dbURL string) {
 	bucket := "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "media"))
-	open := func() *models.DB {
-		db, err := models.Open(context.Background(), models.DBConfig{URL: dbURL})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := models.Migrate(context.Background(), db.DB); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
+	open := func() *models.DB { return veiltest.Open(t, dbURL) }
 	pdf := corpusFile(t, "documents/shared-mime-info-spec.pdf")
 	half := len(pdf) / 2
 

@@ -47,7 +47,7 @@ func SQLiteURL(t testing.TB) string {
 // SQLite opens and migrates a new SQLite database, closed at the end of the test.
 func SQLite(t testing.TB) *models.DB {
 	t.Helper()
-	return open(t, SQLiteURL(t))
+	return Open(t, SQLiteURL(t))
 }
 
 // PostgresURL creates a new schema in the test Postgres database and returns a URL whose
@@ -89,10 +89,12 @@ func PostgresURL(t testing.TB) string {
 // Postgres opens and migrates a fresh Postgres schema (see PostgresURL).
 func Postgres(t testing.TB) *models.DB {
 	t.Helper()
-	return open(t, PostgresURL(t))
+	return Open(t, PostgresURL(t))
 }
 
-func open(t testing.TB, dbURL string) *models.DB {
+// Open opens and migrates the database at dbURL, closed at the end of the test (a test that opens
+// the same database twice, as a restarted instance would, calls it again with the same URL).
+func Open(t testing.TB, dbURL string) *models.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := models.Open(ctx, models.DBConfig{URL: dbURL})
