@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -158,11 +157,13 @@ func (c preparedConn) QueryContext(ctx context.Context, _ string, _ ...any) (*sq
 	return rows, err
 }
 
-// planChanged reports Postgres refusing a prepared statement whose result columns changed since
-// it was prepared ("cached plan must not change result type").
+// planChanged reports Postgres refusing a prepared statement as feature_not_supported (SQLSTATE
+// 0A000), the code of "cached plan must not change result type" (its result columns changed since
+// it was prepared). Decided by the code alone, never the message: any other 0A000 fails the same
+// way again when the text runs unprepared, so retrying once changes no answer.
 func planChanged(err error) bool {
 	var pgErr pgdriver.Error
-	return errors.As(err, &pgErr) && pgErr.Field('C') == "0A000" && strings.Contains(pgErr.Field('M'), "cached plan")
+	return errors.As(err, &pgErr) && pgErr.Field('C') == "0A000"
 }
 
 func (c preparedConn) QueryRowContext(ctx context.Context, _ string, _ ...any) *sql.Row {
