@@ -89,12 +89,22 @@ func resamplePNGStream(r io.Reader, win box, w, h int) (*image.NRGBA, error) {
 	if err != nil {
 		return nil, err
 	}
-	xs := lanczosWeights(win.l, win.w()/float64(w), w, width)
-	ys := lanczosWeights(win.t, win.h()/float64(h), h, height)
+	ax, ay := newAxis(win.l, win.w(), w, width), newAxis(win.t, win.h(), h, height)
+	xs, ys := ax.ws, ay.ws
+	x0, x1 := ax.src()
+	y0, y1 := ay.src()
 	mid := make([]uint8, (ys.hi-ys.lo)*w*4)
 	n := width * bpp
 	prev, cur := make([]byte, n+1), make([]byte, n+1)
-	row := make([]uint8, (xs.hi-xs.lo)*4)
+	row := make([]uint8, (x1-x0)*4)
+	box := ax.k > 1 || ay.k > 1
+	var (
+		bx     *rowBox
+		blocks []uint8
+	)
+	if box {
+		bx, blocks = newRowBox(ax, 4), make([]uint8, (xs.hi-xs.lo)*4)
+	}
 	for y := range height {
 		if _, err := io.ReadFull(zr, cur); err != nil {
 			return nil, fmt.Errorf("row %d: %w", y, err)
@@ -102,9 +112,18 @@ func resamplePNGStream(r io.Reader, win box, w, h int) (*image.NRGBA, error) {
 		if err := unfilter(cur, prev, bpp); err != nil {
 			return nil, err
 		}
-		if y >= ys.lo && y < ys.hi {
-			premultiplyRow(cur[1+xs.lo*bpp:1+xs.hi*bpp], bpp, key, row)
-			reduceRow(row, xs, mid[(y-ys.lo)*w*4:(y-ys.lo+1)*w*4])
+		if y >= y0 && y < y1 {
+			premultiplyRow(cur[1+x0*bpp:1+x1*bpp], bpp, key, row)
+			if !box {
+				reduceRow(row, xs, mid[(y-ys.lo)*w*4:(y-ys.lo+1)*w*4])
+			} else {
+				bx.add(row)
+				if _, end := ay.rows(y / ay.k); y == end-1 { // the last row of its block
+					i := y/ay.k - ys.lo
+					bx.take(blocks)
+					reduceRow(blocks, xs, mid[i*w*4:(i+1)*w*4])
+				}
+			}
 		}
 		prev, cur = cur, prev
 	}

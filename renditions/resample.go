@@ -14,7 +14,8 @@ import (
 // position, so the result is not shifted. Output sample i is centred on
 // win.l + (i+0.5)·scale − 0.5; when shrinking, the filter is widened by the scale factor. Taps
 // that fall outside win read the pixels around it, and outside src its edge pixels, so the
-// result is what a reduction of the whole image would show there.
+// result is what a reduction of the whole image would show there. A reduce of more than 4× first
+// averages blocks of pixels (see boxFactor), as libvips's resize does.
 //
 // Pixels are filtered premultiplied by alpha in 8-bit gamma-encoded values with 14-bit
 // fixed-point weights; the horizontal pass keeps an 8-bit intermediate (as libvips does). The
@@ -36,17 +37,30 @@ func resample(src image.Image, win box, w, h int) *image.NRGBA {
 			return dst
 		}
 	}
-	xs := lanczosWeights(win.l, win.w()/float64(w), w, b.Dx())
-	ys := lanczosWeights(win.t, win.h()/float64(h), h, b.Dy())
+	ax, ay := newAxis(win.l, win.w(), w, b.Dx()), newAxis(win.t, win.h(), h, b.Dy())
+	xs, ys := ax.ws, ay.ws
+	x0, x1 := ax.src()
 
-	// Horizontal pass over the rows the vertical pass reads: y0 ≤ y < y1.
-	y0, y1 := ys.lo, ys.hi
-	mid := make([]uint8, (y1-y0)*w*4)
-	parallel(y1-y0, func(lo, hi int) {
-		row := make([]uint8, (xs.hi-xs.lo)*4)
+	// Horizontal pass over the (box-averaged) rows the vertical pass reads: ys.lo ≤ y < ys.hi.
+	mid := make([]uint8, (ys.hi-ys.lo)*w*4)
+	parallel(ys.hi-ys.lo, func(lo, hi int) {
+		row := make([]uint8, (x1-x0)*4)
+		if ax.k == 1 && ay.k == 1 {
+			for y := lo; y < hi; y++ {
+				readRow(src, b.Min.X+x0, b.Min.X+x1, b.Min.Y+ys.lo+y, row)
+				reduceRow(row, xs, mid[y*w*4:(y+1)*w*4])
+			}
+			return
+		}
+		bx, blocks := newRowBox(ax, 4), make([]uint8, (xs.hi-xs.lo)*4)
 		for y := lo; y < hi; y++ {
-			readRow(src, b.Min.X+xs.lo, b.Min.X+xs.hi, b.Min.Y+y0+y, row)
-			reduceRow(row, xs, mid[y*w*4:(y+1)*w*4])
+			r0, r1 := ay.rows(ys.lo + y)
+			for r := r0; r < r1; r++ {
+				readRow(src, b.Min.X+x0, b.Min.X+x1, b.Min.Y+r, row)
+				bx.add(row)
+			}
+			bx.take(blocks)
+			reduceRow(blocks, xs, mid[y*w*4:(y+1)*w*4])
 		}
 	})
 	return reduceColumns(mid, ys, w, h)
@@ -143,13 +157,29 @@ func planesFit(src *image.YCbCr) bool {
 // resamplePlane is resample for one 8-bit plane of pw×ph samples (stride apart), returning
 // the w×h result packed.
 func resamplePlane(pix []uint8, stride, pw, ph int, win box, w, h int) []uint8 {
-	xs := lanczosWeights(win.l, win.w()/float64(w), w, pw)
-	ys := lanczosWeights(win.t, win.h()/float64(h), h, ph)
+	ax, ay := newAxis(win.l, win.w(), w, pw), newAxis(win.t, win.h(), h, ph)
+	xs, ys := ax.ws, ay.ws
+	x0, x1 := ax.src()
 	y0, y1 := ys.lo, ys.hi
 	mid := make([]uint8, (y1-y0)*w)
 	parallel(y1-y0, func(lo, hi int) {
+		var (
+			bx     *rowBox
+			blocks []uint8 // indexed like a source row: block i at blocks[i]
+		)
+		if ax.k > 1 || ay.k > 1 {
+			bx, blocks = newRowBox(ax, 1), make([]uint8, xs.hi)
+		}
 		for y := lo; y < hi; y++ {
 			row := pix[(y0+y)*stride : (y0+y)*stride+pw]
+			if bx != nil {
+				r0, r1 := ay.rows(y0 + y)
+				for r := r0; r < r1; r++ {
+					bx.add(pix[r*stride+x0 : r*stride+x1])
+				}
+				bx.take(blocks[xs.lo:])
+				row = blocks
+			}
 			out := mid[y*w : (y+1)*w]
 			for i := range out {
 				wts := xs.w[xs.off[i]:xs.off[i+1]]
