@@ -40,8 +40,11 @@ type reducedComp struct {
 
 // reducedHuff is a Huffman table: a 9-bit lookup for short codes, canonical decoding otherwise.
 type reducedHuff struct {
-	look    [512]uint16 // (length << 8) | symbol; 0 = longer code
-	maxcode [18]int32   // largest code of each length, −1 when none
+	look [512]uint16 // (length << 8) | symbol; 0 = longer code
+	// acFast decodes, for an AC table, a run/size symbol and its value at once when code and
+	// value together take at most 9 bits: (value << 16) | (run << 8) | bits; 0 = use look.
+	acFast  [512]int32
+	maxcode [18]int32 // largest code of each length, −1 when none
 	valptr  [17]int32
 	mincode [17]int32
 	vals    [256]uint8
@@ -77,6 +80,18 @@ func (h *reducedHuff) build(counts [16]uint8, vals []byte) bool {
 		code <<= 1
 	}
 	h.maxcode[17] = 0x7fffffff
+	for i, e := range h.look {
+		l, sym := int(e>>8), int(e&0xFF)
+		r, sz := sym>>4, sym&15
+		if e == 0 || sz == 0 || l+sz > 9 {
+			continue
+		}
+		v := (i >> (9 - l - sz)) & (1<<sz - 1)
+		if v < 1<<(sz-1) {
+			v += (-1 << sz) + 1
+		}
+		h.acFast[i] = int32(v)<<16 | int32(r)<<8 | int32(l+sz)
+	}
 	h.ok = true
 	return true
 }

@@ -3,6 +3,7 @@ package renditions
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"image"
 	"io"
 )
@@ -389,6 +390,17 @@ type streamBits struct {
 }
 
 func (b *streamBits) fill() {
+	// The common case: the next 8 buffered bytes hold no FF (no stuffing, no marker), so the
+	// whole bytes that fit are taken at once.
+	if buf, _ := b.r.Peek(min(b.r.Buffered(), 8)); len(buf) == 8 && b.n <= 56 && !b.marker {
+		if v := binary.BigEndian.Uint64(buf); !hasFF(v) {
+			k := (64 - b.n) / 8
+			b.acc = b.acc<<(8*k) | v>>(64-8*k)
+			b.n += 8 * k
+			b.r.Discard(k)
+			return
+		}
+	}
 	for b.n <= 56 && !b.marker {
 		buf, _ := b.r.Peek(b.r.Buffered())
 		if len(buf) < 2 {
@@ -455,6 +467,17 @@ func (b *streamBits) block(dt, at *reducedHuff, blk []int32) int {
 			b.acc, b.n = acc, n
 			b.fill()
 			acc, n = b.acc, b.n
+		}
+		if f := at.acFast[(acc>>(n-9))&511]; f != 0 {
+			n -= int(f & 0xFF)
+			if k += int(f >> 8 & 0xFF); k > 63 {
+				break // corrupt, as below
+			}
+			if k < len(blk) {
+				blk[k] = f >> 16
+			}
+			k++
+			continue
 		}
 		if e := at.look[(acc>>(n-9))&511]; e != 0 {
 			n -= int(e >> 8)
@@ -531,4 +554,11 @@ func (b *streamBits) restart() {
 		}
 		b.r.Discard(1)
 	}
+}
+
+// hasFF reports whether any byte of v is FF (a zero byte of ^v).
+func hasFF(v uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := ^v
+	return (x-ones)&^x&highs != 0
 }
