@@ -14,6 +14,7 @@ import (
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/server"
 	"github.com/veil-media/veil/veiltest"
 )
 
@@ -98,7 +99,12 @@ func TestFanOutThousandSubscribers(t *testing.T) {
 		cfg.SubscriptionBuffer = 2 * images * 6
 	}
 	acl := &acceptingACL{}
-	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ACL: acl, Media: &cfg})
+	// A thousand reading goroutines on two busy cores can leave one connection unread for longer
+	// than the production write deadline, which then closes it as a stalled client (that policy
+	// has its own tests); here every subscriber must get everything.
+	scfg := server.DefaultConfig()
+	scfg.WebsocketWriteTimeout = 5 * time.Minute
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{ACL: acl, Media: &cfg, Server: &scfg})
 	ids := seedImages(t, srv, images)
 	ctx := auth.WithViewer(context.Background(), auth.System)
 	seedRenditions(t, srv, ids, 4)
@@ -106,6 +112,7 @@ func TestFanOutThousandSubscribers(t *testing.T) {
 	query := fmt.Sprintf(`subscription { filePermissionResults(contentId: %q) { mediaId key ok complete } }`, content.ID)
 	counts := make([]atomic.Int64, subscribers)
 	completes := make([]atomic.Int64, subscribers)
+	ended := make([]atomic.Pointer[error], subscribers) // a connection that failed before its last event
 	var ready, done sync.WaitGroup
 	conns := make([]*websocket.Conn, subscribers)
 	for i := range subscribers {
@@ -126,6 +133,7 @@ func TestFanOutThousandSubscribers(t *testing.T) {
 					}
 				}
 				if err := c.ReadJSON(&m); err != nil {
+					ended[i].Store(&err)
 					return
 				}
 				if m.Type != "next" {
@@ -160,6 +168,9 @@ func TestFanOutThousandSubscribers(t *testing.T) {
 		var n int64
 		for i := range subscribers {
 			n += counts[i].Load() + completes[i].Load()
+			if err := ended[i].Load(); err != nil {
+				t.Fatalf("subscriber %d's connection ended after %d events: %v", i, counts[i].Load()+completes[i].Load(), *err)
+			}
 		}
 		return n
 	})

@@ -68,6 +68,10 @@ type Config struct {
 	// WebsocketKeepAlive is the interval of keep-alive messages on websockets and SSE streams
 	// (default 15s).
 	WebsocketKeepAlive time.Duration
+	// WebsocketWriteTimeout is how long a websocket write may wait for the client to read before
+	// the connection is closed as stalled (default 10s): a subscriber that stops reading is let go
+	// rather than held with its queue. Tests that drive a thousand clients on two cores raise it.
+	WebsocketWriteTimeout time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding the
 	// client address (VEIL_TRUSTED_PROXIES, default none: the TCP peer is the client).
 	TrustedProxies []netip.Prefix
@@ -81,7 +85,7 @@ func DefaultConfig() Config {
 	return Config{MaxRequestBytes: 1 << 20, MaxComplexity: 5000, Introspection: true,
 		Query: DefaultQueryLimits(), MaxResponseBytes: 4 << 20,
 		WebsocketInitTimeout: 10 * time.Second, WebsocketKeepAlive: 15 * time.Second,
-		UploadSpoolRequestMax: 256 << 20, UploadSpoolMax: 1 << 30}
+		WebsocketWriteTimeout: 10 * time.Second, UploadSpoolRequestMax: 256 << 20, UploadSpoolMax: 1 << 30}
 }
 
 // withStreamDefaults fills the stream timings and GraphQL limits a Config built by hand may leave
@@ -93,6 +97,9 @@ func (c Config) withStreamDefaults() Config {
 	}
 	if c.WebsocketKeepAlive <= 0 {
 		c.WebsocketKeepAlive = def.WebsocketKeepAlive
+	}
+	if c.WebsocketWriteTimeout <= 0 {
+		c.WebsocketWriteTimeout = def.WebsocketWriteTimeout
 	}
 	c.Query = c.Query.withDefaults()
 	if c.MaxResponseBytes <= 0 {

@@ -24,7 +24,8 @@ import (
 
 // gorillaWebsocket adapts gorilla/websocket to gqlgen's websocket transport.
 type gorillaWebsocket struct {
-	upgrader websocket.Upgrader
+	upgrader     websocket.Upgrader
+	writeTimeout time.Duration
 }
 
 var _ transport.WebsocketImplementation = gorillaWebsocket{}
@@ -40,7 +41,7 @@ func (g gorillaWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts tr
 	if err != nil {
 		return nil, err
 	}
-	gc := &gorillaConn{c: c, active: map[string]bool{}}
+	gc := &gorillaConn{c: c, writeTimeout: g.writeTimeout, active: map[string]bool{}}
 	if h, ok := r.Context().Value(wsConnKey{}).(*wsConnHolder); ok {
 		h.set(gc)
 	}
@@ -85,8 +86,9 @@ func (g *gorillaConn) closeForbidden(reason string) {
 // client sends (see NextReader) and ends the connection with the close codes the protocol names,
 // where gqlgen would close with 1002 or 1000 or, for a reused id, run two operations.
 type gorillaConn struct {
-	c  *websocket.Conn
-	mu sync.Mutex // held while writing
+	c            *websocket.Conn
+	writeTimeout time.Duration
+	mu           sync.Mutex // held while writing
 
 	// Protocol state of a graphql-transport-ws connection, guarded by smu.
 	smu      sync.Mutex
@@ -96,8 +98,6 @@ type gorillaConn struct {
 }
 
 const transportWS = "graphql-transport-ws"
-
-const writeTimeout = 10 * time.Second
 
 var (
 	_ transport.WebsocketReadLimiter   = (*gorillaConn)(nil)
@@ -207,8 +207,19 @@ func (g *gorillaConn) WriteJSON(v any) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_ = g.c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return g.c.WriteMessage(websocket.TextMessage, b)
+	_ = g.c.SetWriteDeadline(time.Now().Add(g.writeTimeout))
+	if err := g.c.WriteMessage(websocket.TextMessage, b); err != nil {
+		// gqlgen only reports a failed write and carries on, and every later write on the
+		// connection fails at once: a client that stopped reading past the deadline would keep its
+		// subscriptions (and their relays) for as long as it holds the socket open. Closing the
+		// connection ends its read loop, and with it the connection's operations.
+		g.smu.Lock()
+		g.closed = true
+		g.smu.Unlock()
+		_ = g.c.Close()
+		return err
+	}
+	return nil
 }
 
 func (g *gorillaConn) WriteClose(code int, msg string) error {
@@ -237,7 +248,7 @@ func (s *Server) websocketTransport() transport.Websocket {
 		Implementation: gorillaWebsocket{upgrader: websocket.Upgrader{
 			ReadBufferSize: 4096, WriteBufferSize: 4096,
 			CheckOrigin: s.websocketOriginAllowed,
-		}},
+		}, writeTimeout: s.cfg.WebsocketWriteTimeout},
 		InitTimeout:           s.cfg.WebsocketInitTimeout,
 		KeepAlivePingInterval: s.cfg.WebsocketKeepAlive, // legacy graphql-ws: "ka" messages
 		// graphql-transport-ws: "ping" messages. A client that does not answer with "pong" is not
