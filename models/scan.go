@@ -58,7 +58,11 @@ func (m *sliceScan[E, P]) ScanRows(ctx context.Context, rows *sql.Rows) (int, er
 	if err != nil {
 		return 0, err
 	}
-	table := m.bun.(interface{ Table() *schema.Table }).Table()
+	tm, ok := m.bun.(interface{ Table() *schema.Table })
+	if !ok {
+		return m.bun.ScanRows(ctx, rows)
+	}
+	table := tm.Table()
 	cols := make([]uint8, len(names))
 	fields := make([]*schema.Field, len(names))
 	for i, name := range names {
