@@ -1,5 +1,7 @@
 package models
 
+import "github.com/uptrace/bun"
+
 // PreparedTexts returns the texts of db's prepared statements (Select's cache).
 func PreparedTexts(db *DB) []string {
 	db.stmts.mu.Lock()
@@ -10,3 +12,7 @@ func PreparedTexts(db *DB) []string {
 	}
 	return out
 }
+
+// HandScanned reports whether Select scans the rows of q by hand (handScan) instead of through
+// bun's reflection.
+func HandScanned(q *bun.SelectQuery) bool { return handScan(q.GetModel()) != nil }

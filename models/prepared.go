@@ -22,12 +22,18 @@ import (
 // *sql.Stmt per distinct text (prepared once per pooled connection by database/sql), and sends
 // only the values. Strings, bytes and times are bound; integers and booleans, which come from
 // code (LIMIT 51, TRUE), stay in the text. The query still goes through bun, with its hooks (the
-// query counter, the statement timeout) and its scanning.
+// query counter, the statement timeout) and, but for the slices of rows lists read (handScan),
+// its scanning.
 func (db *DB) Select(ctx context.Context, q *bun.SelectQuery, dest ...any) error {
 	b := &binder{Dialect: db.DB.Dialect(), dollar: db.Dialect == Postgres}
 	text, err := q.AppendQuery(schema.NewQueryGen(b), nil)
 	if err != nil {
 		return err
+	}
+	if len(dest) == 0 {
+		if m := handScan(q.GetModel()); m != nil {
+			dest = []any{m}
+		}
 	}
 	return q.Conn(preparedConn{db: db, query: string(text), args: b.args}).Scan(ctx, dest...)
 }
