@@ -167,7 +167,7 @@ func openStorage(ctx context.Context, cfg *Config) (*storage.Store, error) {
 }
 
 func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
-	setDefaultGC()
+	setDefaultGC(cfg.Media.Renditions.MaxMemoryBytes)
 	log := newLogger(cfg, stderr)
 	if cfg.Ephemeral {
 		// Nothing on disk: the secret lives and dies with the process, like the data.
