@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -290,7 +292,11 @@ func paramsFrom(raw map[string]json.RawMessage) (*graphql.RawParams, error) {
 
 // sseTransport is gqlgen's server-sent-events transport behind the same body checks as
 // graphQLHTTP: gqlgen's own answer to a body that is not JSON quotes the body (and logs it).
-type sseTransport struct{ transport.SSE }
+// Each write of the stream must reach the client within writeTimeout, as on websockets.
+type sseTransport struct {
+	transport.SSE
+	writeTimeout time.Duration
+}
 
 func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	body, err := readBody(r)
@@ -304,5 +310,39 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	t.SSE.Do(w, r, exec)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	sw := &sseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: t.writeTimeout, fail: cancel}
+	// The deadline belongs to this stream, not to the next request on a kept-alive connection.
+	defer func() { _ = sw.rc.SetWriteDeadline(time.Time{}) }()
+	t.SSE.Do(sw, r.WithContext(ctx), exec)
 }
+
+// sseWriter gives every write and flush of an event stream a deadline, and ends the stream when
+// one fails: gqlgen ignores write errors, so a client that stopped reading would otherwise keep
+// its subscription (the handler blocked in a write for as long as the client holds the socket,
+// or, past a deadline, failing every write at once and carrying on).
+type sseWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	fail    context.CancelFunc
+}
+
+func (w *sseWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil {
+		w.fail()
+	}
+	return n, err
+}
+
+func (w *sseWriter) Flush() {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if err := w.rc.Flush(); err != nil {
+		w.fail()
+	}
+}
+
+func (w *sseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -68,9 +68,10 @@ type Config struct {
 	// WebsocketKeepAlive is the interval of keep-alive messages on websockets and SSE streams
 	// (default 15s).
 	WebsocketKeepAlive time.Duration
-	// WebsocketWriteTimeout is how long a websocket write may wait for the client to read before
-	// the connection is closed as stalled (default 10s): a subscriber that stops reading is let go
-	// rather than held with its queue. Tests that drive a thousand clients on two cores raise it.
+	// WebsocketWriteTimeout is how long a websocket or server-sent-events write may wait for the
+	// client to read before the stream is ended as stalled (default 10s): a subscriber that stops
+	// reading is let go rather than held with its queue. Tests that drive a thousand clients on
+	// two cores raise it.
 	WebsocketWriteTimeout time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding the
 	// client address (VEIL_TRUSTED_PROXIES, default none: the TCP peer is the client).
@@ -247,7 +248,7 @@ func (s *Server) graphQLHandler() http.Handler {
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(s.websocketTransport())
-	srv.AddTransport(sseTransport{transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}}) // SSE comments keep proxies from cutting idle streams
+	srv.AddTransport(sseTransport{transport.SSE{KeepAlivePingInterval: s.cfg.WebsocketKeepAlive}, s.cfg.WebsocketWriteTimeout}) // SSE comments keep proxies from cutting idle streams
 	srv.AddTransport(upload.Transport{
 		MaxRequestBytes: s.cfg.MaxUploadRequestBytes,
 		MaxFieldBytes:   s.cfg.MaxRequestBytes,

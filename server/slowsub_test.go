@@ -113,44 +113,60 @@ func TestSubSlowSubscriberDropped(t *testing.T) {
 	})
 }
 
-// TestSubStalledClientClosedByWriteDeadline: a websocket client that stops reading while the bus
-// still has room for its events is closed when a write waits longer than WebsocketWriteTimeout —
-// its subscription ends rather than holding a relay and a queue — and the bus has not dropped it
-// for falling behind (that is the other way out, TestSubSlowSubscriberDropped).
+// TestSubStalledClientClosedByWriteDeadline: a client that stops reading while the bus still has
+// room for its events is let go when a write waits longer than WebsocketWriteTimeout — its
+// subscription ends rather than holding a relay and a queue — and the bus has not dropped it for
+// falling behind (that is the other way out, TestSubSlowSubscriberDropped): on a websocket and on
+// a server-sent-events stream.
 func TestSubStalledClientClosedByWriteDeadline(t *testing.T) {
 	cfg := media.DefaultConfig()
 	cfg.SubscriptionBuffer = 1 << 20 // the bus never runs out of room first
 	scfg := server.DefaultConfig()
 	scfg.WebsocketWriteTimeout = 200 * time.Millisecond
 	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Media: &cfg, Server: &scfg})
-	w := dialWSProto(t, srv, "graphql-transport-ws")
-	initWSProto(t, w, srv.Token)
-	w.send(map[string]any{"type": "subscribe", "id": "1", "payload": map[string]any{"query": `subscription { privacyChanged { mediaId } }`}})
-	waitSubscribers(t, srv, 1)
+	const query = `subscription { privacyChanged { mediaId } }`
 
-	// 80 MB of events, far more than the socket buffers hold and far fewer than the bus's room:
-	// a write blocks past its deadline, the connection closes and the subscription with it.
-	bus := srv.Media.Bus()
-	dropped := bus.Dropped()
-	pad := strings.Repeat("x", 16<<10)
-	for range 5000 {
-		bus.Publish(t.Context(), events.Event{Kind: events.PrivacyChanged, MediaID: pad, CollectionID: "c1",
-			CollectionPath: "/c1/", Privacy: models.Public, Time: time.Now()})
-	}
-	deadline := time.Now().Add(time.Minute)
-	for bus.Subscribers() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a client that reads nothing is still subscribed a minute after its socket filled")
+	// stall publishes 80 MB of events, far more than the socket buffers hold and far fewer than
+	// the bus's room, then waits for the subscription to end: a write blocks past its deadline and
+	// the stream ends.
+	stall := func(t *testing.T) {
+		t.Helper()
+		waitSubscribers(t, srv, 1)
+		bus := srv.Media.Bus()
+		dropped := bus.Dropped()
+		pad := strings.Repeat("x", 16<<10)
+		for range 5000 {
+			bus.Publish(t.Context(), events.Event{Kind: events.PrivacyChanged, MediaID: pad, CollectionID: "c1",
+				CollectionPath: "/c1/", Privacy: models.Public, Time: time.Now()})
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if bus.Dropped() != dropped {
-		t.Fatal("the bus dropped the subscriber: the write deadline was not what ended it")
-	}
-	// The client finds its connection closed once it reads what reached it.
-	for {
-		if _, err := w.next(wsWait); err != nil {
-			break
+		deadline := time.Now().Add(time.Minute)
+		for bus.Subscribers() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("a client that reads nothing is still subscribed a minute after its socket filled")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if bus.Dropped() != dropped {
+			t.Fatal("the bus dropped the subscriber: the write deadline was not what ended it")
 		}
 	}
+
+	t.Run("websocket", func(t *testing.T) {
+		w := dialWSProto(t, srv, "graphql-transport-ws")
+		initWSProto(t, w, srv.Token)
+		w.send(map[string]any{"type": "subscribe", "id": "1", "payload": map[string]any{"query": query}})
+		stall(t)
+		// The client finds its connection closed once it reads what reached it.
+		for {
+			if _, err := w.next(wsWait); err != nil {
+				break
+			}
+		}
+	})
+	t.Run("SSE", func(t *testing.T) {
+		s := subscribeSSE(t, srv, srv.Token, query, nil) // its frames are not taken: the reader stops
+		stall(t)
+		for range s.frames { // the stream ends once what reached the client is read
+		}
+	})
 }
