@@ -99,11 +99,12 @@ type Object struct {
 	// the kernel (sendfile). The caller closes it.
 	Body        io.ReadSeekCloser
 	ContentType string
-	Size        int64
-	SHA256      string
-	ModTime     time.Time
-	Filename    string
-	Privacy     models.Privacy
+	// Size is Body's size as found when it was opened (not the size recorded in the database).
+	Size     int64
+	SHA256   string
+	ModTime  time.Time
+	Filename string
+	Privacy  models.Privacy
 	// Immutable is set for renditions: their URL changes whenever their bytes would.
 	Immutable bool
 	// Redirect, when set, is the direct URL of a public file whose storage permission is known to
@@ -274,9 +275,9 @@ func (s *Service) openFile(ctx context.Context, m *models.MediaFields, kind, fil
 	if u := s.directFor(m.PrivacyState, m.StorageKey); u != "" {
 		return &Object{Redirect: u, Privacy: m.Privacy}, nil
 	}
-	r, _, err := s.store.Open(ctx, m.StorageKey)
+	r, size, err := s.store.Open(ctx, m.StorageKey)
 	if err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
-	return &Object{Body: r, ContentType: m.ContentType, Size: m.Size, SHA256: m.SHA256, ModTime: m.UpdatedAt, Filename: m.Filename, Privacy: m.Privacy}, nil
+	return &Object{Body: r, ContentType: m.ContentType, Size: size, SHA256: m.SHA256, ModTime: m.UpdatedAt, Filename: m.Filename, Privacy: m.Privacy}, nil
 }

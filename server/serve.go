@@ -3,10 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -109,7 +111,76 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 			w = cw
 		}
 	}
-	http.ServeContent(w, r, "", obj.ModTime, obj.Body)
+	http.ServeContent(w, r, "", obj.ModTime, &sizedBody{r: obj.Body, size: obj.Size})
+}
+
+// sizedBody is an object's body whose size the open already found (media.Object.Size): it
+// answers http.ServeContent's size probe — a seek to the end, then back to the start — without
+// the two lseek system calls, and moves the body's own offset only when bytes are read from
+// another position (a Range request). It hands the file itself to sendfile, at that position.
+type sizedBody struct {
+	r    io.ReadSeeker
+	size int64
+	pos  int64 // where the next read starts
+	at   int64 // the body's own offset; -1 once sendfile has it (then every call goes through)
+}
+
+func (b *sizedBody) Seek(offset int64, whence int) (int64, error) {
+	if b.at < 0 {
+		return b.r.Seek(offset, whence)
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += b.pos
+	case io.SeekEnd:
+		offset += b.size
+	default:
+		return 0, errors.New("server: seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("server: seek: negative position")
+	}
+	b.pos = offset
+	return offset, nil
+}
+
+// sync moves the body's offset to pos.
+func (b *sizedBody) sync() error {
+	if b.at < 0 || b.at == b.pos {
+		return nil
+	}
+	if _, err := b.r.Seek(b.pos, io.SeekStart); err != nil {
+		return err
+	}
+	b.at = b.pos
+	return nil
+}
+
+func (b *sizedBody) Read(p []byte) (int, error) {
+	if err := b.sync(); err != nil {
+		return 0, err
+	}
+	n, err := b.r.Read(p)
+	if b.at >= 0 {
+		b.at += int64(n)
+		b.pos = b.at
+	}
+	return n, err
+}
+
+// SyscallConn lets the connection send the file with sendfile (net's sendFile asks for it), from
+// the position reached.
+func (b *sizedBody) SyscallConn() (syscall.RawConn, error) {
+	c, ok := b.r.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	if err := b.sync(); err != nil {
+		return nil, err
+	}
+	b.at = -1
+	return c.SyscallConn()
 }
 
 // compressible reports the media types worth compressing on the way out: text, JSON, XML (SVG
