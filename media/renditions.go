@@ -549,13 +549,20 @@ func renditionKey(id, spec, fk string, f renditions.Format) string {
 }
 
 func (s *Service) openRenditionObject(ctx context.Context, key string, info RenditionInfo, img *models.Image) (*Object, error) {
+	if u := s.directFor(img.PrivacyState, key); u != "" {
+		// If it exists, its permission was set with the image's: send the client there.
+		ok, err := s.store.Exists(ctx, key)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("media: %w", err)
+		case !ok:
+			return nil, fmt.Errorf("media: rendition %s: %w", key, storage.ErrNotFound)
+		}
+		return &Object{Redirect: u, Privacy: img.Privacy, Immutable: true}, nil
+	}
 	r, size, err := s.store.Open(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("media: %w", err)
-	}
-	if u := s.directFor(img.PrivacyState, key); u != "" {
-		r.Close() // it exists, and its permission was set with the image's: send the client there
-		return &Object{Redirect: u, Privacy: img.Privacy, Immutable: true}, nil
 	}
 	etag := sha256.Sum256([]byte(key))
 	return &Object{

@@ -246,6 +246,27 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, int64,
 	return r, r.Size(), nil
 }
 
+// Exists reports whether key names an object, for an answer that needs no byte of it (a redirect
+// to its direct URL): on a file:// bucket one stat of the file. Missing is (false, nil); a failure
+// of the storage is ErrUnavailable.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if s.Dir != "" && plainKey(key) {
+		fi, err := os.Stat(filepath.Join(s.Dir, filepath.FromSlash(key)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("storage: stat %s: %w", key, Classify(err))
+		}
+		return fi.Mode().IsRegular(), nil
+	}
+	ok, err := s.Bucket.Exists(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("storage: stat %s: %w", key, Classify(err))
+	}
+	return ok, nil
+}
+
 // openFile opens a file for reading. It is os.Open without the attempt to register the file with
 // the network poller: for a regular file Linux refuses it, after os.Open has set the descriptor
 // non-blocking and before it sets it back (four fcntl and one epoll_ctl per open, on every request
