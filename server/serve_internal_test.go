@@ -1,0 +1,56 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/veil-media/veil/media"
+)
+
+// seekCounter is a body that counts the seeks made on it.
+type seekCounter struct {
+	*bytes.Reader
+	seeks int
+}
+
+func (s *seekCounter) Seek(offset int64, whence int) (int64, error) {
+	s.seeks++
+	return s.Reader.Seek(offset, whence)
+}
+
+func (s *seekCounter) Close() error { return nil }
+
+// TestServeObjectSeeksOnlyForRanges: the size of a served object comes from its open
+// (media.Object.Size), so a whole GET or a HEAD never seeks its body (on a folder bucket, two
+// lseek system calls per request before), and a range seeks once, to its start.
+func TestServeObjectSeeksOnlyForRanges(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 100)
+	for _, c := range []struct {
+		method, rangeHeader string
+		want                []byte
+		seeks               int
+	}{
+		{http.MethodGet, "", data, 0},
+		{http.MethodHead, "", nil, 0},
+		{http.MethodGet, "bytes=0-9", data[:10], 0},
+		{http.MethodGet, "bytes=500-519", data[500:520], 1},
+		{http.MethodGet, "bytes=-3", data[len(data)-3:], 1},
+	} {
+		body := &seekCounter{Reader: bytes.NewReader(data)}
+		obj := &media.Object{Body: body, ContentType: "image/jpeg", Size: int64(len(data)), SHA256: "abc", ModTime: time.Unix(1e9, 0)}
+		req := httptest.NewRequest(c.method, "/media/renditions/x/y/z.jpg", nil)
+		if c.rangeHeader != "" {
+			req.Header.Set("Range", c.rangeHeader)
+		}
+		rec := httptest.NewRecorder()
+		(&Server{}).serveObject(rec, req, obj, "inline")
+		got, _ := io.ReadAll(rec.Body)
+		if !bytes.Equal(got, c.want) || body.seeks != c.seeks {
+			t.Errorf("%s Range %q: %d, %d bytes, %d seeks; want %d bytes, %d seeks", c.method, c.rangeHeader, rec.Code, len(got), body.seeks, len(c.want), c.seeks)
+		}
+	}
+}
