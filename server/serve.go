@@ -211,6 +211,11 @@ func contentDisposition(disposition, name string) string {
 	if name == "" {
 		return disposition
 	}
+	if isToken(name) {
+		// What mime.FormatMediaType writes for a name that needs neither quoting nor a fallback
+		// (most stored names, every rendition's), without its map, sort and builder per request.
+		return disposition + "; filename=" + name
+	}
 	fallback := asciiFallback(name)
 	cd := mime.FormatMediaType(disposition, map[string]string{"filename": fallback})
 	if cd == "" {
@@ -228,6 +233,16 @@ func contentDisposition(disposition, name string) string {
 		}
 	}
 	return cd + "; filename*=utf-8''" + b.String()
+}
+
+// isToken reports whether s is an RFC 2045 token: printable ASCII without spaces or tspecials.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // asciiFallback spells name in printable ASCII: letters stripped of their accents (é → e), any

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -51,6 +52,25 @@ func TestServeObjectSeeksOnlyForRanges(t *testing.T) {
 		got, _ := io.ReadAll(rec.Body)
 		if !bytes.Equal(got, c.want) || body.seeks != c.seeks {
 			t.Errorf("%s Range %q: %d, %d bytes, %d seeks; want %d bytes, %d seeks", c.method, c.rangeHeader, rec.Code, len(got), body.seeks, len(c.want), c.seeks)
+		}
+	}
+}
+
+// TestContentDispositionTokenNames: a name that is a plain token is written as
+// mime.FormatMediaType writes it, and other names still go through it (quoted, or with filename*).
+func TestContentDispositionTokenNames(t *testing.T) {
+	for _, name := range []string{"Garden.jpg", "a", "report-2026_v2.pdf", "x~y!z#$&+^`|'*%.png",
+		"two words.pdf", `quote".jpg`, "semi;colon.jpg", "Spécification.pdf", "tab\there.jpg", "a=b.png", "(1).jpg", "日本.png"} {
+		for _, d := range []string{"inline", "attachment"} {
+			got := contentDisposition(d, name)
+			if isToken(name) {
+				if want := mime.FormatMediaType(d, map[string]string{"filename": name}); got != want {
+					t.Errorf("%s %q: %q, want %q", d, name, got, want)
+				}
+			}
+			if _, params, err := mime.ParseMediaType(got); err != nil || params["filename"] != name {
+				t.Errorf("%s %q: %q parses as %q (%v)", d, name, got, params["filename"], err)
+			}
 		}
 	}
 }
