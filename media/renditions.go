@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
@@ -434,7 +435,12 @@ func (s *Service) verify(id, spec, fk, sig string) bool {
 	if err != nil || len(got) != 16 {
 		return false
 	}
-	for _, k := range s.rend.cfg.SigningKeys {
+	// A strictly decoded signature has one spelling: comparing it with the current key's, made by
+	// a pooled HMAC, compares the bytes. Older keys are the rare case.
+	if subtle.ConstantTimeCompare([]byte(sig), []byte(s.sign(id, spec, fk))) == 1 {
+		return true
+	}
+	for _, k := range s.rend.cfg.SigningKeys[1:] {
 		want, _ := base64.RawURLEncoding.DecodeString(signWith(k, id, spec, fk))
 		if hmac.Equal(got, want) {
 			return true
