@@ -108,11 +108,31 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 			r.Header.Del("If-Range")
 			cw := &compressResponse{ResponseWriter: w, encoding: enc}
 			defer cw.finish()
-			w = cw
+			http.ServeContent(cw, r, "", obj.ModTime, &sizedBody{r: obj.Body, size: obj.Size})
+			return
 		}
+	}
+	if _, file := obj.Body.(syscall.Conn); file {
+		w = headerFirst{w}
 	}
 	http.ServeContent(w, r, "", obj.ModTime, &sizedBody{r: obj.Body, size: obj.Size})
 }
+
+// headerFirst sends the response header before the body is copied, so that net/http hands the
+// whole file to sendfile: otherwise it first reads 512 bytes of it (for Content-Type sniffing,
+// which a serve view never needs) to write them with the header — one read system call per
+// response more.
+type headerFirst struct{ http.ResponseWriter }
+
+func (w headerFirst) ReadFrom(r io.Reader) (int64, error) {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	return io.Copy(w.ResponseWriter, r)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w headerFirst) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // sizedBody is an object's body whose size the open already found (media.Object.Size): it
 // answers http.ServeContent's size probe — a seek to the end, then back to the start — without
