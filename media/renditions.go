@@ -209,7 +209,7 @@ type renditionEngine struct {
 	// each time): a list asks for the same spec once per item.
 	specs  sync.Map // spec text → renditions.Spec
 	nspecs atomic.Int64
-	// signers holds HMACs keyed with SigningKeys[0], reset and reused for each signature.
+	// signers holds *signer: HMACs keyed with SigningKeys[0], reset and reused for each signature.
 	signers sync.Pool
 }
 
@@ -401,33 +401,47 @@ func (s *Service) Renditions(img *models.Image, patterns []string) ([]RenditionI
 
 // sign returns the URL signature of a rendition: HMAC-SHA256 with the current key over the image
 // id, canonical spec and focal key, truncated to 128 bits, base64url.
+// A signer is an HMAC keyed with SigningKeys[0] and the buffer its messages are built in, reused
+// through renditionEngine.signers.
+type signer struct {
+	mac hash.Hash
+	msg []byte
+}
+
 func (s *Service) sign(id, spec, fk string) string {
-	m, _ := s.rend.signers.Get().(hash.Hash)
-	if m == nil {
-		m = hmac.New(sha256.New, s.rend.cfg.SigningKeys[0])
+	sg, _ := s.rend.signers.Get().(*signer)
+	if sg == nil {
+		sg = &signer{mac: hmac.New(sha256.New, s.rend.cfg.SigningKeys[0])}
 	} else {
-		m.Reset()
+		sg.mac.Reset()
 	}
-	defer s.rend.signers.Put(m)
-	return signed(m, id, spec, fk)
+	defer s.rend.signers.Put(sg)
+	var sig string
+	sig, sg.msg = signed(sg.mac, sg.msg[:0], id, spec, fk)
+	return sig
 }
 
 func signWith(key []byte, id, spec, fk string) string {
-	return signed(hmac.New(sha256.New, key), id, spec, fk)
+	sig, _ := signed(hmac.New(sha256.New, key), nil, id, spec, fk)
+	return sig
 }
 
-// signed writes the signed message into m, a fresh or reset HMAC, and returns the signature.
-func signed(m hash.Hash, id, spec, fk string) string {
-	_, _ = io.WriteString(m, "veil-rendition-v1\x00")
-	_, _ = io.WriteString(m, id)
-	_, _ = m.Write([]byte{0})
-	_, _ = io.WriteString(m, spec)
-	_, _ = m.Write([]byte{0})
-	_, _ = io.WriteString(m, fk)
+// signed builds the signed message in msg, writes it into m (a fresh or reset HMAC) at once, and
+// returns the signature and the message's buffer for reuse. (An HMAC takes bytes only, so writing
+// each string by io.WriteString would copy it to the heap first: three allocations a signature,
+// and a list answer signs one URL per item.)
+func signed(m hash.Hash, msg []byte, id, spec, fk string) (string, []byte) {
+	msg = append(msg, "veil-rendition-v1\x00"...)
+	msg = append(msg, id...)
+	msg = append(msg, 0)
+	msg = append(msg, spec...)
+	msg = append(msg, 0)
+	msg = append(msg, fk...)
+	_, _ = m.Write(msg)
 	var sum [sha256.Size]byte
 	var out [22]byte // base64 of 16 bytes, unpadded
 	base64.RawURLEncoding.Encode(out[:], m.Sum(sum[:0])[:16])
-	return string(out[:])
+	return string(out[:]), msg
 }
 
 func (s *Service) verify(id, spec, fk, sig string) bool {

@@ -77,21 +77,21 @@ func (s *Server) serveRendition() http.HandlerFunc {
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.Object, disposition string) {
 	h := w.Header()
 	if obj.Redirect != "" {
-		h.Set("Cache-Control", "public, max-age=3600")
+		h["Cache-Control"] = cachePublicHour
 		http.Redirect(w, r, obj.Redirect, http.StatusFound)
 		return
 	}
 	h.Set("Content-Type", obj.ContentType)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h["X-Content-Type-Options"] = nosniff
+	h["Content-Security-Policy"] = sandboxCSP
 	h.Set("ETag", `"`+obj.SHA256+`"`)
 	switch {
 	case obj.Privacy == models.Public && obj.Immutable:
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h["Cache-Control"] = cacheImmutable
 	case obj.Privacy == models.Public:
-		h.Set("Cache-Control", "public, max-age=3600")
+		h["Cache-Control"] = cachePublicHour
 	default:
-		h.Set("Cache-Control", "private, no-store")
+		h["Cache-Control"] = cachePrivateNoStore
 	}
 	h.Set("Content-Disposition", contentDisposition(disposition, obj.Filename))
 	if obj.Privacy != models.Public {
@@ -117,6 +117,18 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 	}
 	http.ServeContent(w, r, "", obj.ModTime, &sizedBody{r: obj.Body, size: obj.Size})
 }
+
+// Values of the headers every served file carries, allocated once (Header.Set allocates a
+// one-element slice per call, on every request). They are assigned by canonical name and never
+// changed in place: a later Set replaces the slice, and Add appends into a new array, their
+// capacity being full.
+var (
+	nosniff             = []string{"nosniff"}
+	sandboxCSP          = []string{"default-src 'none'; sandbox"}
+	cacheImmutable      = []string{"public, max-age=31536000, immutable"}
+	cachePublicHour     = []string{"public, max-age=3600"}
+	cachePrivateNoStore = []string{"private, no-store"}
+)
 
 // headerFirst sends the response header before the body is copied, so that net/http hands the
 // whole file to sendfile: otherwise it first reads 512 bytes of it (for Content-Type sniffing,
