@@ -436,7 +436,7 @@ func TestPreviewTokens(t *testing.T) {
 		}
 	}
 	var out struct{ CreatePreviewToken struct{ Token string } }
-	srv.GraphQL(q, map[string]any{"ttl": 1}).Decode(t, &out)
+	srv.GraphQL(q, map[string]any{"ttl": 600}).Decode(t, &out)
 	tok := out.CreatePreviewToken.Token
 	if c, _, err := srv.Auth.VerifyPreviewToken(tok); err != nil || c != contentID {
 		t.Fatalf("fresh token: %q %v", c, err)
@@ -446,6 +446,11 @@ func TestPreviewTokens(t *testing.T) {
 	if _, _, err := srv.Auth.VerifyPreviewToken(string(bad)); err == nil {
 		t.Error("tampered token accepted")
 	}
+	// A one-second token expires. (The fresh check above uses a long one: expiry is truncated to
+	// whole seconds, so that no token outlives what was asked, and a one-second token may have
+	// only milliseconds left when the test verifies it on a loaded machine.)
+	srv.GraphQL(q, map[string]any{"ttl": 1}).Decode(t, &out)
+	tok = out.CreatePreviewToken.Token
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, _, err := srv.Auth.VerifyPreviewToken(tok); err != nil {
