@@ -749,24 +749,10 @@ func (e *privEnv) checkServe(t *testing.T, srv *veiltest.Server, kind, url strin
 	}
 }
 
+// getNoRedirect GETs u (a path on srv or a whole URL) without following redirects.
 func getNoRedirect(t *testing.T, srv *veiltest.Server, token, u string) (*http.Response, []byte) {
 	t.Helper()
-	if strings.HasPrefix(u, "/") {
-		u = srv.URL + u
-	}
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	c := *srv.HTTP.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
+	return do(t, srv, http.MethodGet, u, token, nil)
 }
 
 func TestPrivacyServeMatrix(t *testing.T) {

@@ -19,10 +19,14 @@ import (
 	"github.com/veil-media/veil/veiltest"
 )
 
-// do sends one request to srv (token "" is anonymous) without following redirects.
-func do(t *testing.T, srv *veiltest.Server, method, path, token string, header http.Header) (*http.Response, []byte) {
+// do sends one request to u, a path on srv or a whole URL (token "" is anonymous), without
+// following redirects.
+func do(t *testing.T, srv *veiltest.Server, method, u, token string, header http.Header) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, srv.URL+path, nil)
+	if strings.HasPrefix(u, "/") {
+		u = srv.URL + u
+	}
+	req, _ := http.NewRequest(method, u, nil)
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -33,7 +37,7 @@ func do(t *testing.T, srv *veiltest.Server, method, path, token string, header h
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, u, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
