@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"reflect"
-	"time"
 
 	"github.com/uptrace/bun/schema"
 )
@@ -148,33 +147,33 @@ var (
 func (m *MediaFields) setColumn(col uint8, v any) bool {
 	switch col {
 	case colID:
-		return setString(&m.ID, v)
+		return set(&m.ID, v)
 	case colCollectionID:
-		return setString(&m.CollectionID, v)
+		return set(&m.CollectionID, v)
 	case colTitle:
-		return setString(&m.Title, v)
+		return set(&m.Title, v)
 	case colFilename:
-		return setString(&m.Filename, v)
+		return set(&m.Filename, v)
 	case colStorageKey:
-		return setString(&m.StorageKey, v)
+		return set(&m.StorageKey, v)
 	case colContentType:
-		return setString(&m.ContentType, v)
+		return set(&m.ContentType, v)
 	case colSize:
-		return setInt64(&m.Size, v)
+		return set(&m.Size, v)
 	case colSHA256:
-		return setString(&m.SHA256, v)
+		return set(&m.SHA256, v)
 	case colUploadedBy:
-		return setStringPtr(&m.UploadedBy, v)
+		return setPtr(&m.UploadedBy, v)
 	case colCreatedAt:
-		return setTime(&m.CreatedAt, v)
+		return set(&m.CreatedAt, v)
 	case colUpdatedAt:
-		return setTime(&m.UpdatedAt, v)
+		return set(&m.UpdatedAt, v)
 	case colPrivacy:
-		return setString((*string)(&m.Privacy), v)
+		return set((*string)(&m.Privacy), v)
 	case colPrivacyLastChanged:
-		return setTime(&m.PrivacyLastChanged, v)
+		return set(&m.PrivacyLastChanged, v)
 	case colFilePermissionsLastSet:
-		return setTimePtr(&m.FilePermissionsLastSet, v)
+		return setPtr(&m.FilePermissionsLastSet, v)
 	}
 	return false
 }
@@ -184,7 +183,7 @@ func (d *Document) setColumn(col uint8, v any) bool { return d.MediaFields.setCo
 func (i *Image) setColumn(col uint8, v any) bool {
 	switch col {
 	case colAlt:
-		return setString(&i.Alt, v)
+		return set(&i.Alt, v)
 	case colWidth:
 		return setInt(&i.Width, v)
 	case colHeight:
@@ -204,15 +203,15 @@ func (i *Image) setColumn(col uint8, v any) bool {
 func (c *Collection) setColumn(col uint8, v any) bool {
 	switch col {
 	case 0:
-		return setString(&c.ID, v)
+		return set(&c.ID, v)
 	case 1:
-		return setStringPtr(&c.ParentID, v)
+		return setPtr(&c.ParentID, v)
 	case 2:
-		return setString(&c.Name, v)
+		return set(&c.Name, v)
 	case 3:
-		return setString(&c.Path, v)
+		return set(&c.Path, v)
 	case 4:
-		return setTime(&c.CreatedAt, v)
+		return set(&c.CreatedAt, v)
 	}
 	return false
 }
@@ -220,9 +219,9 @@ func (c *Collection) setColumn(col uint8, v any) bool {
 func (t *MediaTag) setColumn(col uint8, v any) bool {
 	switch col {
 	case 0:
-		return setString(&t.MediaID, v)
+		return set(&t.MediaID, v)
 	case 1:
-		return setString(&t.Tag, v)
+		return set(&t.Tag, v)
 	}
 	return false
 }
@@ -231,19 +230,21 @@ func (t *MediaTag) setColumn(col uint8, v any) bool {
 // as int64, timestamps as time.Time, NULL as nil) and leave anything else to bun. NULL into a
 // field that is not a pointer is left to bun too.
 
-func setString(p *string, v any) bool {
-	s, ok := v.(string)
+// set stores v in *p when v is a T (string, int64, time.Time).
+func set[T any](p *T, v any) bool {
+	x, ok := v.(T)
 	if ok {
-		*p = s
+		*p = x
 	}
 	return ok
 }
 
-func setStringPtr(p **string, v any) bool {
+// setPtr stores v in *p when v is a T, and nil for NULL.
+func setPtr[T any](p **T, v any) bool {
 	switch v := v.(type) {
 	case nil:
 		*p = nil
-	case string:
+	case T:
 		*p = &v
 	default:
 		return false
@@ -251,14 +252,7 @@ func setStringPtr(p **string, v any) bool {
 	return true
 }
 
-func setInt64(p *int64, v any) bool {
-	n, ok := v.(int64)
-	if ok {
-		*p = n
-	}
-	return ok
-}
-
+// setInt and setIntPtr take the drivers' int64 into an int.
 func setInt(p *int, v any) bool {
 	n, ok := v.(int64)
 	if ok {
@@ -274,26 +268,6 @@ func setIntPtr(p **int, v any) bool {
 	case int64:
 		n := int(v)
 		*p = &n
-	default:
-		return false
-	}
-	return true
-}
-
-func setTime(p *time.Time, v any) bool {
-	t, ok := v.(time.Time)
-	if ok {
-		*p = t
-	}
-	return ok
-}
-
-func setTimePtr(p **time.Time, v any) bool {
-	switch v := v.(type) {
-	case nil:
-		*p = nil
-	case time.Time:
-		*p = &v
 	default:
 		return false
 	}
