@@ -165,7 +165,12 @@ func (e *readErrRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (e *readErrRecorder) src() io.Reader { return e.r }
+func (e *readErrRecorder) src() io.Reader {
+	if w, ok := e.r.(*watchingReader); ok { // a PNG or WebP source, its colour chunks watched
+		return w.r
+	}
+	return e.r
+}
 
 // sourceBuffers recycles the buffers that hold source bytes: a large JPEG is read whole, and a
 // fresh zeroed buffer of its size for every rendition costs time and GC work.
@@ -191,8 +196,9 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 	info := hdr.Info
 	rawW, rawH := info.rawSize()
 	var (
-		img image.Image
-		err error
+		img          image.Image
+		err          error
+		wantW, wantH = rawW, rawH // the decoded size, but for a DCT-scaled JPEG
 	)
 	switch info.Format {
 	case JPEG:
@@ -207,11 +213,8 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 			}
 			break
 		}
-		if s, ok := rest.src().(interface{ Size() int64 }); ok { // *bytes.Reader, gocloud's *blob.Reader
-			head.Grow(int(min(max(s.Size()-int64(head.Len()), 0), budget, 1<<30)))
-		}
-		if _, err := head.ReadFrom(io.LimitReader(rest, budget)); err != nil {
-			return nil, fmt.Errorf("renditions: read source: %w", err)
+		if err := readWhole(head, rest, budget); err != nil {
+			return nil, err
 		}
 		data := head.Bytes()
 		// FF D9 cannot occur inside entropy-coded data (FF is stuffed), so a file without it
@@ -244,19 +247,54 @@ func decode(hdr header, plan Plan, head *bytes.Buffer, rest *readErrRecorder) (i
 			img = gifCanvas(img, rawW, rawH)
 		}
 	case WebP:
-		img, err = webp.Decode(io.MultiReader(head, rest))
+		if !webpLibrary {
+			img, err = webp.Decode(io.MultiReader(head, rest))
+			break
+		}
+		// libwebp decodes from the whole file (so does golang.org/x/image/webp), at most as
+		// large as the largest lossless encoding of its pixels could be.
+		if err := readWhole(head, rest, max(int64(InspectReadLimit)+5*int64(rawW)*int64(rawH)-int64(head.Len()), 0)); err != nil {
+			return nil, err
+		}
+		k := webpShrink(info, plan)
+		wantW, wantH = ceilDiv(rawW, k), ceilDiv(rawH, k)
+		img, err = decodeWebPScaled(head.Bytes(), rawW, rawH, wantW, wantH)
+		if errors.Is(err, errNotLossyOpaque) {
+			wantW, wantH = rawW, rawH
+			img, err = webp.Decode(bytes.NewReader(head.Bytes()))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: decode %s: %w", ErrCorrupt, info.Format, err)
 	}
 	b := img.Bounds()
-	if info.Format != JPEG && (b.Dx() != rawW || b.Dy() != rawH) {
+	if info.Format != JPEG && (b.Dx() != wantW || b.Dy() != wantH) {
 		return nil, fmt.Errorf("%w: %s decodes to %dx%d, its header says %dx%d", ErrCorrupt, info.Format, b.Dx(), b.Dy(), rawW, rawH)
 	}
 	if b.Dx() < 1 || b.Dy() < 1 || b.Dx() > rawW || b.Dy() > rawH {
 		return nil, fmt.Errorf("%w: %s decodes to %dx%d, its header says %dx%d", ErrCorrupt, info.Format, b.Dx(), b.Dy(), rawW, rawH)
 	}
 	return img, nil
+}
+
+// readWhole appends the rest of the source, at most budget bytes, to head. When the source
+// tells its size the buffer is replaced once by one of exactly that size, with room for
+// bytes.Buffer.ReadFrom's last read (which finds EOF, but only after asking for MinRead free
+// bytes); bytes.Buffer's own growth would allocate twice the old capacity plus the file, and the
+// last read would double that.
+func readWhole(head *bytes.Buffer, rest *readErrRecorder, budget int64) error {
+	if s := sourceSize(rest.src()); s > 0 { // *bytes.Reader, gocloud's *blob.Reader, *os.File
+		need := head.Len() + int(min(max(s-int64(head.Len()), 0), budget, 1<<30)) + bytes.MinRead
+		if head.Cap() < need {
+			buf := make([]byte, head.Len(), need)
+			copy(buf, head.Bytes())
+			*head = *bytes.NewBuffer(buf)
+		}
+	}
+	if _, err := head.ReadFrom(io.LimitReader(rest, budget)); err != nil {
+		return fmt.Errorf("renditions: read source: %w", err)
+	}
+	return nil
 }
 
 // scaleCoefficients is, for a DCT scale that reads only some coefficients of a block, the
@@ -354,19 +392,38 @@ func transform(img image.Image, info Info, plan Plan) image.Image {
 	b := img.Bounds()
 	crop := rawCrop(info, plan)
 	tw, th := rawOutSize(info, plan)
-	d := 1
-	if info.Format == JPEG {
-		d = decodeDenom(info, plan)
-	}
-	if d == 1 && crop.Dx() == tw && crop.Dy() == th {
+	if b.Dx() == rw && b.Dy() == rh && crop.Dx() == tw && crop.Dy() == th {
 		if crop != image.Rect(0, 0, rw, rh) {
 			img = subImage(img, crop.Add(b.Min))
 		}
 		return orient(img, info.Orientation)
 	}
-	win := box{float64(crop.Min.X) / float64(d), float64(crop.Min.Y) / float64(d), float64(crop.Max.X) / float64(d), float64(crop.Max.Y) / float64(d)}
+	// The crop box in decoded pixels. A JPEG decoded at DCT scale 1/d has pixel i cover stored
+	// pixels [i·d, (i+1)·d); libwebp's rescaler spreads the whole stored width over the decoded
+	// width, so there the factor is the ratio of the two.
+	sx, sy := float64(b.Dx())/float64(rw), float64(b.Dy())/float64(rh)
+	if info.Format == JPEG {
+		d := float64(decodeDenom(info, plan))
+		sx, sy = 1/d, 1/d
+	}
+	win := box{float64(crop.Min.X) * sx, float64(crop.Min.Y) * sy, float64(crop.Max.X) * sx, float64(crop.Max.Y) * sy}
 	return orient(resample(img, win, tw, th), info.Orientation)
 }
+
+// webpShrink is the whole factor libwebp shrinks an opaque lossy WebP by while decoding it for
+// plan: the largest that still leaves the final Lanczos3 reduce at least 2× on both axes, as
+// jpegScale does for JPEG (libwebp's rescaler averages areas, softer than Lanczos). 1 without
+// libwebp.
+func webpShrink(info Info, plan Plan) int {
+	if !webpLibrary || info.Format != WebP {
+		return 1
+	}
+	crop := rawCrop(info, plan)
+	ow, oh := rawOutSize(info, plan)
+	return max(1, min(crop.Dx()/(2*max(ow, 1)), crop.Dy()/(2*max(oh, 1))))
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // decodeDenom is the JPEG DCT scale denominator Generate decodes a JPEG at for plan.
 func decodeDenom(info Info, plan Plan) int {

@@ -23,7 +23,8 @@ package renditions
 //	     decodes with no decoder copy, 28/64 of a byte instead, + 4 a pixel for CMYK
 //	GIF  1 (paletted frame) + 4 (canvas when the frame is smaller than the screen)
 //	WebP the file + 1.5 (lossy), 2.5 + 8 (lossy with a VP8L-coded alpha plane) or 4 + 4
-//	     (lossless: ARGB words + NRGBA)
+//	     (lossless: ARGB words + NRGBA); an opaque lossy one, when libwebp decodes it (a cgo
+//	     build), 1.5 bytes a pixel at the shrunk size plus buffers that follow the width
 //
 // The figures, and the AVIF and WebP encoder memory (avifEncoderBytes, webpEncoderBytes), are
 // checked by TestEstimateCoversPeakHeap and Test16BitPNGEstimate, which measure the peak.
@@ -99,6 +100,14 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 			file = px
 		}
 		switch {
+		case webpLibrary && info.Channels == 3 && !info.Lossless:
+			// libwebp, shrunk while decoding (webpShrink): the file, the decoded image, and
+			// libwebp's own buffers, which follow the width (frame_dec.c AllocateMemory: per
+			// 16-pixel macroblock 784 bytes of coefficients, 36 cached rows of 32 bytes and
+			// some 40 more; io_dec.c: three rescalers of 2 int32 per output pixel and a row).
+			k := int64(webpShrink(info, plan))
+			dw, dh = (dw+k-1)/k, (dh+k-1)/k
+			decode = file + 3*dw*dh/2 + 160*int64(rw) + 64*dw + 256<<10
 		case info.Lossless || info.Channels == 0:
 			decode = file + 8*px // ARGB words + NRGBA
 		case info.Channels == 4:
@@ -115,7 +124,7 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 	// Orientation and flattening, when they happen, and the encoder each hold up to one more
 	// output-sized copy.
 	ch := int64(crop.Dy())
-	if info.Format == JPEG {
+	if dh != int64(rh) {
 		ch = (ch*dh + int64(rh) - 1) / int64(rh)
 	}
 	out := 4 * int64(max(plan.Width, 1)) * int64(max(plan.Height, 1))

@@ -2,6 +2,7 @@ package renditions
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/draw"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gen2brain/jpegn"
+	"golang.org/x/image/webp"
 )
 
 // Sharpness thresholds of issue #10: against a Lanczos3 reduction of the full decode, a
@@ -57,16 +59,24 @@ func TestSharpness(t *testing.T) {
 		// The same pixels as a PNG, which has no shrink-on-load: its strong reductions go through
 		// the box averaging of boxFactor.
 		png := encodePNGBytes(t, full)
+		// And as a lossy WebP, which libwebp shrinks while decoding (cgo builds); its reference
+		// is its own full-size decode.
+		lossy := encodeLossyWebP(t, full)
 		for _, c := range []struct {
 			name string
 			src  []byte
 			info Info
-		}{{filepath.Base(name), jpg, jpgInfo}, {filepath.Base(name) + " as PNG", png, Info{Format: PNG}}} {
+			full *image.NRGBA
+		}{
+			{filepath.Base(name), jpg, jpgInfo, full},
+			{filepath.Base(name) + " as PNG", png, Info{Format: PNG}, full},
+			{filepath.Base(name) + " as WebP", lossy, Info{Format: WebP, Channels: 3}, fullWebP(t, lossy)},
+		} {
 			for _, spec := range []string{"width-800", "fill-400x300", "width-200"} {
 				t.Run(c.name+"/"+spec, func(t *testing.T) {
 					plan, out := generate(t, c.src, spec+"|format-png", nil)
 					got := decodeOutput(t, out, PNG)
-					want := lanczos3Reference(full, plan.Crop, plan.Width, plan.Height)
+					want := lanczos3Reference(c.full, plan.Crop, plan.Width, plan.Height)
 					ssim := ssimLuma(luma(got), luma(want), plan.Width, plan.Height)
 					dx, dy := shiftEstimate(luma(got), luma(want), plan.Width, plan.Height)
 					gcb, gcr := chroma(got)
@@ -91,11 +101,14 @@ func TestSharpness(t *testing.T) {
 	t.Logf("SSIM against a Lanczos3 reduction of the full decode:\n%s", strings.Join(rows, "\n"))
 }
 
-// testShrink names what reduces the source before the Lanczos3: a JPEG's DCT scale, else the
-// box of boxFactor.
+// testShrink names what reduces the source before the Lanczos3: a JPEG's DCT scale, libwebp's
+// rescaler, else the box of boxFactor.
 func testShrink(info Info, plan Plan) string {
 	if info.Format == JPEG {
 		return fmt.Sprintf("scale 1/%d", decodeDenom(info, plan))
+	}
+	if k := webpShrink(info, plan); k > 1 && info.Format == WebP {
+		return fmt.Sprintf("libwebp 1/%d", k)
 	}
 	return fmt.Sprintf("box %d×%d", boxFactor(float64(plan.Crop.Dx())/float64(plan.Width)), boxFactor(float64(plan.Crop.Dy())/float64(plan.Height)))
 }
@@ -293,4 +306,38 @@ func shiftEstimate(got, want []float64, w, h int) (dx, dy float64) {
 	u := (gyy*bx - gxy*by) / det
 	v := (gxx*by - gxy*bx) / det
 	return -u, -v
+}
+
+// encodeLossyWebP encodes img as an opaque lossy WebP at quality 90 with the pipeline's encoder.
+func encodeLossyWebP(t *testing.T, img *image.NRGBA) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	src := encodePNGBytes(t, img)
+	if _, err := Generate(context.Background(), bytes.NewReader(src), MustParse("format-webp|webpquality-90"), nil, DefaultOptions(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fullWebP is the full-size decode of a lossy WebP by the decoder Generate uses (libwebp in a
+// cgo build, else golang.org/x/image/webp), brought to full range.
+func fullWebP(t *testing.T, src []byte) *image.NRGBA {
+	t.Helper()
+	info, err := Inspect(bytes.NewReader(src), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img image.Image
+	if webpLibrary {
+		img, err = decodeWebPScaled(src, info.Width, info.Height, info.Width, info.Height)
+	} else {
+		img, err = webp.Decode(bytes.NewReader(src))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = webpFullRange(img)
+	out := image.NewNRGBA(image.Rect(0, 0, info.Width, info.Height))
+	draw.Draw(out, out.Bounds(), img, img.Bounds().Min, draw.Src)
+	return out
 }

@@ -1,0 +1,17 @@
+//go:build !cgo
+
+package renditions
+
+import (
+	"errors"
+	"image"
+)
+
+// Without cgo, WebP sources are decoded whole by golang.org/x/image/webp (see decode).
+const webpLibrary = false
+
+var errNotLossyOpaque = errors.New("webp: not decoded by libwebp in this build")
+
+func decodeWebPScaled([]byte, int, int, int, int) (*image.YCbCr, error) {
+	return nil, errNotLossyOpaque
+}
