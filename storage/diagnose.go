@@ -51,9 +51,7 @@ func diagnoseDir(dir, op string, err error) *Diagnosis {
 	for {
 		fi, serr := os.Stat(parent)
 		if serr == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				d.ParentUID, d.ParentGID = int(st.Uid), int(st.Gid)
-			}
+			d.ParentUID, d.ParentGID, _ = fileOwner(fi)
 			d.Parent, d.ParentMode, d.ParentKnown = parent, fi.Mode(), true
 			if !fi.IsDir() {
 				d.Fix = fmt.Sprintf("%s is a file, not a folder: move it away or set VEIL_STORAGE_URL to another folder", parent)

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"gocloud.dev/blob"
-	"golang.org/x/sys/unix"
 )
 
 // Promoting an object: giving the bytes of one object (a staged upload) a second key without
@@ -41,11 +39,11 @@ func (s *Store) LinkFile(dst string, f *os.File) error {
 	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
 		return fmt.Errorf("storage: link %s: %w", dst, Classify(err))
 	}
-	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	err := linkOpenFile(f, path)
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EXDEV), errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOSYS):
+	case errors.Is(err, ErrCannotPromote):
 		return fmt.Errorf("%w: link %s: %v", ErrCannotPromote, dst, err)
 	}
 	return fmt.Errorf("storage: link %s: %w", dst, Classify(err))

@@ -26,7 +26,6 @@ import (
 	_ "gocloud.dev/blob/memblob" // mem://
 	_ "gocloud.dev/blob/s3blob"  // s3://
 	"gocloud.dev/gcerrors"
-	"golang.org/x/sys/unix"
 )
 
 // ErrUnavailable marks a failure of the storage itself (unreachable, refused, full, read-only,
@@ -265,23 +264,6 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("storage: stat %s: %w", key, Classify(err))
 	}
 	return ok, nil
-}
-
-// openFile opens a file for reading. It is os.Open without the attempt to register the file with
-// the network poller: for a regular file Linux refuses it, after os.Open has set the descriptor
-// non-blocking and before it sets it back (four fcntl and one epoll_ctl per open, on every request
-// a folder bucket serves). os.NewFile asks for the flags once.
-func openFile(path string) (*os.File, error) {
-	for {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		switch {
-		case err == nil:
-			return os.NewFile(uintptr(fd), path), nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		}
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
 }
 
 // plainKey reports whether fileblob stores key under its own name: a relative path of printable

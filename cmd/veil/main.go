@@ -213,7 +213,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) int {
 	if point := os.Getenv("VEIL_TEST_CRASH_AT"); point != "" {
 		// Fault tests only: die as kill -9 would, at a chosen step.
 		log.Warn("VEIL_TEST_CRASH_AT is set: this process kills itself at that step", "point", point)
-		a.Media.CrashAt(point, func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+		a.Media.CrashAt(point, func() {
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				_ = p.Kill() // SIGKILL on Unix
+			}
+		})
 	}
 	a.Start(ctx)
 	ln := cfg.listener

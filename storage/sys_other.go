@@ -1,0 +1,17 @@
+//go:build !unix
+
+package storage
+
+import (
+	"io/fs"
+	"os"
+)
+
+// Outside Unix a folder bucket's promotions copy (no link to an open file), files open with
+// os.Open and owners are not reported.
+
+func linkOpenFile(*os.File, string) error { return ErrCannotPromote }
+
+func openFile(path string) (*os.File, error) { return os.Open(path) }
+
+func fileOwner(fs.FileInfo) (uid, gid int, ok bool) { return -1, -1, false }
