@@ -43,7 +43,7 @@ func (s *Store) LinkFile(dst string, f *os.File) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrCannotPromote):
+	case cannotLink(err):
 		return fmt.Errorf("%w: link %s: %v", ErrCannotPromote, dst, err)
 	}
 	return fmt.Errorf("storage: link %s: %w", dst, Classify(err))

@@ -3,6 +3,7 @@
 package storage
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 )
@@ -10,7 +11,9 @@ import (
 // Outside Unix a folder bucket's promotions copy (no link to an open file), files open with
 // os.Open and owners are not reported.
 
-func linkOpenFile(*os.File, string) error { return ErrCannotPromote }
+func linkOpenFile(*os.File, string) error { return errors.ErrUnsupported }
+
+func cannotLink(error) bool { return true }
 
 func openFile(path string) (*os.File, error) { return os.Open(path) }
 

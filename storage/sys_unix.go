@@ -12,14 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// linkOpenFile gives the open file f the name path (linkat through /proc/self/fd); where the
-// system cannot (no /proc, another filesystem, not permitted) the error wraps ErrCannotPromote.
+// linkOpenFile gives the open file f the name path (linkat through /proc/self/fd).
 func linkOpenFile(f *os.File, path string) error {
-	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) {
-		return errors.Join(ErrCannotPromote, err)
-	}
-	return err
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+}
+
+// cannotLink reports a linkOpenFile error that means the system cannot link here (no /proc,
+// another filesystem, not permitted), so the caller copies instead.
+func cannotLink(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS)
 }
 
 // openFile opens a file for reading. It is os.Open without the attempt to register the file with
