@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}; conns=${2:-8}
 work=$(mktemp -d /tmp/veil-bench.XXXX)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/veil" ./cmd/veil
+go build -o "$work/veil.built" ./cmd/veil && cp "$work/veil.built" "$work/veil" # copied: see bench/rendition-vs-libvips.sh (RSS)
 VEIL_DATA_DIR="$work/data" VEIL_LOG_LEVEL=warn "$work/veil" serve --init --listen 127.0.0.1:18282 --metrics-listen= >"$work/out.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18282/healthz >/dev/null && break; sleep 0.1; done

@@ -24,7 +24,7 @@ work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
 pid=
 trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 # VEIL_BIN: a veil binary built elsewhere (e.g. of another commit, for a before/after figure).
-if [ -n "${VEIL_BIN:-}" ]; then cp "$VEIL_BIN" "$work/veil"; else go build -o "$work/veil" ./cmd/veil; fi
+if [ -n "${VEIL_BIN:-}" ]; then cp "$VEIL_BIN" "$work/veil"; else go build -o "$work/veil.built" ./cmd/veil && cp "$work/veil.built" "$work/veil"; fi # copied: see bench/rendition-vs-libvips.sh (RSS)
 src="$work/big.pdf"
 # A PDF header followed by incompressible bytes: sniffed as application/pdf.
 { printf '%%PDF-1.7\n'; head -c $((1024*1024*1024 - 9)) /dev/urandom; } > "$src"

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
 trap 'pkill -f "$work/veil serve" 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/veil" ./cmd/veil
+go build -o "$work/veil.built" ./cmd/veil && cp "$work/veil.built" "$work/veil" # copied: see bench/rendition-vs-libvips.sh (RSS)
 src="$work/big.pdf"
 # A PDF header followed by incompressible bytes: sniffed as application/pdf.
 { printf '%%PDF-1.7\n'; head -c $((1024*1024*1024 - 9)) /dev/urandom; } > "$src"
