@@ -70,6 +70,21 @@ func (b *rowBox) add(row []uint8) {
 			d[2] += bl
 			d[3] += a
 		}
+	case 3: // RGB straight from a PNG row, expanded to RGBA only once averaged (see expandRGB)
+		for x, i := 0, 0; x < len(row); x, i = x+3*b.kx, i+3 {
+			var r, g, bl uint64
+			blk := row[x:min(x+3*b.kx, len(row))]
+			for p := 0; p+2 < len(blk); p += 3 {
+				q := blk[p : p+3 : p+3]
+				r += uint64(q[0])
+				g += uint64(q[1])
+				bl += uint64(q[2])
+			}
+			d := s[i : i+3 : i+3]
+			d[0] += r
+			d[1] += g
+			d[2] += bl
+		}
 	default:
 		for x, i := 0, 0; x < len(row); x, i = x+b.kx, i+1 {
 			var v uint64
@@ -99,4 +114,12 @@ func (b *rowBox) take(out []uint8) {
 		}
 	}
 	b.rows = 0
+}
+
+// expandRGB writes the RGB pixels of src into dst as opaque RGBA.
+func expandRGB(src, dst []uint8) {
+	for i, j := 0, 0; i+2 < len(src); i, j = i+3, j+4 {
+		d := dst[j : j+4 : j+4]
+		d[0], d[1], d[2], d[3] = src[i], src[i+1], src[i+2], 255
+	}
 }

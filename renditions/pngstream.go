@@ -101,9 +101,13 @@ func resamplePNGStream(r io.Reader, win box, w, h int) (*image.NRGBA, error) {
 	var (
 		bx     *rowBox
 		blocks []uint8
+		rgb    []uint8 // an opaque RGB row's blocks, averaged before they become RGBA
 	)
 	if box {
 		bx, blocks = newRowBox(ax, 4), make([]uint8, (xs.hi-xs.lo)*4)
+		if bpp == 3 && key == nil {
+			bx, rgb = newRowBox(ax, 3), make([]uint8, (xs.hi-xs.lo)*3)
+		}
 	}
 	for y := range height {
 		if _, err := io.ReadFull(zr, cur); err != nil {
@@ -113,16 +117,25 @@ func resamplePNGStream(r io.Reader, win box, w, h int) (*image.NRGBA, error) {
 			return nil, err
 		}
 		if y >= y0 && y < y1 {
-			premultiplyRow(cur[1+x0*bpp:1+x1*bpp], bpp, key, row)
-			if !box {
+			switch {
+			case !box:
+				premultiplyRow(cur[1+x0*bpp:1+x1*bpp], bpp, key, row)
 				reduceRow(row, xs, mid[(y-ys.lo)*w*4:(y-ys.lo+1)*w*4])
-			} else {
+			case rgb != nil:
+				bx.add(cur[1+x0*3 : 1+x1*3])
+			default:
+				premultiplyRow(cur[1+x0*bpp:1+x1*bpp], bpp, key, row)
 				bx.add(row)
-				if _, end := ay.rows(y / ay.k); y == end-1 { // the last row of its block
-					i := y/ay.k - ys.lo
+			}
+			if _, end := ay.rows(y / ay.k); box && y == end-1 { // the last row of its block
+				i := y/ay.k - ys.lo
+				if rgb != nil {
+					bx.take(rgb)
+					expandRGB(rgb, blocks)
+				} else {
 					bx.take(blocks)
-					reduceRow(blocks, xs, mid[i*w*4:(i+1)*w*4])
 				}
+				reduceRow(blocks, xs, mid[i*w*4:(i+1)*w*4])
 			}
 		}
 		prev, cur = cur, prev
