@@ -6,46 +6,101 @@ import (
 	"time"
 
 	"github.com/veil-media/veil/models"
+	"github.com/veil-media/veil/renditions"
 )
 
 // imageCache keeps recently served image rows for the serve views, so a hot rendition costs no
 // SQL. Entries live at most ttl; every change this process makes to an image drops its entry at
 // once, so only changes made by another instance can take up to ttl to be seen here. GraphQL never
 // reads through it.
+//
+// Beside each row it keeps what OpenRendition derived from that row for the rendition URLs served
+// from it (servedRendition): they go with the row, so nothing derived from a row outlives it.
 type imageCache struct {
 	ttl time.Duration
 	max int
 
 	mu      sync.Mutex
-	entries map[string]cachedImage
+	entries map[string]*cachedImage
 }
 
+// cachedImage is one cached row. img is never changed once the entry is made (a changed row is a
+// new entry); renditions is guarded by imageCache.mu.
 type cachedImage struct {
-	img     models.Image
-	expires time.Time
+	img        models.Image
+	expires    time.Time
+	renditions map[renditionURL]*servedRendition
 }
+
+// renditionURL names a rendition URL of an image: its path segment, and whether it is a preset's
+// URL (token "preset") or a signed one.
+type renditionURL struct {
+	preset  bool
+	segment string
+}
+
+// servedRendition is what a rendition URL resolves to for one image row, as OpenRendition found it
+// the first time: everything that depends on the URL, the row and the configuration only (never on
+// the viewer). Its values are never changed once stored.
+type servedRendition struct {
+	token       string // the token the URL was verified with: a signature, or "preset"
+	sp          renditions.Spec
+	info        RenditionInfo
+	preset      string
+	anonymousOK bool   // the spec may be served to anonymous viewers (VEIL_RENDITION_ANONYMOUS_SPECS)
+	fk          string // focal key
+	key         string // storage key
+	etag        string // Object.SHA256 of the stored file
+	filename    string // Object.Filename
+	direct      string // DirectURL(key): "" when proxy-only
+}
+
+// maxRenditionsPerImage bounds the rendition URLs remembered per cached row; past it, further
+// URLs are resolved on every request (as they would be without the memo).
+const maxRenditionsPerImage = 16
 
 func newImageCache(ttl time.Duration, max int) *imageCache {
-	return &imageCache{ttl: ttl, max: max, entries: make(map[string]cachedImage)}
+	return &imageCache{ttl: ttl, max: max, entries: make(map[string]*cachedImage)}
+}
+
+// entry returns the live entry of id, or nil; c.mu is held.
+func (c *imageCache) entry(id string) *cachedImage {
+	e, ok := c.entries[id]
+	if !ok || time.Now().After(e.expires) {
+		return nil
+	}
+	return e
 }
 
 func (c *imageCache) get(id string) (*models.Image, bool) {
+	img, _, _ := c.getRendition(id, nil)
+	return img, img != nil
+}
+
+// getRendition returns a copy of id's cached row, the entry it came from (for putRendition) and,
+// when u is not nil, what u resolved to for that row before (nil if unknown). img is nil when the
+// row is not cached.
+func (c *imageCache) getRendition(id string, u *renditionURL) (img *models.Image, e *cachedImage, r *servedRendition) {
 	if c.ttl <= 0 {
-		return nil, false
+		return nil, nil, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[id]
-	if !ok || time.Now().After(e.expires) {
-		return nil, false
+	e = c.entry(id)
+	if e == nil {
+		return nil, nil, nil
 	}
-	img := e.img
-	return &img, true
+	if u != nil {
+		r = e.renditions[*u]
+	}
+	cp := e.img
+	return &cp, e, r
 }
 
-func (c *imageCache) put(img *models.Image) {
+// put caches img and returns its entry (nil when the cache is off).
+func (c *imageCache) put(img *models.Image) *cachedImage {
 	if c.ttl <= 0 {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -57,7 +112,26 @@ func (c *imageCache) put(img *models.Image) {
 			}
 		}
 	}
-	c.entries[img.ID] = cachedImage{img: *img, expires: time.Now().Add(c.ttl)}
+	e := &cachedImage{img: *img, expires: time.Now().Add(c.ttl)}
+	c.entries[img.ID] = e
+	return e
+}
+
+// putRendition remembers what u resolved to for e's row, if e is still the row's live entry: one
+// dropped or replaced since (the row changed) takes nothing.
+func (c *imageCache) putRendition(e *cachedImage, u renditionURL, r *servedRendition) {
+	if e == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entry(e.img.ID) != e || len(e.renditions) >= maxRenditionsPerImage {
+		return
+	}
+	if e.renditions == nil {
+		e.renditions = make(map[renditionURL]*servedRendition)
+	}
+	e.renditions[u] = r
 }
 
 func (c *imageCache) drop(id string) {
@@ -68,13 +142,19 @@ func (c *imageCache) drop(id string) {
 
 // servedImage loads an image for a serve view, through the cache.
 func (s *Service) servedImage(ctx context.Context, id string) (*models.Image, error) {
-	if img, ok := s.cache.get(id); ok {
-		return img, nil
+	img, _, _, err := s.servedEntry(ctx, id, nil)
+	return img, err
+}
+
+// servedEntry is servedImage that also returns the row's cache entry and, for u, what u resolved
+// to for it before (see imageCache.getRendition).
+func (s *Service) servedEntry(ctx context.Context, id string, u *renditionURL) (*models.Image, *cachedImage, *servedRendition, error) {
+	if img, e, r := s.cache.getRendition(id, u); img != nil {
+		return img, e, r, nil
 	}
 	img, err := loadRow[*models.Image](ctx, s, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	s.cache.put(img)
-	return img, nil
+	return img, s.cache.put(img), nil, nil
 }

@@ -475,13 +475,20 @@ type RenditionRequest struct {
 // generating and storing it first if it does not exist yet. Concurrent requests for the same
 // rendition share one generation.
 func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Object, error) {
+	s.hook("rendition.read", req.ID) // before the row is read, from the cache or not
+	u := renditionURL{preset: req.Token == "preset", segment: req.Segment}
+	if img, _, r := s.cache.getRendition(req.ID, &u); r != nil && subtle.ConstantTimeCompare([]byte(req.Token), []byte(r.token)) == 1 {
+		// This URL was verified and resolved for this very row before: only the checks that
+		// depend on the request are left.
+		return s.openServed(ctx, img, r)
+	}
 	name, ext, ok := cutLast(req.Segment, ".")
 	if !ok {
 		return nil, fmt.Errorf("media: rendition path has no extension: %w", ErrNotFound)
 	}
 	specText, urlFK, _ := strings.Cut(name, "@")
 	preset := ""
-	if req.Token == "preset" {
+	if u.preset {
 		p, ok := s.rend.cfg.Presets[specText]
 		if !ok {
 			return nil, fmt.Errorf("media: unknown preset %q: %w", specText, ErrNotFound)
@@ -494,15 +501,12 @@ func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Obj
 	if err != nil {
 		return nil, err
 	}
-	if s.rend.anonymous != nil && preset == "" && !s.rend.anonymous[sp.String()] && auth.ViewerFrom(ctx).IsAnonymous() {
+	anonymousOK := s.rend.anonymous == nil || preset != "" || s.rend.anonymous[sp.String()]
+	if !anonymousOK && auth.ViewerFrom(ctx).IsAnonymous() {
 		return nil, fmt.Errorf("media: %s: %w", sp.String(), ErrAnonymousSpec)
 	}
-	s.hook("rendition.read", req.ID)
-	img, err := s.servedImage(ctx, req.ID)
+	img, entry, _, err := s.servedEntry(ctx, req.ID, nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeServe(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
 		return nil, err
 	}
 	info, err := s.renditionInfo(img, sp, preset)
@@ -517,18 +521,39 @@ func (s *Service) OpenRendition(ctx context.Context, req RenditionRequest) (*Obj
 		return nil, fmt.Errorf("media: rendition extension %q, want %q: %w", ext, info.Format.Extension(), ErrNotFound)
 	}
 	key := renditionKey(img.ID, info.Spec, fk, info.Format)
-	if obj, err := s.openRenditionObject(ctx, key, info, img); err == nil || !errors.Is(err, storage.ErrNotFound) {
+	etag := sha256.Sum256([]byte(key))
+	r := &servedRendition{
+		token: req.Token, sp: sp, info: info, preset: preset, anonymousOK: anonymousOK, fk: fk, key: key,
+		etag:     hex.EncodeToString(etag[:16]),
+		filename: strings.TrimSuffix(img.Filename, pathExt(img.Filename)) + info.Format.Extension(),
+		direct:   s.DirectURL(key),
+	}
+	s.cache.putRendition(entry, u, r)
+	return s.openServed(ctx, img, r)
+}
+
+// openServed is OpenRendition once the URL is resolved for img's row: the checks that depend on
+// the request (the anonymous specs, authorizeServe), then the stored rendition, generated and
+// stored first if it does not exist yet.
+func (s *Service) openServed(ctx context.Context, img *models.Image, r *servedRendition) (*Object, error) {
+	if !r.anonymousOK && auth.ViewerFrom(ctx).IsAnonymous() {
+		return nil, fmt.Errorf("media: %s: %w", r.info.Spec, ErrAnonymousSpec)
+	}
+	if err := s.authorizeServe(ctx, img.ID, img.CollectionID, img.PrivacyState); err != nil {
+		return nil, err
+	}
+	if obj, err := s.openRenditionObject(ctx, r, img); err == nil || !errors.Is(err, storage.ErrNotFound) {
 		if err == nil {
-			s.touchRendition(ctx, img.ID, info.Spec, fk, key)
+			s.touchRendition(ctx, img.ID, r.info.Spec, r.fk, r.key)
 		}
 		return obj, err
 	}
-	if _, err, _ := s.rend.flight.Do(key, func() (any, error) {
-		return nil, s.generate(ctx, img, sp, info, fk, key)
+	if _, err, _ := s.rend.flight.Do(r.key, func() (any, error) {
+		return nil, s.generate(ctx, img, r.sp, r.info, r.fk, r.key)
 	}); err != nil {
 		return nil, err
 	}
-	return s.openRenditionObject(ctx, key, info, img)
+	return s.openRenditionObject(ctx, r, img)
 }
 
 // renditionMemory is the estimated peak memory of generating plan from img: the source's
@@ -568,27 +593,26 @@ func renditionKey(id, spec, fk string, f renditions.Format) string {
 	return storage.RenditionKey(id, hex.EncodeToString(sum[:12]), f.Extension())
 }
 
-func (s *Service) openRenditionObject(ctx context.Context, key string, info RenditionInfo, img *models.Image) (*Object, error) {
-	if u := s.directFor(img.PrivacyState, key); u != "" {
-		// If it exists, its permission was set with the image's: send the client there.
-		ok, err := s.store.Exists(ctx, key)
+func (s *Service) openRenditionObject(ctx context.Context, r *servedRendition, img *models.Image) (*Object, error) {
+	if r.direct != "" && img.Privacy == models.Public && !img.PermissionsOutdated() {
+		// The same decision as directFor. If it exists, its permission was set with the image's:
+		// send the client there.
+		ok, err := s.store.Exists(ctx, r.key)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("media: %w", err)
 		case !ok:
-			return nil, fmt.Errorf("media: rendition %s: %w", key, storage.ErrNotFound)
+			return nil, fmt.Errorf("media: rendition %s: %w", r.key, storage.ErrNotFound)
 		}
-		return &Object{Redirect: u, Privacy: img.Privacy, Immutable: true}, nil
+		return &Object{Redirect: r.direct, Privacy: img.Privacy, Immutable: true}, nil
 	}
-	r, size, err := s.store.Open(ctx, key)
+	body, size, err := s.store.Open(ctx, r.key)
 	if err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
-	etag := sha256.Sum256([]byte(key))
 	return &Object{
-		Body: r, ContentType: info.Format.MIMEType(), Size: size, SHA256: hex.EncodeToString(etag[:16]),
-		ModTime: img.CreatedAt, Filename: strings.TrimSuffix(img.Filename, pathExt(img.Filename)) + info.Format.Extension(),
-		Privacy: img.Privacy, Immutable: true,
+		Body: body, ContentType: r.info.Format.MIMEType(), Size: size, SHA256: r.etag,
+		ModTime: img.CreatedAt, Filename: r.filename, Privacy: img.Privacy, Immutable: true,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veil-media/veil/auth"
 	"github.com/veil-media/veil/media"
@@ -251,4 +252,82 @@ func TestServePublicRendition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeRenditionCacheFollowsChanges serves renditions with the serve cache on for an hour, so
+// every request after the first finds the image's row — and what each rendition URL resolved to
+// for it — cached, and checks that each change made between two requests is seen by the second:
+// a focal point moved (the old fill URL redirects to the new one), the content unpublished (the
+// rendition private again), the image moved to a collection its grantee may not see, and the
+// image deleted.
+func TestServeRenditionCacheFollowsChanges(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "media")
+	cfg := media.DefaultConfig()
+	cfg.ServeCacheTTL = time.Hour
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{StorageURL: "file://" + filepath.ToSlash(dir), ACL: storage.NewFileACL(dir), Media: &cfg})
+	var colls struct {
+		A, B struct{ ID string }
+	}
+	srv.GraphQL(`mutation { a: createCollection(input: {name: "A"}) { id } b: createCollection(input: {name: "B"}) { id } }`, nil).Decode(t, &colls)
+	userID, groupID := azUserInGroup(t, srv, "viewer")
+	azGrant(t, srv, groupID, "VIEW", colls.A.ID)
+	viewer := azToken(t, srv, userID, nil)
+	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "photos/Garden.jpg")), map[string]any{"collectionId": colls.A.ID})
+	ctx := auth.WithViewer(context.Background(), auth.System)
+	c, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "p", References: []media.ReferenceInput{{MediaID: img.ID, Field: "hero"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Media.PublishContent(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	width, fill := renditionOf(t, srv, img.ID, "width-400").URL, renditionOf(t, srv, img.ID, "fill-200x200").URL
+	const public, private = "public, max-age=31536000, immutable", "private, no-store"
+	// check asks twice: the first request after a change may load the row again, the second finds
+	// it cached.
+	check := func(when, u, token string, status int, cacheControl string) *http.Response {
+		t.Helper()
+		var resp *http.Response
+		for i := range 2 {
+			resp, _ = do(t, srv, http.MethodGet, u, token, nil)
+			if resp.StatusCode != status || cacheControl != "" && resp.Header.Get("Cache-Control") != cacheControl {
+				t.Errorf("%s, request %d: GET %s: %d (%s), want %d (%s)", when, i+1, u, resp.StatusCode, resp.Header.Get("Cache-Control"), status, cacheControl)
+			}
+		}
+		return resp
+	}
+	check("published", width, "", http.StatusOK, public)
+	check("published", width, viewer, http.StatusOK, public)
+	check("published", fill, viewer, http.StatusOK, public)
+
+	if _, err := srv.Media.UpdateImage(ctx, media.UpdateImageInput{ID: img.ID, FocalPoint: media.Some(&media.FocalPoint{X: 10, Y: 10, Width: 50, Height: 50})}); err != nil {
+		t.Fatal(err)
+	}
+	moved := renditionOf(t, srv, img.ID, "fill-200x200").URL
+	if moved == fill {
+		t.Fatalf("fill URL unchanged by the focal point: %s", fill)
+	}
+	if resp := check("focal point moved", fill, viewer, http.StatusFound, ""); !strings.HasSuffix(resp.Header.Get("Location"), moved) {
+		t.Errorf("focal point moved: old fill URL redirects to %q, want %s", resp.Header.Get("Location"), moved)
+	}
+	check("focal point moved", moved, viewer, http.StatusOK, public)
+
+	if _, err := srv.Media.UnpublishContent(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("unpublished", width, "", http.StatusForbidden, "")
+	check("unpublished", width, viewer, http.StatusOK, private)
+	check("unpublished", moved, viewer, http.StatusOK, private)
+
+	if _, err := srv.Media.UpdateImage(ctx, media.UpdateImageInput{ID: img.ID, CollectionID: media.Some(colls.B.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	check("moved to B", width, viewer, http.StatusForbidden, "")
+	check("moved to B", width, srv.Token, http.StatusOK, private)
+
+	if err := srv.Media.DeleteImage(ctx, img.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted", width, srv.Token, http.StatusNotFound, "")
+	check("deleted", moved, srv.Token, http.StatusNotFound, "")
 }
