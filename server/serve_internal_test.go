@@ -74,3 +74,59 @@ func TestContentDispositionTokenNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRenditionRouteMatchesMux checks renditionRoute against the mux it stands in for: every
+// request it routes, the mux routes to the rendition pattern with the same wildcard values (no
+// redirect), and the usual rendition URLs are among them; the others are left to the mux.
+func TestRenditionRouteMatchesMux(t *testing.T) {
+	var got media.RenditionRequest
+	var routed bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+renditionsPrefix+"{id}/{token}/{segment}", func(w http.ResponseWriter, r *http.Request) {
+		routed, got = true, media.RenditionRequest{ID: r.PathValue("id"), Token: r.PathValue("token"), Segment: r.PathValue("segment")}
+	})
+	mux.HandleFunc("/", func(http.ResponseWriter, *http.Request) {})
+	for _, c := range []struct {
+		method, target string
+		fast           bool // renditionRoute routes it
+	}{
+		{"GET", "/media/renditions/img_1/sig-_0/width-400.jpg", true},
+		{"HEAD", "/media/renditions/img_1/sig/width-400.jpg", true},
+		{"GET", "/media/renditions/img_1/preset/thumb.webp?x=1", true},
+		{"GET", "/media/renditions/img_1/sig/fill-200x200@1.2.3.4.jpg", true},
+		{"GET", "/media/renditions/img_1/sig/width-400%7Cformat-webp.webp", true},
+		{"GET", "/media/renditions/img_1/sig/a%20b.jpg", true},
+		{"GET", "/media/renditions/img_1/sig/100%25.jpg", true},
+		{"GET", "/media/renditions/img_1/sig/.jpg", true},
+		{"GET", "/media/renditions/img_1/sig/a%2Fb.jpg", false},
+		{"GET", "/media/renditions/img_1/sig/width-400.jpg/", false},
+		{"GET", "/media/renditions/img_1/sig/x/width-400.jpg", false},
+		{"GET", "/media/renditions/img_1/sig", false},
+		{"GET", "/media/renditions/img_1//width-400.jpg", false},
+		{"GET", "/media/renditions//sig/width-400.jpg", false},
+		{"GET", "/media/renditions/img_1/./width-400.jpg", false},
+		{"GET", "/media/renditions/img_1/../sig/width-400.jpg", false},
+		{"GET", "/media/renditions/img_1/sig/..", false},
+		{"GET", "/media/renditions/img_1/sig/%2E%2E", false},
+		{"GET", "/media//renditions/img_1/sig/width-400.jpg", false},
+		{"GET", "/media/renditions/", false},
+		{"POST", "/media/renditions/img_1/sig/width-400.jpg", false},
+		{"PUT", "/media/renditions/img_1/sig/width-400.jpg", false},
+		{"OPTIONS", "/media/renditions/img_1/sig/width-400.jpg", false},
+		{"GET", "/media/originals/img_1/a.jpg", false},
+	} {
+		r := httptest.NewRequest(c.method, c.target, nil)
+		fast, ok := renditionRoute(r)
+		if ok != c.fast {
+			t.Errorf("%s %s: renditionRoute routes it: %v, want %v", c.method, c.target, ok, c.fast)
+		}
+		if !ok {
+			continue
+		}
+		routed, got = false, media.RenditionRequest{}
+		mux.ServeHTTP(httptest.NewRecorder(), r)
+		if !routed || got != fast {
+			t.Errorf("%s %s: renditionRoute %+v; the mux: routed %v, %+v", c.method, c.target, fast, routed, got)
+		}
+	}
+}

@@ -153,13 +153,15 @@ type Deps struct {
 
 // Server is Veil's HTTP handler.
 type Server struct {
-	cfg     Config
-	deps    Deps
-	log     *slog.Logger
-	mux     *http.ServeMux
-	handler http.Handler
-	ready   *readiness
-	urls    URLs
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	mux  *http.ServeMux
+	// rendition is the rendition view, which routes calls before the mux (see renditionRoute).
+	rendition http.HandlerFunc
+	handler   http.Handler
+	ready     *readiness
+	urls      URLs
 	// streams ends when CloseStreams is called; every subscription stream's context ends with it.
 	streams      context.Context
 	closeStreams context.CancelFunc
@@ -192,10 +194,22 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /media/originals/{id}/{filename}", s.serveOriginal())
 	s.mux.HandleFunc("GET /media/documents/{id}/{filename}", s.serveDocument())
-	s.mux.HandleFunc("GET /media/renditions/{id}/{token}/{segment}", s.serveRendition())
+	s.rendition = s.serveRendition()
+	s.mux.HandleFunc("GET "+renditionsPrefix+"{id}/{token}/{segment}", s.rendition)
 	s.mux.HandleFunc("PUT /staged-uploads/{id}", s.putStaged())
-	s.handler = s.withRequestID(s.withRecover(s.withAccessLog(s.withCORS(s.withAuth(s.mux)))))
+	s.handler = s.withRequestID(s.withRecover(s.withAccessLog(s.withCORS(s.withAuth(http.HandlerFunc(s.route))))))
 	return s
+}
+
+// route hands a request to its view: a rendition URL straight to the rendition view when
+// renditionRoute can read it (the hottest URLs, and the mux's match is a good part of their cost),
+// everything else through the mux.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if _, ok := renditionRoute(r); ok {
+		s.rendition(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 // MetricsHandler serves the Prometheus metrics at /metrics. The main handler does not: metrics
