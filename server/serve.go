@@ -250,8 +250,15 @@ func (b *sizedBody) SyscallConn() (syscall.RawConn, error) {
 // included) and JavaScript. Everything else Veil stores (JPEG, PNG, WebP, AVIF, PDF, ZIP and the
 // Office formats built on it) is compressed already.
 func compressible(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	mt := strings.TrimSpace(strings.ToLower(contentType))
+	if strings.IndexByte(contentType, ';') >= 0 {
+		var err error
+		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
+			return false
+		}
+	} else if typ, sub, slash := strings.Cut(mt, "/"); typ == "" || !isToken(typ) || slash && (sub == "" || !isToken(sub)) {
+		// What mime.ParseMediaType refuses in a type without parameters. (It would also build a
+		// map of the parameters, on every request: the served types have none.)
 		return false
 	}
 	switch {

@@ -130,3 +130,30 @@ func TestRenditionRouteMatchesMux(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressibleWithoutParameters: compressible reads a type without parameters itself, and
+// answers as it does through mime.ParseMediaType (invalid types included).
+func TestCompressibleWithoutParameters(t *testing.T) {
+	viaParse := func(ct string) bool {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return false
+		}
+		return compressible(mt + "; x=y") // the same type, read through ParseMediaType
+	}
+	for _, c := range []struct {
+		ct   string
+		want bool
+	}{
+		{"image/jpeg", false}, {"image/webp", false}, {"application/pdf", false},
+		{"image/svg+xml", true}, {"text/plain", true}, {"Text/HTML", true}, {" text/css ", true},
+		{"application/json", true}, {"application/ld+json", true}, {"application/geo+json", true},
+		{"text/plain; charset=utf-8", true}, {"image/png; q=1", false},
+		{"text", false}, {"text/", false}, {"/plain", false}, {"", false}, {"text/pl ain", false},
+		{"text/plain/x", false}, {"tex(t/plain", false}, {"text/plain;", true}, {"text/plain; =", false},
+	} {
+		if got := compressible(c.ct); got != c.want || got != viaParse(c.ct) {
+			t.Errorf("compressible(%q) = %v, want %v (through ParseMediaType: %v)", c.ct, got, c.want, viaParse(c.ct))
+		}
+	}
+}

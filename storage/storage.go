@@ -221,22 +221,19 @@ func (s *Store) Write(ctx context.Context, key, contentType string, r io.Reader)
 // caller closes the body.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, int64, error) {
 	if s.Dir != "" && plainKey(key) {
-		f, err := openFile(filepath.Join(s.Dir, filepath.FromSlash(key)))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, 0, fmt.Errorf("storage: open %s: %w: %w", key, ErrNotFound, err)
-			}
+		f, size, err := openFile(filepath.Join(s.Dir, filepath.FromSlash(key)))
+		switch {
+		case err == nil:
+			return f, size, nil
+		case errors.Is(err, errNotRegular):
+			return nil, 0, fmt.Errorf("storage: open %s: %w: not a regular file", key, ErrNotFound)
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, 0, fmt.Errorf("storage: open %s: %w: %w", key, ErrNotFound, err)
+		case isStatErr(err):
+			return nil, 0, Classify(err)
+		default:
 			return nil, 0, fmt.Errorf("storage: open %s: %w: %w", key, ErrUnavailable, err)
 		}
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			f.Close()
-			if err == nil {
-				err = fmt.Errorf("storage: open %s: %w: not a regular file", key, ErrNotFound)
-			}
-			return nil, 0, Classify(err)
-		}
-		return f, fi.Size(), nil
 	}
 	r, err := s.Bucket.NewReader(ctx, key, nil)
 	if err != nil {
@@ -264,6 +261,15 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("storage: stat %s: %w", key, Classify(err))
 	}
 	return ok, nil
+}
+
+// errNotRegular is openFile's error for a path that is not a regular file.
+var errNotRegular = errors.New("storage: not a regular file")
+
+// isStatErr reports an error of openFile's stat (the file opened, its size unknown).
+func isStatErr(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Op == "stat"
 }
 
 // plainKey reports whether fileblob stores key under its own name: a relative path of printable
