@@ -764,3 +764,33 @@ func TestCreateAdmin(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthenticateFromValidTokenSkipsLimiter: a well-formed token's failures are counted against
+// its id, and a valid one is never refused, so its authentication does not touch the limiter
+// (one lock shared by every request); a failing one does.
+func TestAuthenticateFromValidTokenSkipsLimiter(t *testing.T) {
+	veiltest.EachDB(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		svc := auth.New(db, auth.DefaultConfig(), nil)
+		tok, err := svc.CreateAdmin(ctx, "Admin", "admin@example.com", "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		svc.Limiter.SetNow(func() time.Time { calls++; return time.Now() })
+		for i := range 3 {
+			if _, err := svc.AuthenticateFrom(ctx, "Bearer "+tok, "192.0.2.1"); err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		if calls != 0 {
+			t.Errorf("valid token: the limiter was consulted %d times, want 0", calls)
+		}
+		if _, err := svc.AuthenticateFrom(ctx, "Bearer "+tok[:len(tok)-2]+"xx", "192.0.2.1"); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("wrong secret: %v, want ErrUnauthenticated", err)
+		}
+		if calls == 0 {
+			t.Error("wrong secret: the failure was not counted")
+		}
+	})
+}

@@ -15,16 +15,16 @@ func (e *RateLimitedError) Error() string {
 	return "too many failed authentications; retry later"
 }
 
-// limitKey is what failed attempts with header are counted against: the token id for a
-// well-formed API token ("token:tok_…"), the client address for anything else ("addr:…").
-func limitKey(header, addr string) string {
+// headerTokenID returns the token id of a well-formed API token in header: failed attempts with it
+// are counted against "token:<id>", failed attempts with anything else against "addr:<address>".
+func headerTokenID(header string) (string, bool) {
 	scheme, tok, ok := strings.Cut(header, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") {
 		if id, _, ok := parseToken(strings.TrimSpace(tok)); ok {
-			return "token:" + id
+			return id, true
 		}
 	}
-	return "addr:" + addr
+	return "", false
 }
 
 // AuthenticateFrom is Authenticate for a request from client address addr, with failed attempts
@@ -45,20 +45,27 @@ func (s *Service) AuthenticateFrom(ctx context.Context, header, addr string) (*V
 	if header == "" {
 		return Anonymous, nil
 	}
-	key := limitKey(header, addr)
-	blocked, wait := s.Limiter.Blocked(key)
-	if blocked && strings.HasPrefix(key, "addr:") {
-		// Malformed credentials cannot succeed: refuse without looking.
-		return nil, &RateLimitedError{Wait: wait}
+	id, wellFormed := headerTokenID(header)
+	if !wellFormed {
+		// Malformed credentials cannot succeed: past the limit, refuse without looking.
+		key := "addr:" + addr
+		if blocked, wait := s.Limiter.Blocked(key); blocked {
+			return nil, &RateLimitedError{Wait: wait}
+		}
+		v, err := s.Authenticate(ctx, header)
+		if errors.Is(err, ErrUnauthenticated) {
+			s.Limiter.Fail(key)
+		}
+		return v, err
 	}
+	// A token's limit matters only once it has failed: a valid token is never refused, so the
+	// limiter (its lock, its key) is left alone on the way to success.
 	v, err := s.Authenticate(ctx, header)
-	if err == nil {
-		return v, nil
+	if err == nil || !errors.Is(err, ErrUnauthenticated) {
+		return v, err
 	}
-	if !errors.Is(err, ErrUnauthenticated) {
-		return nil, err
-	}
-	if blocked {
+	key := "token:" + id
+	if blocked, wait := s.Limiter.Blocked(key); blocked {
 		return nil, &RateLimitedError{Wait: wait}
 	}
 	s.Limiter.Fail(key)
