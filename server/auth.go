@@ -22,13 +22,14 @@ import (
 // limit a failing attempt gets 429 until its window ends, a valid token never does.
 func (s *Server) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestIDOf(w)
 		header := r.Header.Get("Authorization")
 		if header == "" {
-			next.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), auth.Anonymous)))
+			next.ServeHTTP(w, r.WithContext(auth.WithViewer(withRequestIDValue(r.Context(), id), auth.Anonymous)))
 			return
 		}
 		if tok, ok := previewToken(header); ok {
-			s.withPreviewToken(next, w, r, tok)
+			s.withPreviewToken(next, w, r.WithContext(withRequestIDValue(r.Context(), id)), tok)
 			return
 		}
 		addr := s.clientAddr(r)
@@ -40,20 +41,20 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 				w.Header().Set("Retry-After", strconv.Itoa(int(rl.Wait.Seconds())+1))
 				s.authError(w, r, http.StatusTooManyRequests, CodeRateLimited, "too many failed authentications with these credentials; retry later")
 			case errors.Is(err, auth.ErrUnauthenticated):
-				s.log.InfoContext(r.Context(), "authentication failed", "request_id", RequestID(r.Context()), "addr", addr, "reason", err.Error())
+				s.log.InfoContext(r.Context(), "authentication failed", "request_id", id, "addr", addr, "reason", err.Error())
 				w.Header().Set("WWW-Authenticate", `Bearer realm="veil"`)
 				s.authError(w, r, http.StatusUnauthorized, CodeUnauthenticated, fault.Message(err))
 			case models.Unavailable(err):
-				s.log.ErrorContext(r.Context(), "authentication: database unavailable", "request_id", RequestID(r.Context()), "err", err)
+				s.log.ErrorContext(r.Context(), "authentication: database unavailable", "request_id", id, "err", err)
 				w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-				s.authError(w, r, http.StatusServiceUnavailable, CodeDatabaseUnavailable, "the database is unavailable; try again later (request id "+RequestID(r.Context())+")")
+				s.authError(w, r, http.StatusServiceUnavailable, CodeDatabaseUnavailable, "the database is unavailable; try again later (request id "+id+")")
 			default:
-				s.log.ErrorContext(r.Context(), "authentication error", "request_id", RequestID(r.Context()), "err", err)
-				s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+RequestID(r.Context())+")")
+				s.log.ErrorContext(r.Context(), "authentication error", "request_id", id, "err", err)
+				s.authError(w, r, http.StatusInternalServerError, CodeInternal, "internal error (request id "+id+")")
 			}
 			return
 		}
-		ctx := auth.WithViewer(r.Context(), v)
+		ctx := auth.WithViewer(withRequestIDValue(r.Context(), id), v)
 		if isStream(r) {
 			// A stream outlives this check: its session re-resolves the token while it lasts.
 			ctx = auth.WithSession(ctx, s.deps.Auth.NewSession(v, header))

@@ -197,7 +197,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.rendition = s.serveRendition()
 	s.mux.HandleFunc("GET "+renditionsPrefix+"{id}/{token}/{segment}", s.rendition)
 	s.mux.HandleFunc("PUT /staged-uploads/{id}", s.putStaged())
-	s.handler = s.withRequestID(s.withRecover(s.withAccessLog(s.withCORS(s.withAuth(http.HandlerFunc(s.route))))))
+	s.handler = s.withRequest(s.withCORS(s.withAuth(http.HandlerFunc(s.route))))
 	return s
 }
 
