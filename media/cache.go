@@ -22,6 +22,9 @@ type imageCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cachedImage
+	// drops counts drop calls: a row read before a drop may predate the change the drop is for,
+	// so put refuses it (see servedEntry).
+	drops uint64
 }
 
 // cachedImage is one cached row. img is never changed once the entry is made (a changed row is a
@@ -97,13 +100,27 @@ func (c *imageCache) getRendition(id string, u *renditionURL) (img *models.Image
 	return &cp, e, r
 }
 
-// put caches img and returns its entry (nil when the cache is off).
-func (c *imageCache) put(img *models.Image) *cachedImage {
+// dropCount returns how many drops there have been so far; read it before reading a row from the
+// database, and give it to put.
+func (c *imageCache) dropCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.drops
+}
+
+// put caches img, read from the database after dropCount returned drops, and returns its entry.
+// It caches nothing (and returns nil) when the cache is off or when any row was dropped since: the
+// row may have been read before the change that dropped it committed, and caching it would serve
+// the old row — an old privacy — for up to ttl after the change.
+func (c *imageCache) put(img *models.Image, drops uint64) *cachedImage {
 	if c.ttl <= 0 {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.drops != drops {
+		return nil
+	}
 	if len(c.entries) >= c.max {
 		now := time.Now()
 		for k, e := range c.entries { // drop expired entries, else an arbitrary half
@@ -138,6 +155,7 @@ func (c *imageCache) drop(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, id)
+	c.drops++
 }
 
 // servedImage loads an image for a serve view, through the cache.
@@ -152,9 +170,11 @@ func (s *Service) servedEntry(ctx context.Context, id string, u *renditionURL) (
 	if img, e, r := s.cache.getRendition(id, u); img != nil {
 		return img, e, r, nil
 	}
+	drops := s.cache.dropCount()
 	img, err := loadRow[*models.Image](ctx, s, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return img, s.cache.put(img), nil, nil
+	s.hook("serve.loaded", id)
+	return img, s.cache.put(img, drops), nil, nil
 }
