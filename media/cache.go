@@ -28,7 +28,8 @@ type imageCache struct {
 }
 
 // cachedImage is one cached row. img is never changed once the entry is made (a changed row is a
-// new entry); renditions is guarded by imageCache.mu.
+// new entry), and the serve views that get it only read it; renditions is guarded by
+// imageCache.mu.
 type cachedImage struct {
 	img        models.Image
 	expires    time.Time
@@ -80,9 +81,10 @@ func (c *imageCache) get(id string) (*models.Image, bool) {
 	return img, img != nil
 }
 
-// getRendition returns a copy of id's cached row, the entry it came from (for putRendition) and,
-// when u is not nil, what u resolved to for that row before (nil if unknown). img is nil when the
-// row is not cached.
+// getRendition returns id's cached row, the entry it came from (for putRendition) and, when u is
+// not nil, what u resolved to for that row before (nil if unknown). img is nil when the row is not
+// cached. img is the entry's own row, shared by every request that finds it: read it, never change
+// it (a copy would cost an allocation per request and would still share the focal point).
 func (c *imageCache) getRendition(id string, u *renditionURL) (img *models.Image, e *cachedImage, r *servedRendition) {
 	if c.ttl <= 0 {
 		return nil, nil, nil
@@ -96,8 +98,7 @@ func (c *imageCache) getRendition(id string, u *renditionURL) (img *models.Image
 	if u != nil {
 		r = e.renditions[*u]
 	}
-	cp := e.img
-	return &cp, e, r
+	return &e.img, e, r
 }
 
 // dropCount returns how many drops there have been so far; read it before reading a row from the
@@ -158,7 +159,8 @@ func (c *imageCache) drop(id string) {
 	c.drops++
 }
 
-// servedImage loads an image for a serve view, through the cache.
+// servedImage loads an image for a serve view, through the cache. The row may be the cache's:
+// read it, never change it.
 func (s *Service) servedImage(ctx context.Context, id string) (*models.Image, error) {
 	img, _, _, err := s.servedEntry(ctx, id, nil)
 	return img, err
