@@ -313,7 +313,10 @@ func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	sw := &sseWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: t.writeTimeout, fail: cancel}
-	// The deadline belongs to this stream, not to the next request on a kept-alive connection.
+	// The deadline belongs to this stream's events. net/http clears a connection's write deadline
+	// after each handler (so the next request on a kept-alive connection never sees it, see
+	// TestSSEDeadlineClearedForTheNextRequest); clearing it here also spares the response's end,
+	// which net/http writes after the handler returns.
 	defer func() { _ = sw.rc.SetWriteDeadline(time.Time{}) }()
 	t.SSE.Do(sw, r.WithContext(ctx), exec)
 }

@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +173,48 @@ func TestSubStalledClientClosedByWriteDeadline(t *testing.T) {
 		for range s.frames { // the stream ends once what reached the client is read
 		}
 	})
+}
+
+// TestSSEDeadlineClearedForTheNextRequest: an event stream's write deadline belongs to that
+// stream. Once it has ended, the next request on the same kept-alive connection — sent after
+// the deadline would have passed — is answered. It guards behaviour net/http provides (it
+// clears a connection's write deadline after every handler, Go ≥ 1.20; the stream's own clearing
+// is not what makes it pass) against a change of server or wrapper. (The wait is for a deadline,
+// not an ordering: twice WebsocketWriteTimeout past the stream's last write.)
+func TestSSEDeadlineClearedForTheNextRequest(t *testing.T) {
+	scfg := server.DefaultConfig()
+	scfg.WebsocketWriteTimeout = 50 * time.Millisecond
+	srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{Server: &scfg})
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}}
+	post := func(body, accept string) (*http.Response, bool) {
+		t.Helper()
+		var reused bool
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Authorization", "Bearer "+srv.Token)
+		resp, err := client.Do(req) // a POST is not retried on a fresh connection
+		if err != nil {
+			t.Fatalf("request on a reused connection (%v) failed: %v", reused, err)
+		}
+		return resp, reused
+	}
+	// A stream that ends by itself: the subscription is refused, as an event, then complete.
+	resp, _ := post(`{"query":"subscription { noSuchField }"}`, "text/event-stream")
+	stream, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") || !strings.Contains(string(stream), "noSuchField") {
+		t.Fatalf("not an event stream naming the error: %s %q", ct, stream)
+	}
+	time.Sleep(2 * scfg.WebsocketWriteTimeout)
+	resp, reused := post(`{"query":"{ __typename }"}`, "application/json")
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !reused {
+		t.Fatal("the second request did not reuse the stream's connection; the test shows nothing")
+	}
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Query") {
+		t.Fatalf("next request on the connection: %d %q %v", resp.StatusCode, body, err)
+	}
 }
