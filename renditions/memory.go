@@ -24,7 +24,7 @@ package renditions
 //	GIF  1 (paletted frame) + 4 (canvas when the frame is smaller than the screen)
 //	WebP the file + 1.5 (lossy), 2.5 + 8 (lossy with a VP8L-coded alpha plane) or 4 + 4
 //	     (lossless: ARGB words + NRGBA); an opaque lossy one, when libwebp decodes it (a cgo
-//	     build), 1.5 bytes a pixel at the shrunk size plus buffers that follow the width
+//	     build), 4 bytes a pixel at the shrunk size plus buffers that follow the width
 //
 // The figures, and the AVIF and WebP encoder memory (avifEncoderBytes, webpEncoderBytes), are
 // checked by TestEstimateCoversPeakHeap and Test16BitPNGEstimate, which measure the peak.
@@ -107,7 +107,7 @@ func EstimateDecodeBytes(info Info, plan Plan) int64 {
 			// some 40 more; io_dec.c: three rescalers of 2 int32 per output pixel and a row).
 			k := int64(webpShrink(info, plan))
 			dw, dh = (dw+k-1)/k, (dh+k-1)/k
-			decode = file + 3*dw*dh/2 + 160*int64(rw) + 64*dw + 256<<10
+			decode = file + 4*dw*dh + 160*int64(rw) + 64*dw + 256<<10
 		case info.Lossless || info.Channels == 0:
 			decode = file + 8*px // ARGB words + NRGBA
 		case info.Channels == 4:

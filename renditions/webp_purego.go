@@ -12,6 +12,6 @@ const webpLibrary = false
 
 var errNotLossyOpaque = errors.New("webp: not decoded by libwebp in this build")
 
-func decodeWebPScaled([]byte, int, int, int, int) (*image.YCbCr, error) {
+func decodeWebPScaled([]byte, int, int, int, int) (*image.RGBA, error) {
 	return nil, errNotLossyOpaque
 }
