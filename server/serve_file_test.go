@@ -198,13 +198,7 @@ func TestServePublicRendition(t *testing.T) {
 			srv := veiltest.NewServer(t, veiltest.SQLite(t), &veiltest.ServerOptions{StorageURL: "file://" + filepath.ToSlash(dir), ACL: storage.NewFileACL(dir), Media: &cfg})
 			img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "photos/Garden.jpg")), nil)
 			ctx := auth.WithViewer(context.Background(), auth.System)
-			c, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "p", References: []media.ReferenceInput{{MediaID: img.ID, Field: "hero"}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := srv.Media.PublishContent(ctx, c.ID); err != nil {
-				t.Fatal(err)
-			}
+			contentID := publishInPage(t, srv, img.ID)
 			rend := renditionOf(t, srv, img.ID, "width-400").URL
 			file := func() string {
 				t.Helper()
@@ -241,7 +235,7 @@ func TestServePublicRendition(t *testing.T) {
 			check("file removed behind Veil's back")
 			check("made again")
 
-			if _, err := srv.Media.UnpublishContent(ctx, c.ID); err != nil {
+			if _, err := srv.Media.UnpublishContent(ctx, contentID); err != nil {
 				t.Fatal(err)
 			}
 			if resp, _ := do(t, srv, http.MethodGet, rend, "", nil); resp.StatusCode != http.StatusForbidden {
@@ -274,13 +268,7 @@ func TestServeRenditionCacheFollowsChanges(t *testing.T) {
 	viewer := azToken(t, srv, userID, nil)
 	img := srv.UploadImage(t, veiltest.FilePart(t, veiltest.Corpus(t, "photos/Garden.jpg")), map[string]any{"collectionId": colls.A.ID})
 	ctx := auth.WithViewer(context.Background(), auth.System)
-	c, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "p", References: []media.ReferenceInput{{MediaID: img.ID, Field: "hero"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.Media.PublishContent(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	contentID := publishInPage(t, srv, img.ID)
 	width, fill := renditionOf(t, srv, img.ID, "width-400").URL, renditionOf(t, srv, img.ID, "fill-200x200").URL
 	const public, private = "public, max-age=31536000, immutable", "private, no-store"
 	// check asks twice: the first request after a change may load the row again, the second finds
@@ -312,7 +300,7 @@ func TestServeRenditionCacheFollowsChanges(t *testing.T) {
 	}
 	check("focal point moved", moved, viewer, http.StatusOK, public)
 
-	if _, err := srv.Media.UnpublishContent(ctx, c.ID); err != nil {
+	if _, err := srv.Media.UnpublishContent(ctx, contentID); err != nil {
 		t.Fatal(err)
 	}
 	check("unpublished", width, "", http.StatusForbidden, "")
@@ -330,4 +318,18 @@ func TestServeRenditionCacheFollowsChanges(t *testing.T) {
 	}
 	check("deleted", width, srv.Token, http.StatusNotFound, "")
 	check("deleted", moved, srv.Token, http.StatusNotFound, "")
+}
+
+// publishInPage publishes a page whose hero is image id, as the system, and returns the page's id.
+func publishInPage(t *testing.T, srv *veiltest.Server, id string) string {
+	t.Helper()
+	ctx := auth.WithViewer(context.Background(), auth.System)
+	c, err := srv.Media.UpsertContent(ctx, media.UpsertContentInput{Kind: "page", Key: "p", References: []media.ReferenceInput{{MediaID: id, Field: "hero"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Media.PublishContent(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
 }
