@@ -411,16 +411,16 @@ func transform(img image.Image, info Info, plan Plan) image.Image {
 }
 
 // webpShrink is the whole factor libwebp shrinks an opaque lossy WebP by while decoding it for
-// plan: the largest that still leaves the final Lanczos3 reduce at least 2× on both axes, as
-// jpegScale does for JPEG (libwebp's rescaler averages areas, softer than Lanczos). 1 without
-// libwebp.
+// plan: the largest that still leaves the final Lanczos3 reduce at least 2× on both axes —
+// boxFactor's rule, as jpegScale's for JPEG (libwebp's rescaler averages areas, softer than
+// Lanczos). 1 without libwebp.
 func webpShrink(info Info, plan Plan) int {
 	if !webpLibrary || info.Format != WebP {
 		return 1
 	}
 	crop := rawCrop(info, plan)
 	ow, oh := rawOutSize(info, plan)
-	return max(1, min(crop.Dx()/(2*max(ow, 1)), crop.Dy()/(2*max(oh, 1))))
+	return boxFactor(min(float64(crop.Dx())/float64(max(ow, 1)), float64(crop.Dy())/float64(max(oh, 1))))
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
