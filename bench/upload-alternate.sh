@@ -3,19 +3,30 @@
 # round by round in one run (the machine's noise spread over all), with medians, the ratio of each
 # binary's median to cp's, the server's peak RSS (VmHWM) and its CPU time for the upload (ticks of
 # 10 ms). Each upload uses a fresh process and data dir. Each round also sends the file with the
-# same curl command to bench/upload-sink, the floors: discarded (client and loopback), written to
+# same client to bench/upload-sink, the floors: discarded (client and loopback), written to
 # a file on the same disk, written and hashed with SHA-256 (no multipart parsing, no database).
 #
 #   bash bench/upload-alternate.sh <MiB> <rounds> <veil binary>...
 #   e.g. git worktree add /tmp/before <commit> && (cd /tmp/before && go build -o /tmp/veil-before ./cmd/veil)
 #        go build -o /tmp/veil-after ./cmd/veil
 #        bash bench/upload-alternate.sh 400 9 /tmp/veil-before /tmp/veil-after
+#   UPLOAD_CLIENT=send bash bench/upload-alternate.sh 1024 3 /tmp/veil   # bench/upload-send, sendfile
 set -euo pipefail
 mb=$1 runs=$2; shift 2; bins=("$@")
 work=${BENCH_DIR:-$(mktemp -d /work/veil-bench.XXXX)}
 pid= sink=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$sink" ] && kill "$sink" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/sink" ./bench/upload-sink
+go build -o "$work/send" ./bench/upload-send
+# post URL [token]: the upload, by curl (default) or, with UPLOAD_CLIENT=send, by bench/upload-send
+# (the file's bytes by sendfile: the client's own copy out of the measure).
+post() {
+  if [ "${UPLOAD_CLIENT:-curl}" = send ]; then
+    "$work/send" -url "$1" -token "${2:-}" -operations "$ops" -file "$src" -type application/pdf
+  else
+    curl -sS ${2:+-H "Authorization: Bearer $2"} "$1" -F operations="$ops" -F map='{"0":["variables.f"]}' -F "0=@$src;type=application/pdf"
+  fi
+}
 "$work/sink" -listen 127.0.0.1:18192 -dir "$work" & sink=$!
 floors=(discard file file-sha256)
 src=$work/big.pdf
@@ -34,7 +45,7 @@ for i in $(seq "$runs"); do
     tok=$(awk '/^    veil_/ {print $1}' "$work/out.log")
     c0=$(awk '{print $14+$15}' /proc/$pid/stat)
     s=$(date +%s.%N)
-    resp=$(curl -sS -H "Authorization: Bearer $tok" http://127.0.0.1:18191/graphql -F operations="$ops" -F map='{"0":["variables.f"]}' -F "0=@$src;type=application/pdf")
+    resp=$(post http://127.0.0.1:18191/graphql "$tok")
     e=$(date +%s.%N)
     echo "$resp" | grep -q "\"fileSize\":$size" || { echo "upload failed: $resp" >&2; exit 1; }
     T[$b]+="$(echo "$e - $s" | bc -l) "
@@ -45,7 +56,7 @@ for i in $(seq "$runs"); do
   done
   for f in "${floors[@]}"; do
     s=$(date +%s.%N)
-    curl -sS "http://127.0.0.1:18192/$f" -F operations="$ops" -F map='{"0":["variables.f"]}' -F "0=@$src;type=application/pdf" | grep -q '"bytes":' \
+    post "http://127.0.0.1:18192/$f" | grep -q '"bytes":' \
       || { echo "floor $f failed" >&2; exit 1; }
     e=$(date +%s.%N); T[sink-$f]+="$(echo "$e - $s" | bc -l) "
     sync
