@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -110,6 +111,11 @@ type Object struct {
 	// Redirect, when set, is the direct URL of a public file whose storage permission is known to
 	// be set: answer 302 to it instead of streaming (Body is nil then).
 	Redirect string
+	// Derived, when not nil, lives exactly as long as what this object was resolved from (a
+	// rendition URL's memo inside its row's serve-cache entry): the server keeps there what it
+	// derives for a response from ContentType, SHA256, ModTime and Filename, which do not change
+	// while it lives.
+	Derived *atomic.Value
 }
 
 // DirectURL returns the direct storage/CDN URL of an object, or "" when proxy-only.

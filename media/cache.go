@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/veil-media/veil/models"
@@ -51,12 +52,13 @@ type servedRendition struct {
 	sp          renditions.Spec
 	info        RenditionInfo
 	preset      string
-	anonymousOK bool   // the spec may be served to anonymous viewers (VEIL_RENDITION_ANONYMOUS_SPECS)
-	fk          string // focal key
-	key         string // storage key
-	etag        string // Object.SHA256 of the stored file
-	filename    string // Object.Filename
-	direct      string // DirectURL(key): "" when proxy-only
+	anonymousOK bool         // the spec may be served to anonymous viewers (VEIL_RENDITION_ANONYMOUS_SPECS)
+	fk          string       // focal key
+	key         string       // storage key
+	etag        string       // Object.SHA256 of the stored file
+	filename    string       // Object.Filename
+	direct      string       // DirectURL(key): "" when proxy-only
+	derived     atomic.Value // Object.Derived: the server's header values for this URL
 }
 
 // maxRenditionsPerImage bounds the rendition URLs remembered per cached row; past it, further

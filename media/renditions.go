@@ -613,6 +613,7 @@ func (s *Service) openRenditionObject(ctx context.Context, r *servedRendition, i
 	return &Object{
 		Body: body, ContentType: r.info.Format.MIMEType(), Size: size, SHA256: r.etag,
 		ModTime: img.CreatedAt, Filename: r.filename, Privacy: img.Privacy, Immutable: true,
+		Derived: &r.derived,
 	}, nil
 }
 

@@ -165,6 +165,10 @@ func TestTextMediaCompression(t *testing.T) {
 	}
 	if r, _ := get(pdf.URL, map[string]string{"Accept-Encoding": "br, gzip"}); r.StatusCode != 200 || r.Header.Get("Content-Encoding") != "" {
 		t.Errorf("PDF: %d, Content-Encoding %q", r.StatusCode, r.Header.Get("Content-Encoding"))
+	} else if vary := r.Header.Values("Vary"); len(vary) != 1 || vary[0] != "Authorization" {
+		// Every private response starts from one shared Vary value; the text document's
+		// Accept-Encoding was added to its own copy, never into the shared one.
+		t.Errorf("PDF after the compressed text: Vary %q, want just Authorization", vary)
 	}
 	// A text document over compressMaxBytes goes as it is (sendfile, Range), whatever is accepted.
 	big := srv.UploadDocument(t, veiltest.Part{Filename: "big.txt", ContentType: "text/plain",

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -112,10 +113,11 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 		http.Redirect(w, r, obj.Redirect, http.StatusFound)
 		return
 	}
-	h.Set("Content-Type", obj.ContentType)
+	hv := objectHeadersFor(obj, disposition)
+	h["Content-Type"] = hv.contentType
 	h["X-Content-Type-Options"] = nosniff
 	h["Content-Security-Policy"] = sandboxCSP
-	h.Set("ETag", `"`+obj.SHA256+`"`)
+	h["Etag"] = hv.etag
 	switch {
 	case obj.Privacy == models.Public && obj.Immutable:
 		h["Cache-Control"] = cacheImmutable
@@ -124,9 +126,13 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 	default:
 		h["Cache-Control"] = cachePrivateNoStore
 	}
-	h.Set("Content-Disposition", contentDisposition(disposition, obj.Filename))
+	h["Content-Disposition"] = hv.disposition
 	if obj.Privacy != models.Public {
-		h.Add("Vary", "Authorization")
+		if h["Vary"] == nil {
+			h["Vary"] = varyAuthorization
+		} else {
+			h.Add("Vary", "Authorization")
+		}
 	}
 	if compressible(obj.ContentType) && obj.Size >= compressMinBytes && obj.Size <= compressMaxBytes {
 		h.Add("Vary", "Accept-Encoding")
@@ -146,7 +152,48 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *media.
 	if _, file := obj.Body.(syscall.Conn); file {
 		w = headerFirst{w}
 	}
-	http.ServeContent(w, r, "", obj.ModTime, &sizedBody{r: obj.Body, size: obj.Size})
+	modTime := obj.ModTime
+	if hv.lastModified != nil && r.Header["If-Modified-Since"] == nil && r.Header["If-Unmodified-Since"] == nil && r.Header["If-Range"] == nil {
+		// No precondition compares a date: the header ServeContent would format from modTime on
+		// every request is the one formatted once, and ServeContent, given no time, adds none.
+		h["Last-Modified"] = hv.lastModified
+		modTime = time.Time{}
+	}
+	http.ServeContent(w, r, "", modTime, &sizedBody{r: obj.Body, size: obj.Size})
+}
+
+// objectHeaders are the header values a served object's fields give, each a one-element slice
+// assigned by canonical name (see nosniff below).
+type objectHeaders struct {
+	forDisposition string // the disposition they were made for
+	contentType    []string
+	etag           []string
+	disposition    []string
+	lastModified   []string // nil when ServeContent would write none (no or epoch modification time)
+}
+
+// objectHeadersFor returns obj's header values for disposition: made once per obj.Derived (a
+// rendition URL's memo, living with its row's serve-cache entry) and reused by every request
+// served from it, or made for this request when obj has no such slot.
+func objectHeadersFor(obj *media.Object, disposition string) *objectHeaders {
+	if obj.Derived != nil {
+		if hv, _ := obj.Derived.Load().(*objectHeaders); hv != nil && hv.forDisposition == disposition {
+			return hv
+		}
+	}
+	hv := &objectHeaders{
+		forDisposition: disposition,
+		contentType:    []string{obj.ContentType},
+		etag:           []string{`"` + obj.SHA256 + `"`},
+		disposition:    []string{contentDisposition(disposition, obj.Filename)},
+	}
+	if !obj.ModTime.IsZero() && !obj.ModTime.Equal(time.Unix(0, 0)) {
+		hv.lastModified = []string{obj.ModTime.UTC().Format(http.TimeFormat)}
+	}
+	if obj.Derived != nil {
+		obj.Derived.Store(hv)
+	}
+	return hv
 }
 
 // Values of the headers every served file carries, allocated once (Header.Set allocates a
@@ -159,6 +206,7 @@ var (
 	cacheImmutable      = []string{"public, max-age=31536000, immutable"}
 	cachePublicHour     = []string{"public, max-age=3600"}
 	cachePrivateNoStore = []string{"private, no-store"}
+	varyAuthorization   = []string{"Authorization"}
 )
 
 // headerFirst sends the response header before the body is copied, so that net/http hands the

@@ -99,6 +99,19 @@ func TestServeStoredFileProtocol(t *testing.T) {
 			if etag == "" || lastMod == "" {
 				t.Fatalf("GET: ETag %q, Last-Modified %q: both wanted", etag, lastMod)
 			}
+			modTime, err := http.ParseTime(lastMod)
+			if err != nil {
+				t.Fatalf("Last-Modified %q: %v", lastMod, err)
+			}
+			// A rendition's header values are made once per URL and reused: every GET answers the same.
+			for i := range 2 {
+				again, _ := get(http.MethodGet, nil)
+				for _, k := range []string{"Content-Type", "ETag", "Last-Modified", "Content-Disposition", "Cache-Control", "Vary"} {
+					if fmt.Sprint(again.Header.Values(k)) != fmt.Sprint(resp.Header.Values(k)) {
+						t.Errorf("GET %d more: %s = %q, first %q", i+1, k, again.Header.Values(k), resp.Header.Values(k))
+					}
+				}
+			}
 
 			resp, body = get(http.MethodHead, nil)
 			if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.ContentLength != int64(n) || resp.Header.Get("ETag") != etag {
@@ -118,6 +131,8 @@ func TestServeStoredFileProtocol(t *testing.T) {
 				{header: fmt.Sprintf("bytes=%d-", n-7), from: n - 7, to: n, wantStatus: 206},
 				{header: "bytes=10-99", ifRange: etag, from: 10, to: 100, wantStatus: 206},
 				{header: "bytes=10-99", ifRange: `"another"`, whole: true, wantStatus: 200},
+				{header: "bytes=10-99", ifRange: lastMod, from: 10, to: 100, wantStatus: 206},
+				{header: "bytes=10-99", ifRange: modTime.Add(-time.Hour).Format(http.TimeFormat), whole: true, wantStatus: 200},
 			} {
 				h := http.Header{"Range": {r.header}}
 				if r.ifRange != "" {
@@ -164,6 +179,16 @@ func TestServeStoredFileProtocol(t *testing.T) {
 			}
 			if resp, body := get(http.MethodGet, http.Header{"If-None-Match": {`"another"`}}); resp.StatusCode != http.StatusOK || !bytes.Equal(body, c.want) {
 				t.Errorf("If-None-Match of another ETag: %d, %d bytes; want 200 and the file", resp.StatusCode, len(body))
+			}
+			earlier := modTime.Add(-time.Hour).Format(http.TimeFormat)
+			if resp, body := get(http.MethodGet, http.Header{"If-Modified-Since": {earlier}}); resp.StatusCode != http.StatusOK || !bytes.Equal(body, c.want) || resp.Header.Get("Last-Modified") != lastMod {
+				t.Errorf("If-Modified-Since an hour earlier: %d, %d bytes, Last-Modified %q; want 200, the file, %q", resp.StatusCode, len(body), resp.Header.Get("Last-Modified"), lastMod)
+			}
+			if resp, _ := get(http.MethodGet, http.Header{"If-Unmodified-Since": {earlier}}); resp.StatusCode != http.StatusPreconditionFailed {
+				t.Errorf("If-Unmodified-Since an hour earlier: %d, want 412", resp.StatusCode)
+			}
+			if resp, body := get(http.MethodGet, http.Header{"If-Unmodified-Since": {lastMod}}); resp.StatusCode != http.StatusOK || !bytes.Equal(body, c.want) {
+				t.Errorf("If-Unmodified-Since its own time: %d, %d bytes; want 200 and the file", resp.StatusCode, len(body))
 			}
 
 			if resp, _ := do(t, srv, http.MethodGet, c.path, "", nil); resp.StatusCode != http.StatusForbidden {
