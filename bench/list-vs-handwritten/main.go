@@ -38,6 +38,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
@@ -69,7 +70,14 @@ type baseline struct {
 func main() {
 	dbURL := flag.String("db", "", "database URL (sqlite:<path>), as VEIL_DATABASE_URL")
 	listen := flag.String("listen", "127.0.0.1:18283", "address to listen on")
+	pprofAddr := flag.String("pprof", "", "address of a listener for /debug/pprof (none by default), to profile the baseline as Veil's metrics listener profiles Veil")
 	flag.Parse()
+	if *pprofAddr != "" {
+		pm := http.NewServeMux()
+		pm.HandleFunc("GET /debug/pprof/", pprof.Index)
+		pm.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		go func() { log.Fatal(http.ListenAndServe(*pprofAddr, pm)) }()
+	}
 	ctx := context.Background()
 	db, err := models.Open(ctx, models.DBConfig{URL: *dbURL})
 	if err != nil {
