@@ -6,7 +6,8 @@
 # Target: ratio >= 0.9.
 #
 # Three paths, each against http.FileServer on the very file it serves:
-#   auth    a private image's rendition with an API token (200, private, no-store);
+#   auth    a private image's rendition with an API token (200, private, no-store; FileServer
+#           gets the same Authorization header);
 #   public  a published image's rendition, anonymous, proxy-only (200, public, immutable);
 #   direct  the same public rendition with VEIL_PUBLIC_STORAGE_URL pointing at the FileServer
 #           (which serves the bucket folder, as a front web server would): Veil answers 302 to the
@@ -81,6 +82,7 @@ pid[fs]=$!; pids+=("$!")
 fsbase=http://127.0.0.1:$((port + 1))
 wait_up "$fsbase/$public_key"
 url[fs-auth]=$fsbase/$private_key; url[fs-public]=$fsbase/$public_key; url[fs-direct]=$fsbase/$public_key
+hdr[fs-auth]=$auth # the same request as Veil gets (FileServer ignores the header, but reads it)
 p=$((port + 2))
 names=""
 for spec in $VEIL_BINS; do
