@@ -18065,7 +18065,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // region    ***************************** type.gotpl *****************************
 
 func (ec *executionContext) marshalNApiToken2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Token) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApiToken2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐToken(ctx, sel, v[i])
@@ -18105,7 +18105,7 @@ func (ec *executionContext) marshalNAuditEventConnection2ᚖgithubᚗcomᚋveil�
 }
 
 func (ec *executionContext) marshalNAuditEventEdge2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐAuditEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditEventEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEventEdge2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐAuditEventEdge(ctx, sel, v[i])
@@ -18143,7 +18143,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNCollection2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐCollectionᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Collection) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCollection2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐCollection(ctx, sel, v[i])
@@ -18167,7 +18167,7 @@ func (ec *executionContext) marshalNCollection2ᚖgithubᚗcomᚋveilᚑmediaᚋ
 }
 
 func (ec *executionContext) marshalNContent2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐContentᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Content) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNContent2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐContent(ctx, sel, v[i])
@@ -18227,7 +18227,7 @@ func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋveilᚑmedia
 }
 
 func (ec *executionContext) marshalNDocument2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocumentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Document) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDocument2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocument(ctx, sel, v[i])
@@ -18259,7 +18259,7 @@ func (ec *executionContext) marshalNDocumentConnection2ᚖgithubᚗcomᚋveilᚑ
 }
 
 func (ec *executionContext) marshalNDocumentEdge2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocumentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DocumentEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDocumentEdge2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐDocumentEdge(ctx, sel, v[i])
@@ -18299,7 +18299,7 @@ func (ec *executionContext) marshalNFilePermissionRetry2ᚖgithubᚗcomᚋveil�
 }
 
 func (ec *executionContext) marshalNGrant2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐGrantᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Grant) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNGrant2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐGrant(ctx, sel, v[i])
@@ -18328,7 +18328,7 @@ func (ec *executionContext) unmarshalNGrantInput2githubᚗcomᚋveilᚑmediaᚋv
 }
 
 func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Group) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNGroup2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐGroup(ctx, sel, v[i])
@@ -18395,7 +18395,7 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 }
 
 func (ec *executionContext) marshalNImage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Image) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImage(ctx, sel, v[i])
@@ -18427,7 +18427,7 @@ func (ec *executionContext) marshalNImageConnection2ᚖgithubᚗcomᚋveilᚑmed
 }
 
 func (ec *executionContext) marshalNImageEdge2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImageEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImageEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImageEdge2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐImageEdge(ctx, sel, v[i])
@@ -18487,7 +18487,7 @@ func (ec *executionContext) marshalNMedia2githubᚗcomᚋveilᚑmediaᚋveilᚋm
 }
 
 func (ec *executionContext) marshalNOutdatedFilePermission2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.OutdatedItem) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOutdatedFilePermission2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐOutdatedItem(ctx, sel, v[i])
@@ -18519,7 +18519,7 @@ func (ec *executionContext) marshalNOutdatedFilePermissionConnection2ᚖgithub�
 }
 
 func (ec *executionContext) marshalNOutdatedFilePermissionEdge2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OutdatedFilePermissionEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOutdatedFilePermissionEdge2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐOutdatedFilePermissionEdge(ctx, sel, v[i])
@@ -18566,7 +18566,7 @@ func (ec *executionContext) marshalNPermission2githubᚗcomᚋveilᚑmediaᚋvei
 }
 
 func (ec *executionContext) marshalNPermissionLease2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐLeaseᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.Lease) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPermissionLease2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐLease(ctx, sel, v[i])
@@ -18645,7 +18645,7 @@ func (ec *executionContext) marshalNPurgeEvent2ᚖgithubᚗcomᚋveilᚑmediaᚋ
 }
 
 func (ec *executionContext) marshalNReference2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐReferenceᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Reference) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNReference2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐReference(ctx, sel, v[i])
@@ -18689,7 +18689,7 @@ func (ec *executionContext) marshalNReferenceState2githubᚗcomᚋveilᚑmedia�
 }
 
 func (ec *executionContext) marshalNRendition2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐRenditionInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.RenditionInfo) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRendition2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐRenditionInfo(ctx, sel, v[i])
@@ -18812,7 +18812,7 @@ func (ec *executionContext) marshalNUploadHeader2githubᚗcomᚋveilᚑmediaᚋv
 }
 
 func (ec *executionContext) marshalNUploadHeader2ᚕgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐHeaderᚄ(ctx context.Context, sel ast.SelectionSet, v []media.Header) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNUploadHeader2githubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐHeader(ctx, sel, v[i])
@@ -18848,7 +18848,7 @@ func (ec *executionContext) unmarshalNUpsertContentInput2githubᚗcomᚋveilᚑm
 }
 
 func (ec *executionContext) marshalNUsage2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐUsageᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.Usage) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNUsage2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmediaᚐUsage(ctx, sel, v[i])
@@ -18872,7 +18872,7 @@ func (ec *executionContext) marshalNUsage2ᚖgithubᚗcomᚋveilᚑmediaᚋveil�
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.User) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNUser2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋmodelsᚐUser(ctx, sel, v[i])
@@ -18896,7 +18896,7 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋveilᚑmediaᚋveil�
 }
 
 func (ec *executionContext) marshalNWebhook2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐWebhookᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Webhook) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhook2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐWebhook(ctx, sel, v[i])
@@ -18920,7 +18920,7 @@ func (ec *executionContext) marshalNWebhook2ᚖgithubᚗcomᚋveilᚑmediaᚋvei
 }
 
 func (ec *executionContext) marshalNWebhookDelivery2ᚕᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐWebhookDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.WebhookDelivery) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhookDelivery2ᚖgithubᚗcomᚋveilᚑmediaᚋveilᚋgraphᚋmodelᚐWebhookDelivery(ctx, sel, v[i])
@@ -18948,7 +18948,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -18992,7 +18992,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -19020,7 +19020,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -19048,7 +19048,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -19437,7 +19437,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -19456,7 +19456,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -19475,7 +19475,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -19494,7 +19494,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, sel, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

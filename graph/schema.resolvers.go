@@ -576,16 +576,19 @@ func (r *referenceResolver) Media(ctx context.Context, obj *models.Reference) (m
 
 // URL is the resolver for the url field.
 func (r *renditionResolver) URL(ctx context.Context, obj *media.RenditionInfo) (string, error) {
+	// No I/O here: resolvedWithoutIO (marshalslice.go) lists this field.
 	return r.URLs.Absolute(obj.URL), nil
 }
 
 // Format is the resolver for the format field.
 func (r *renditionResolver) Format(ctx context.Context, obj *media.RenditionInfo) (string, error) {
+	// No I/O here: resolvedWithoutIO (marshalslice.go) lists this field.
 	return string(obj.Format), nil
 }
 
 // MimeType is the resolver for the mimeType field.
 func (r *renditionResolver) MimeType(ctx context.Context, obj *media.RenditionInfo) (string, error) {
+	// No I/O here: resolvedWithoutIO (marshalslice.go) lists this field.
 	return obj.Format.MIMEType(), nil
 }
 
